@@ -1,0 +1,327 @@
+//! Gateway role: which endpoint a request is for, whether its body is acceptable, and which
+//! model group serves it. Every refusal is an OpenAI-shaped error with the right status.
+
+use super::ParsedRequest;
+use crate::api::models::{ModelEntry, ModelList};
+use crate::api::{ErrorKind, GatewayError};
+use crate::config::{Gateway, Model};
+use crate::providers::Operation;
+use serde::de::DeserializeOwned;
+
+/// What a request asks of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Proxied to a provider after the body is read.
+    Proxy(Operation),
+    ListModels,
+    GetModel(String),
+    Health,
+}
+
+/// Classifies method and path. The `/v1` prefix is optional, as clients differ.
+pub fn classify(method: &str, path: &str) -> Result<Endpoint, GatewayError> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let route = path.strip_prefix("/v1").unwrap_or(path);
+    let (endpoint, allowed) = match route {
+        "/chat/completions" => (Endpoint::Proxy(Operation::ChatCompletions), "POST"),
+        "/embeddings" => (Endpoint::Proxy(Operation::Embeddings), "POST"),
+        "/models" => (Endpoint::ListModels, "GET"),
+        "/health" | "/healthz" => (Endpoint::Health, "GET"),
+        _ => match route.strip_prefix("/models/") {
+            Some(id) if !id.is_empty() => (Endpoint::GetModel(id.to_owned()), "GET"),
+            _ => {
+                return Err(GatewayError::new(
+                    ErrorKind::NotFound,
+                    format!("Unknown request URL: {method} {path}."),
+                )
+                .with_code("unknown_url"))
+            }
+        },
+    };
+    if method == allowed || (allowed == "GET" && method == "HEAD") {
+        Ok(endpoint)
+    } else {
+        Err(GatewayError::invalid(format!(
+            "Method {method} is not allowed on {path}; use {allowed}."
+        ))
+        .with_status(405)
+        .with_code("method_not_allowed"))
+    }
+}
+
+/// A request the gateway accepted: its model group and the parsed body.
+#[derive(Debug)]
+pub struct Admission<'g> {
+    pub model: &'g Model,
+    pub request: ParsedRequest,
+}
+
+/// Parses and checks the body of a proxied request and resolves its model.
+pub fn admit<'g>(
+    gw: &'g Gateway,
+    op: Operation,
+    body: &[u8],
+) -> Result<Admission<'g>, GatewayError> {
+    let request = match op {
+        Operation::ChatCompletions => {
+            let req: crate::api::chat::ChatRequest = parse_body(body)?;
+            if req.messages.is_empty() {
+                return Err(GatewayError::invalid_param(
+                    "messages",
+                    "`messages` must contain at least one message.",
+                ));
+            }
+            ParsedRequest::Chat(Box::new(req))
+        }
+        Operation::Embeddings => ParsedRequest::Embeddings(parse_body(body)?),
+    };
+    let model = gw
+        .model(request.model())
+        .ok_or_else(|| GatewayError::model_not_found(request.model()))?;
+    Ok(Admission { model, request })
+}
+
+/// Deserializes a JSON body, turning serde's complaint into a 400 that names the field.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::invalid(
+            "The request body is empty; send a JSON object.",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    result.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return GatewayError::invalid(format!(
+                "We could not parse the JSON body of your request: {inner}."
+            ));
+        }
+        let message = strip_position(&inner.to_string());
+        if let Some(field) = missing_field(&message) {
+            let param = if path == "." {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            return GatewayError::invalid_param(
+                param.clone(),
+                format!("Missing required parameter: `{param}`."),
+            );
+        }
+        if path == "." {
+            return GatewayError::invalid(format!(
+                "The request body must be a JSON object: {message}."
+            ));
+        }
+        GatewayError::invalid_param(
+            path.clone(),
+            format!("Invalid value for `{path}`: {message}."),
+        )
+    })
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// serde_json appends " at line L column C"; the field path says more to a client.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message.get(..i).unwrap_or(message).to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `GET /v1/models`: every public model name.
+pub fn list_models(gw: &Gateway) -> Vec<u8> {
+    let list = ModelList::new(
+        gw.models
+            .iter()
+            .map(|m| ModelEntry::new(&m.name, "switchboard"))
+            .collect(),
+    );
+    serde_json::to_vec(&list).unwrap_or_default()
+}
+
+/// `GET /v1/models/{id}`.
+pub fn get_model(gw: &Gateway, id: &str) -> Result<Vec<u8>, GatewayError> {
+    let model = gw
+        .model(id)
+        .ok_or_else(|| GatewayError::model_not_found(id))?;
+    serde_json::to_vec(&ModelEntry::new(&model.name, "switchboard"))
+        .map_err(|e| GatewayError::server(e.to_string()))
+}
+
+pub fn too_large(limit: u32) -> GatewayError {
+    GatewayError::invalid(format!(
+        "The request body is larger than this gateway's limit of {limit} bytes."
+    ))
+    .with_status(413)
+    .with_code("request_too_large")
+}
+
+/// Envoy's plain-text local replies, explained in OpenAI's shape.
+pub fn envoy_error(status: u16, text: &str) -> GatewayError {
+    let text = text.trim();
+    let message = match status {
+        503 => format!("No deployment of this model could answer: {text}"),
+        504 => format!("The provider did not answer in time: {text}"),
+        413 => format!("The request body is too large: {text}"),
+        _ => format!("The gateway could not complete the request: {text}"),
+    };
+    let kind = match status {
+        503 | 502 => ErrorKind::Upstream,
+        _ => ErrorKind::from_status(status),
+    };
+    GatewayError::new(kind, message).with_status(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway() -> Gateway {
+        Gateway::from_text(
+            "providers: {p: {kind: openai, api_key: k}}\nmodels:\n- {name: gpt, aliases: [g], deployments: [{provider: p, model: x}]}\n",
+            &|_: &str| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn classifies_requests() {
+        let ok = [
+            (
+                "POST",
+                "/v1/chat/completions",
+                Endpoint::Proxy(Operation::ChatCompletions),
+            ),
+            (
+                "POST",
+                "/chat/completions?x=1",
+                Endpoint::Proxy(Operation::ChatCompletions),
+            ),
+            (
+                "POST",
+                "/v1/embeddings",
+                Endpoint::Proxy(Operation::Embeddings),
+            ),
+            ("GET", "/v1/models", Endpoint::ListModels),
+            (
+                "GET",
+                "/v1/models/org/m",
+                Endpoint::GetModel("org/m".into()),
+            ),
+            ("GET", "/health", Endpoint::Health),
+        ];
+        for (method, path, expected) in ok {
+            assert_eq!(classify(method, path), Ok(expected), "{method} {path}");
+        }
+        let bad = [
+            ("GET", "/v1/chat/completions", 405),
+            ("POST", "/v1/models", 405),
+            ("POST", "/v1/completions", 404),
+            ("GET", "/", 404),
+        ];
+        for (method, path, status) in bad {
+            assert_eq!(
+                classify(method, path).unwrap_err().status,
+                status,
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_bodies_get_named_400s() {
+        let gw = gateway();
+        let cases: [(&str, u16, Option<&str>, &str); 9] = [
+            ("not json", 400, None, "could not parse the JSON body"),
+            ("", 400, None, "body is empty"),
+            ("[1]", 400, None, "must be a JSON object"),
+            (
+                r#"{"messages":[{"role":"user","content":"x"}]}"#,
+                400,
+                Some("model"),
+                "Missing required parameter",
+            ),
+            (
+                r#"{"model":"gpt"}"#,
+                400,
+                Some("messages"),
+                "Missing required parameter",
+            ),
+            (
+                r#"{"model":"gpt","messages":[]}"#,
+                400,
+                Some("messages"),
+                "at least one message",
+            ),
+            (
+                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
+                400,
+                Some("stream"),
+                "Invalid value for `stream`",
+            ),
+            (
+                r#"{"model":"gpt","messages":[{"content":"x"}]}"#,
+                400,
+                Some("messages[0].role"),
+                "Missing required parameter",
+            ),
+            (
+                r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#,
+                404,
+                Some("model"),
+                "does not exist",
+            ),
+        ];
+        for (body, status, param, message) in cases {
+            let err = admit(&gw, Operation::ChatCompletions, body.as_bytes()).unwrap_err();
+            assert_eq!(err.status, status, "{body}");
+            assert_eq!(err.param.as_deref(), param, "{body}");
+            assert!(err.message.contains(message), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn admits_by_alias() {
+        let gw = gateway();
+        let a = admit(
+            &gw,
+            Operation::ChatCompletions,
+            br#"{"model":"g","messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(a.model.cluster, "sb_gpt");
+        let e = admit(&gw, Operation::Embeddings, br#"{"model":"gpt","input":5}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("input"));
+    }
+
+    #[test]
+    fn envoy_local_replies_become_openai_errors() {
+        let e = envoy_error(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n");
+        assert_eq!((e.status, e.kind), (503, ErrorKind::Upstream));
+        assert!(e
+            .message
+            .starts_with("No deployment of this model could answer: upstream connect error"));
+        assert!(!e.message.ends_with('\n'));
+        assert_eq!(
+            envoy_error(504, "upstream request timeout").kind,
+            ErrorKind::Timeout
+        );
+        assert_eq!(too_large(10).status, 413);
+    }
+
+    #[test]
+    fn lists_models() {
+        let v: serde_json::Value = serde_json::from_slice(&list_models(&gateway())).unwrap();
+        assert_eq!(v["object"], "list");
+        assert_eq!(v["data"][0]["id"], "gpt");
+        assert_eq!(get_model(&gateway(), "x").unwrap_err().status, 404);
+    }
+}

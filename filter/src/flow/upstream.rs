@@ -1,0 +1,266 @@
+//! Upstream role: one attempt on one deployment. Builds the provider request, then turns the
+//! provider's answer (JSON, stream or error) into what the client sees.
+
+use super::ParsedRequest;
+use crate::api::GatewayError;
+use crate::config::Gateway;
+use crate::providers::{
+    Attempt, Operation, Provider, ResponseContext, StreamTranslator, UpstreamRequest,
+};
+use crate::usage::Usage;
+
+/// State of one attempt, from request to the end of its answer.
+pub struct Exchange {
+    operation: Operation,
+    provider: usize,
+    pub deployment: usize,
+    stream: bool,
+    include_usage: bool,
+    base64_embeddings: bool,
+    upstream_model: String,
+    request_id: String,
+    created: u64,
+    translator: Option<Box<dyn StreamTranslator>>,
+    usage: Option<Usage>,
+}
+
+/// How to handle the answer's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// Translate chunk by chunk as it arrives.
+    Stream,
+    /// Buffer to the end, then translate (JSON answers and all errors).
+    Buffer,
+}
+
+/// A buffered answer after translation. `body: None` keeps the provider's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Option<Vec<u8>>,
+    pub retry_after: Option<u64>,
+}
+
+impl Exchange {
+    /// Prepares the attempt on the deployment Envoy picked.
+    pub fn begin(
+        gw: &Gateway,
+        deployment_id: &str,
+        request: &ParsedRequest,
+        raw: &[u8],
+        request_id: &str,
+        now_ms: u64,
+    ) -> Result<(Exchange, UpstreamRequest), GatewayError> {
+        let Some((index, deployment)) = gw.deployment_index(deployment_id) else {
+            return Err(GatewayError::server(format!(
+                "no deployment `{deployment_id}` in this configuration"
+            )));
+        };
+        let provider = gw
+            .provider_of(deployment)
+            .ok_or_else(|| GatewayError::server("deployment without provider"))?;
+        let default_settings = Default::default();
+        let attempt = Attempt {
+            deployment,
+            settings: gw.settings_of(deployment).unwrap_or(&default_settings),
+            now_ms,
+        };
+        let p = provider.provider.as_ref();
+        let (upstream, include_usage, base64_embeddings) = match request {
+            ParsedRequest::Chat(req) => (
+                p.chat_request(req, raw, &attempt)?,
+                req.wants_stream_usage(),
+                false,
+            ),
+            ParsedRequest::Embeddings(req) => (
+                p.embeddings_request(req, raw, &attempt)?,
+                false,
+                req.encoding_format.as_deref() == Some("base64"),
+            ),
+        };
+        Ok((
+            Exchange {
+                operation: request.operation(),
+                provider: deployment.provider,
+                deployment: index,
+                stream: request.is_stream(),
+                include_usage,
+                base64_embeddings,
+                upstream_model: deployment.upstream_model.clone(),
+                request_id: request_id.to_owned(),
+                created: now_ms / 1000,
+                translator: None,
+                usage: None,
+            },
+            upstream,
+        ))
+    }
+
+    fn provider<'g>(&self, gw: &'g Gateway) -> Option<&'g dyn Provider> {
+        gw.providers.get(self.provider).map(|p| p.provider.as_ref())
+    }
+
+    fn context(&self) -> ResponseContext<'_> {
+        ResponseContext {
+            upstream_model: &self.upstream_model,
+            include_usage: self.include_usage,
+            base64_embeddings: self.base64_embeddings,
+            created: self.created,
+            request_id: &self.request_id,
+        }
+    }
+
+    /// Decides, from the status, whether the answer streams or is buffered.
+    pub fn response_headers(&mut self, gw: &Gateway, status: u16) -> BodyPlan {
+        if !(self.stream && (200..300).contains(&status)) {
+            return BodyPlan::Buffer;
+        }
+        match self.provider(gw) {
+            Some(p) => {
+                self.translator = Some(p.chat_stream(&self.context()));
+                BodyPlan::Stream
+            }
+            None => BodyPlan::Buffer,
+        }
+    }
+
+    pub fn stream_chunk(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if let Some(t) = self.translator.as_mut() {
+            t.feed(chunk, out);
+        }
+    }
+
+    pub fn stream_end(&mut self, out: &mut Vec<u8>) {
+        if let Some(t) = self.translator.as_mut() {
+            t.finish(out);
+            self.usage = t.usage();
+        }
+    }
+
+    /// Translates a whole answer: success bodies through the provider's mapping, errors into
+    /// OpenAI's error shape.
+    pub fn buffered(&mut self, gw: &Gateway, status: u16, body: &[u8]) -> Answer {
+        let Some(p) = self.provider(gw) else {
+            return error_answer(&GatewayError::server("provider vanished"));
+        };
+        if !(200..300).contains(&status) {
+            return error_answer(&p.error_response(status, body));
+        }
+        let ctx = self.context();
+        let translated = match self.operation {
+            Operation::ChatCompletions => p.chat_response(body, &ctx),
+            Operation::Embeddings => p.embeddings_response(body, &ctx),
+        };
+        match translated {
+            Ok(t) => {
+                self.usage = t.usage;
+                Answer {
+                    status,
+                    body: t.body,
+                    retry_after: None,
+                }
+            }
+            Err(e) => error_answer(&e),
+        }
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+fn error_answer(e: &GatewayError) -> Answer {
+    Answer {
+        status: e.status,
+        body: Some(e.to_json()),
+        retry_after: e.retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::gateway::admit;
+
+    fn gateway() -> Gateway {
+        Gateway::from_text(
+            r#"
+providers:
+  oa: {kind: openai, api_key: sk, base_url: "http://mock:9/v1"}
+  az: {kind: azure, api_key: {env: MISSING}, base_url: "http://mock:9"}
+models:
+  - {name: gpt, deployments: [{provider: oa, model: gpt-up}], fallbacks: [azure-gpt]}
+  - {name: azure-gpt, deployments: [{provider: az, model: dep}]}
+"#,
+            &|_: &str| None,
+        )
+        .unwrap()
+    }
+
+    fn begin(
+        gw: &Gateway,
+        deployment: &str,
+        body: &str,
+    ) -> Result<(Exchange, UpstreamRequest), GatewayError> {
+        let a = admit(gw, Operation::ChatCompletions, body.as_bytes()).unwrap();
+        Exchange::begin(gw, deployment, &a.request, body.as_bytes(), "r1", 1_000_000)
+    }
+
+    const BODY: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}]}"#;
+
+    #[test]
+    fn translates_json_and_error_answers() {
+        let gw = gateway();
+        let (mut ex, up) = begin(&gw, "gpt/0", BODY).unwrap();
+        assert_eq!(up.path, "/v1/chat/completions");
+        assert_eq!(ex.response_headers(&gw, 200), BodyPlan::Buffer);
+        let ok = ex.buffered(
+            &gw,
+            200,
+            br#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#,
+        );
+        assert_eq!(
+            ok,
+            Answer {
+                status: 200,
+                body: None,
+                retry_after: None
+            }
+        );
+        assert_eq!(ex.usage().unwrap().total_tokens(), 3);
+
+        let broken = ex.buffered(&gw, 200, b"{\"choices\": [");
+        assert_eq!(broken.status, 502);
+        let err = ex.buffered(&gw, 503, b"<html>busy</html>");
+        assert_eq!(err.status, 503);
+        let v: serde_json::Value = serde_json::from_slice(&err.body.unwrap()).unwrap();
+        assert_eq!(v["error"]["message"], "<html>busy</html>");
+    }
+
+    #[test]
+    fn missing_credentials_fail_the_attempt_not_the_config() {
+        let gw = gateway();
+        let err = begin(&gw, "azure-gpt/0", BODY).err().unwrap();
+        assert_eq!(err.status, 500);
+        assert!(
+            err.message.contains("provider `az` has no api_key"),
+            "{}",
+            err.message
+        );
+        assert!(begin(&gw, "nope/0", BODY).is_err());
+    }
+
+    #[test]
+    fn streams_only_successful_stream_requests() {
+        let gw = gateway();
+        let body = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+        let (mut ex, _) = begin(&gw, "gpt/0", body).unwrap();
+        assert_eq!(ex.response_headers(&gw, 429), BodyPlan::Buffer);
+        assert_eq!(ex.response_headers(&gw, 200), BodyPlan::Stream);
+        let mut out = Vec::new();
+        ex.stream_chunk(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n", &mut out);
+        ex.stream_end(&mut out);
+        assert_eq!(out, b"data: [DONE]\n\n");
+        assert_eq!(ex.usage().unwrap().total_tokens(), 2);
+    }
+}

@@ -1,0 +1,305 @@
+//! One file per provider family. Each maps an OpenAI request to the provider's request, and
+//! the provider's answer (JSON, stream, error) back to OpenAI's shape. Adding a provider means
+//! adding its file, one line in `KINDS`, and its fixture table.
+
+pub mod azure;
+pub mod endpoint;
+pub mod openai;
+pub mod openai_compatible;
+#[cfg(test)]
+pub mod testing;
+
+use crate::api::chat::ChatRequest;
+use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::GatewayError;
+use crate::config::secret::{Env, Secret, SecretSpec};
+use crate::config::{Deployment, ModelSettings, Problem, ProviderSpec};
+use crate::usage::Usage;
+pub use endpoint::Endpoint;
+use serde::de::DeserializeOwned;
+
+/// Provider kinds and how to build each from its config section.
+const KINDS: &[(&str, Builder)] = &[
+    ("openai", openai::build),
+    ("azure", azure::build),
+    ("openai_compatible", openai_compatible::build),
+    ("groq", openai_compatible::build),
+    ("together", openai_compatible::build),
+    ("fireworks", openai_compatible::build),
+    ("deepseek", openai_compatible::build),
+    ("mistral", openai_compatible::build),
+    ("openrouter", openai_compatible::build),
+    ("xai", openai_compatible::build),
+    ("perplexity", openai_compatible::build),
+    ("ollama", openai_compatible::build),
+    ("vllm", openai_compatible::build),
+];
+
+type Builder = fn(&ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>>;
+
+/// The OpenAI endpoints the gateway serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    ChatCompletions,
+    Embeddings,
+}
+
+/// What the upstream role knows when it prepares one attempt.
+pub struct Attempt<'a> {
+    pub deployment: &'a Deployment,
+    pub settings: &'a ModelSettings,
+    /// Wall clock, for request signing.
+    pub now_ms: u64,
+}
+
+/// The provider request for one attempt. The method is always POST; `headers` are set on top
+/// of the client's (auth headers of the client are removed before).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRequest {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What response translation needs to know about the request.
+#[derive(Debug, Clone)]
+pub struct ResponseContext<'a> {
+    pub upstream_model: &'a str,
+    /// The client asked for a usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+    /// Base64 embeddings were asked for (`encoding_format: base64`).
+    pub base64_embeddings: bool,
+    /// Unix seconds, for `created` when the provider gives none.
+    pub created: u64,
+    /// Unique per request, for ids when the provider gives none.
+    pub request_id: &'a str,
+}
+
+/// A translated answer. `body: None` means the provider's bytes already are the answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Translated {
+    pub body: Option<Vec<u8>>,
+    pub usage: Option<Usage>,
+}
+
+/// Turns a provider's response stream into OpenAI SSE, whatever way the bytes are split.
+pub trait StreamTranslator {
+    /// Consumes the next upstream bytes, appending what the client should see to `out`.
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>);
+    /// The upstream stream ended: close the client stream (an error event if it was cut short).
+    fn finish(&mut self, out: &mut Vec<u8>);
+    /// Usage reported by the provider so far.
+    fn usage(&self) -> Option<Usage>;
+}
+
+pub trait Provider {
+    fn kind(&self) -> &'static str;
+    fn endpoint(&self) -> &Endpoint;
+
+    fn chat_request(
+        &self,
+        req: &ChatRequest,
+        raw: &[u8],
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, GatewayError>;
+
+    fn chat_response(&self, body: &[u8], ctx: &ResponseContext)
+        -> Result<Translated, GatewayError>;
+
+    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator>;
+
+    fn embeddings_request(
+        &self,
+        _req: &EmbeddingsRequest,
+        _raw: &[u8],
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, GatewayError> {
+        Err(GatewayError::invalid_param(
+            "model",
+            format!(
+                "model `{}` is served by a {} provider, which has no embeddings endpoint",
+                attempt.deployment.upstream_model,
+                self.kind()
+            ),
+        ))
+    }
+
+    fn embeddings_response(
+        &self,
+        _body: &[u8],
+        _ctx: &ResponseContext,
+    ) -> Result<Translated, GatewayError> {
+        Err(GatewayError::server("embeddings are not supported"))
+    }
+
+    /// Maps a provider error answer to the OpenAI error a client sees (status kept or mapped).
+    fn error_response(&self, status: u16, body: &[u8]) -> GatewayError;
+}
+
+/// Everything a provider builder needs: its config section, the environment, and the path
+/// to report problems at.
+pub struct ProviderSetup<'a> {
+    pub name: &'a str,
+    pub spec: &'a ProviderSpec,
+    pub env: &'a dyn Env,
+    pub path: String,
+}
+
+impl ProviderSetup<'_> {
+    /// The provider's base URL, or the kind's default when it has one.
+    pub fn endpoint(&self, default: Option<&str>) -> Result<Endpoint, Problem> {
+        let url = self.spec.base_url.as_deref().or(default).ok_or_else(|| {
+            Problem::new(
+                format!("{}.base_url", self.path),
+                format!("required for kind `{}`", self.spec.kind),
+            )
+        })?;
+        Endpoint::parse(url).map_err(|m| Problem::new(format!("{}.base_url", self.path), m))
+    }
+
+    /// A secret; an unset environment variable becomes a `Credential::Missing` that fails the
+    /// requests that need it (and is logged at startup), not the whole configuration.
+    pub fn credential(&self, field: &str, spec: Option<&SecretSpec>) -> Credential {
+        match spec {
+            None => Credential::None,
+            Some(spec) => match spec.resolve(self.env) {
+                Ok(secret) => Credential::Present(secret),
+                Err(why) => {
+                    log::warn!("{}.{field}: {why}", self.path);
+                    Credential::Missing(format!(
+                        "provider `{}` has no {field} configured",
+                        self.name
+                    ))
+                }
+            },
+        }
+    }
+
+    pub fn api_key(&self) -> Credential {
+        self.credential("api_key", self.spec.api_key.as_ref())
+    }
+
+    /// Static extra headers, resolved.
+    pub fn headers(&self) -> Result<Vec<(String, Secret)>, Vec<Problem>> {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        for (name, spec) in &self.spec.headers {
+            match spec.resolve(self.env) {
+                Ok(v) => out.push((name.to_ascii_lowercase(), v)),
+                Err(why) => {
+                    problems.push(Problem::new(format!("{}.headers.{name}", self.path), why))
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Kind-specific settings, parsed into the provider's own struct (unknown keys refused).
+    pub fn settings<T: DeserializeOwned>(&self) -> Result<T, Problem> {
+        let value = serde_yaml::Value::Mapping(self.spec.settings.clone());
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let inner = e.path().to_string();
+            let path = if inner == "." {
+                self.path.clone()
+            } else {
+                format!("{}.{inner}", self.path)
+            };
+            Problem::new(path, e.into_inner().to_string())
+        })
+    }
+}
+
+/// A provider credential as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    None,
+    Present(Secret),
+    /// Configured from an environment variable that is not set; the message is client-safe.
+    Missing(String),
+}
+
+impl Credential {
+    /// The secret, `None` when not configured, or the error a request needing it gets.
+    pub fn get(&self) -> Result<Option<&str>, GatewayError> {
+        match self {
+            Credential::None => Ok(None),
+            Credential::Present(s) => Ok(Some(s.expose())),
+            Credential::Missing(m) => Err(GatewayError::server(m.clone())),
+        }
+    }
+}
+
+/// Builds the provider a config section describes.
+pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    match KINDS.iter().find(|(kind, _)| *kind == setup.spec.kind) {
+        Some((_, builder)) => builder(setup),
+        None => Err(vec![Problem::new(
+            format!("{}.kind", setup.path),
+            format!(
+                "unknown provider kind `{}` (known: {})",
+                setup.spec.kind,
+                KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+            ),
+        )]),
+    }
+}
+
+/// Pulls a provider's error message out of the usual `{"error":{"message":..}}` or
+/// `{"message":..}` shapes; falls back to the raw text, cut short.
+pub fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        error: Option<serde_json::Value>,
+        #[serde(default)]
+        message: Option<String>,
+    }
+    if let Ok(env) = serde_json::from_slice::<Envelope>(body) {
+        match env.error {
+            Some(serde_json::Value::String(s)) => return s,
+            Some(serde_json::Value::Object(o)) => {
+                if let Some(m) = o.get("message").and_then(|m| m.as_str()) {
+                    return m.to_owned();
+                }
+            }
+            _ => {}
+        }
+        if let Some(m) = env.message {
+            return m;
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "the provider returned an error without a body".to_owned()
+    } else {
+        text.chars().take(500).collect()
+    }
+}
+
+/// Appends one SSE `data:` event.
+pub fn write_sse_data(out: &mut Vec<u8>, json: &[u8]) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Appends a serialisable value as one SSE `data:` event.
+pub fn write_sse_json<T: serde::Serialize>(out: &mut Vec<u8>, value: &T) {
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
+pub const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// Appends an OpenAI-shaped error event, which the `openai` SDKs raise as an APIError.
+pub fn write_sse_error(out: &mut Vec<u8>, error: &GatewayError) {
+    write_sse_data(out, &error.to_json());
+}

@@ -1,0 +1,71 @@
+//! Carries a request from the gateway role to every upstream attempt of it.
+//!
+//! Both roles run in one VM per worker when their `vm_config` is identical (the renderer
+//! makes it so), so the parsed request is parked here and found again by id: the body is
+//! parsed once. Envoy hands every attempt the *same* request header map, already changed by
+//! earlier attempts, so the parked entry also remembers which headers attempts added; the next
+//! attempt removes them before adding its own (a fallback must never see the previous
+//! provider's credentials).
+//!
+//! The id travels in the `x-switchboard-request` header as `<operation>.<id>`; it is opaque
+//! and stays on the request (it must survive to the next attempt). If the roles do not share
+//! a VM the upstream role misses and parses the body itself.
+
+use crate::flow::ParsedRequest;
+use crate::providers::Operation;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub struct Parked {
+    pub request: ParsedRequest,
+    /// Header names set by earlier attempts of this request.
+    pub attempt_headers: RefCell<Vec<String>>,
+}
+
+thread_local! {
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+    static PENDING: RefCell<HashMap<u64, Rc<Parked>>> = RefCell::new(HashMap::new());
+}
+
+/// Parks a request until the gateway role's request ends; returns the header value.
+pub fn park(request: ParsedRequest) -> (u64, String) {
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id.wrapping_add(1));
+        id
+    });
+    let tag = operation_tag(request.operation());
+    let parked = Rc::new(Parked {
+        request,
+        attempt_headers: RefCell::new(Vec::new()),
+    });
+    PENDING.with(|p| p.borrow_mut().insert(id, parked));
+    (id, format!("{tag}.{id}"))
+}
+
+/// The operation and parked request a header value names (the request only if parked here).
+pub fn find(header: &str) -> Option<(Operation, Option<Rc<Parked>>)> {
+    let (tag, id) = header.split_once('.')?;
+    let operation = match tag {
+        "chat" => Operation::ChatCompletions,
+        "embeddings" => Operation::Embeddings,
+        _ => return None,
+    };
+    let parked = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| PENDING.with(|p| p.borrow().get(&id).cloned()));
+    Some((operation, parked))
+}
+
+pub fn release(id: u64) {
+    PENDING.with(|p| p.borrow_mut().remove(&id));
+}
+
+fn operation_tag(op: Operation) -> &'static str {
+    match op {
+        Operation::ChatCompletions => "chat",
+        Operation::Embeddings => "embeddings",
+    }
+}

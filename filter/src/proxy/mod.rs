@@ -1,0 +1,91 @@
+//! The only code that talks to Envoy. It moves bytes between the host and `flow`, and owns
+//! nothing but per-request state.
+
+mod env;
+mod gateway;
+mod handoff;
+mod upstream;
+
+use crate::config::{Gateway, Role};
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{ContextType, LogLevel};
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+
+/// Header the gateway role sets to pick the model group's cluster.
+pub const CLUSTER_HEADER: &str = "x-switchboard-cluster";
+/// Header carrying the gateway's per-request handoff id to the upstream role.
+const HANDOFF_HEADER: &str = "x-switchboard-request";
+/// Response header by which the upstream role tells the gateway role an answer is already
+/// in OpenAI's shape. Never reaches clients.
+const TRANSLATED_HEADER: &str = "x-switchboard-translated";
+/// Prefix of every header that is ours; clients cannot send them.
+const OWN_PREFIX: &str = "x-switchboard-";
+/// Endpoint metadata path naming the deployment Envoy picked for this attempt.
+const DEPLOYMENT_PROPERTY: [&str; 5] = [
+    "xds",
+    "upstream_host_metadata",
+    "filter_metadata",
+    "switchboard",
+    "deployment",
+];
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None }) });
+}}
+
+struct Root {
+    gateway: Option<Rc<Gateway>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let Some(bytes) = self.get_plugin_configuration() else {
+            log::error!("switchboard: no plugin configuration given");
+            return false;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let vars = env::host_env();
+        match Gateway::from_text(&text, &|name: &str| vars.get(name).cloned()) {
+            Ok(gw) => {
+                log::info!(
+                    "switchboard: {:?} role configured: {} providers, {} models",
+                    gw.role,
+                    gw.providers.len(),
+                    gw.models.len()
+                );
+                self.gateway = Some(Rc::new(gw));
+                true
+            }
+            Err(problems) => {
+                for p in problems {
+                    log::error!("switchboard config: {p}");
+                }
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let gw = self.gateway.clone()?;
+        Some(match gw.role {
+            Role::Gateway => Box::new(gateway::GatewayFilter::new(gw)),
+            Role::Upstream => Box::new(upstream::UpstreamFilter::new(gw)),
+        })
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// Milliseconds since the Unix epoch, from the host clock.
+fn now_ms(ctx: &dyn Context) -> u64 {
+    ctx.get_current_time()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,468 @@
+//! `switchboard render`: the filter configuration turned into a complete, runnable Envoy
+//! bootstrap (DESIGN §1 and §3): listener + route with `cluster_header` and the fallback
+//! retry policy, one cluster per model group with priorities, weights, endpoint metadata and
+//! TLS/SNI, both filter roles, admin on loopback.
+
+use crate::config::{Gateway, Problem};
+use crate::providers::Endpoint;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+
+/// Namespace of the endpoint metadata the upstream role reads.
+pub const METADATA_NAMESPACE: &str = "switchboard";
+const CLUSTER_HEADER: &str = "x-switchboard-cluster";
+
+pub struct RenderOptions {
+    /// Absolute path of `switchboard.wasm` as Envoy will see it.
+    pub wasm_path: String,
+}
+
+/// A validated configuration ready to render: the document as JSON and its runtime model.
+pub struct Prepared {
+    pub document: Value,
+    pub gateway: Gateway,
+}
+
+/// Parses and validates the filter YAML; applies `mock_upstream` if asked.
+pub fn prepare(
+    text: &str,
+    env: &dyn crate::config::secret::Env,
+    mock_upstream: Option<&str>,
+) -> Result<Prepared, Vec<Problem>> {
+    let gateway = Gateway::from_text(text, env)?;
+    let mut document: Value =
+        serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
+    let Some(mock) = mock_upstream else {
+        return Ok(Prepared { document, gateway });
+    };
+    let mock = Endpoint::parse(mock).map_err(|m| vec![Problem::new("--mock-upstream", m)])?;
+    let scheme = if mock.tls { "https" } else { "http" };
+    if let Some(providers) = document.get_mut("providers").and_then(Value::as_object_mut) {
+        for entry in &gateway.providers {
+            let base = entry.provider.endpoint();
+            if let Some(spec) = providers
+                .get_mut(&entry.name)
+                .and_then(Value::as_object_mut)
+            {
+                let url = format!(
+                    "{scheme}://{}{}{}",
+                    mock.authority(),
+                    mock.base_path,
+                    base.base_path
+                );
+                spec.insert("base_url".into(), Value::String(url));
+            }
+        }
+    }
+    let patched =
+        serde_yaml::to_string(&document).map_err(|e| vec![Problem::new("", e.to_string())])?;
+    let gateway = Gateway::from_text(&patched, env)?;
+    Ok(Prepared { document, gateway })
+}
+
+/// The Envoy bootstrap, as a JSON value (serialize it as YAML or JSON).
+pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
+    let gw = &prepared.gateway;
+    let env_keys = env_keys(&prepared.document);
+    let listener = &doc_options(&prepared.document);
+    let clusters: Vec<Value> = gw
+        .models
+        .iter()
+        .map(|m| cluster(gw, m, opts, &env_keys, &prepared.document))
+        .collect();
+    json!({
+        "admin": {
+            "address": socket(&listener.admin_address, listener.admin_port),
+        },
+        "static_resources": {
+            "listeners": [{
+                "name": "switchboard",
+                "address": socket(&listener.address, listener.port),
+                "per_connection_buffer_limit_bytes": gw.options.max_request_bytes.saturating_add(65536),
+                "filter_chains": [{
+                    "filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": "switchboard",
+                            "codec_type": "AUTO",
+                            "route_config": route_config(gw),
+                            "http_filters": [
+                                wasm_filter("gateway", opts, &env_keys, &prepared.document),
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                                    }
+                                }
+                            ]
+                        }
+                    }]
+                }]
+            }],
+            "clusters": clusters,
+        }
+    })
+}
+
+struct ListenerOptions {
+    address: String,
+    port: u64,
+    admin_address: String,
+    admin_port: u64,
+}
+
+fn doc_options(doc: &Value) -> ListenerOptions {
+    let get = |section: &str, key: &str| doc.get(section).and_then(|s| s.get(key)).cloned();
+    ListenerOptions {
+        address: get("listener", "address")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "127.0.0.1".into()),
+        port: get("listener", "port")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(10000),
+        admin_address: get("admin", "address")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "127.0.0.1".into()),
+        admin_port: get("admin", "port")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(9901),
+    }
+}
+
+fn socket(address: &str, port: u64) -> Value {
+    json!({"socket_address": {"address": address, "port_value": port}})
+}
+
+fn route_config(gw: &Gateway) -> Value {
+    let mut retry = json!({
+        "retry_on": "5xx,reset,connect-failure,retriable-status-codes",
+        "retriable_status_codes": [429],
+        "num_retries": gw.retries(),
+        // Each retry moves to the next priority: the next fallback model.
+        "retry_priority": {
+            "name": "envoy.retry_priorities.previous_priorities",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+                "update_frequency": 1
+            }
+        },
+        // Within a priority, prefer a deployment not tried yet.
+        "retry_host_predicate": [{
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+            }
+        }],
+        "host_selection_retry_max_attempts": 3
+    });
+    if let (Some(t), Some(obj)) = (gw.options.per_try_timeout, retry.as_object_mut()) {
+        obj.insert("per_try_timeout".into(), Value::String(t.envoy()));
+    }
+    json!({
+        "name": "switchboard",
+        "virtual_hosts": [{
+            "name": "switchboard",
+            "domains": ["*"],
+            "routes": [{
+                "match": {"prefix": "/"},
+                "route": {
+                    "cluster_header": CLUSTER_HEADER,
+                    "timeout": gw.options.request_timeout.envoy(),
+                    "retry_policy": retry
+                },
+                // Retries replay the body: keep all of it.
+                "per_request_buffer_limit_bytes": gw.options.max_request_bytes
+            }]
+        }]
+    })
+}
+
+fn cluster(
+    gw: &Gateway,
+    model: &crate::config::Model,
+    opts: &RenderOptions,
+    env_keys: &[String],
+    doc: &Value,
+) -> Value {
+    let mut tls_hosts = BTreeSet::new();
+    let priorities: Vec<Value> = model
+        .priorities
+        .iter()
+        .enumerate()
+        .map(|(priority, deployments)| {
+            let endpoints: Vec<Value> = deployments
+                .iter()
+                .filter_map(|&d| gw.deployments.get(d))
+                .filter_map(|d| {
+                    let provider = gw.provider_of(d)?.provider.endpoint();
+                    let mut metadata = Map::new();
+                    metadata.insert(METADATA_NAMESPACE.into(), json!({"deployment": d.id}));
+                    if provider.tls {
+                        tls_hosts.insert(provider.host.clone());
+                        metadata.insert(
+                            "envoy.transport_socket_match".into(),
+                            json!({"sni": provider.host}),
+                        );
+                    }
+                    Some(json!({
+                        "endpoint": {
+                            "address": socket(&provider.host, u64::from(provider.port)),
+                            "hostname": provider.host,
+                        },
+                        "load_balancing_weight": d.weight,
+                        "metadata": {"filter_metadata": metadata},
+                    }))
+                })
+                .collect();
+            json!({"priority": priority, "lb_endpoints": endpoints})
+        })
+        .collect();
+    // Endpoints of one cluster may live at different https hosts: each gets its own SNI.
+    let tls_matches: Vec<Value> = tls_hosts
+        .iter()
+        .map(|host| {
+            json!({
+                "name": format!("tls-{host}"),
+                "match": {"sni": host},
+                "transport_socket": {
+                    "name": "envoy.transport_sockets.tls",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                        "sni": host,
+                        "common_tls_context": {
+                            "validation_context": {
+                                "trusted_ca": {"filename": gw.options.ca_bundle},
+                                "match_typed_subject_alt_names": [{
+                                    "san_type": "DNS",
+                                    "matcher": {"exact": host}
+                                }]
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut cluster = json!({
+        "name": model.cluster,
+        "type": "STRICT_DNS",
+        "dns_lookup_family": "V4_PREFERRED",
+        "connect_timeout": gw.options.connect_timeout.envoy(),
+        "lb_policy": "ROUND_ROBIN",
+        "per_connection_buffer_limit_bytes": gw.options.max_response_bytes.saturating_add(65536),
+        "load_assignment": {"cluster_name": model.cluster, "endpoints": priorities},
+        "outlier_detection": {
+            "consecutive_5xx": 5,
+            "interval": "10s",
+            "base_ejection_time": "30s",
+            "max_ejection_percent": 50
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http_protocol_options": {}},
+                "http_filters": [
+                    wasm_filter("upstream", opts, env_keys, doc),
+                    {
+                        "name": "envoy.filters.http.upstream_codec",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"
+                        }
+                    }
+                ]
+            }
+        }
+    });
+    if !tls_matches.is_empty() {
+        if let Some(obj) = cluster.as_object_mut() {
+            obj.insert("transport_socket_matches".into(), Value::Array(tls_matches));
+        }
+    }
+    cluster
+}
+
+/// The same module and VM for both roles (identical `vm_config`, so one VM per worker hosts
+/// both and the parsed request is handed over); only the role in the configuration differs.
+fn wasm_filter(role: &str, opts: &RenderOptions, env_keys: &[String], doc: &Value) -> Value {
+    let mut config = doc.clone();
+    if let Some(obj) = config.as_object_mut() {
+        obj.insert("role".into(), Value::String(role.into()));
+        // Render-only sections stay out of the filter's copy.
+        obj.remove("listener");
+        obj.remove("admin");
+    }
+    let mut vm_config = json!({
+        "vm_id": "switchboard",
+        "runtime": "envoy.wasm.runtime.v8",
+        "code": {"local": {"filename": opts.wasm_path}},
+    });
+    if !env_keys.is_empty() {
+        if let Some(obj) = vm_config.as_object_mut() {
+            obj.insert(
+                "environment_variables".into(),
+                json!({"host_env_keys": env_keys}),
+            );
+        }
+    }
+    json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": format!("switchboard-{role}"),
+                "root_id": "switchboard",
+                // Without it, pausing in the headers callback would hang body-based routing.
+                "allow_on_headers_stop_iteration": true,
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": config.to_string(),
+                },
+                "vm_config": vm_config,
+            }
+        }
+    })
+}
+
+/// Every environment variable any provider reads (for `host_env_keys`).
+fn env_keys(doc: &Value) -> Vec<String> {
+    let Ok(document) = serde_json::from_value::<crate::config::Document>(doc.clone()) else {
+        return Vec::new();
+    };
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    for spec in document.providers.values() {
+        keys.extend(spec.env_names().into_iter().map(str::to_owned));
+    }
+    keys.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+listener: {port: 18000}
+providers:
+  openai: {kind: openai, api_key: {env: OPENAI_API_KEY}}
+  azure: {kind: azure, base_url: "https://r.openai.azure.com", api_key: {env: AZURE_KEY}}
+  local: {kind: vllm, base_url: "http://10.0.0.5:8000/v1"}
+models:
+  - name: gpt-4o
+    deployments:
+      - {provider: openai, model: gpt-4o, weight: 3}
+      - {provider: azure, model: prod, weight: 1}
+    fallbacks: [llama]
+  - name: llama
+    deployments: [{provider: local, model: meta/llama}]
+"#;
+
+    fn render(mock: Option<&str>) -> Value {
+        let prepared = prepare(CONFIG, &|_: &str| None, mock).unwrap();
+        bootstrap(
+            &prepared,
+            &RenderOptions {
+                wasm_path: "/x/switchboard.wasm".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn clusters_carry_priorities_weights_metadata_and_sni() {
+        let b = render(None);
+        let c = &b["static_resources"]["clusters"][0];
+        assert_eq!(c["name"], "sb_gpt-4o");
+        let p0 = &c["load_assignment"]["endpoints"][0];
+        assert_eq!(p0["priority"], 0);
+        let e0 = &p0["lb_endpoints"][0];
+        assert_eq!(
+            e0["endpoint"]["address"]["socket_address"]["address"],
+            "api.openai.com"
+        );
+        assert_eq!(
+            e0["endpoint"]["address"]["socket_address"]["port_value"],
+            443
+        );
+        assert_eq!(e0["load_balancing_weight"], 3);
+        assert_eq!(
+            e0["metadata"]["filter_metadata"]["switchboard"]["deployment"],
+            "gpt-4o/0"
+        );
+        assert_eq!(
+            e0["metadata"]["filter_metadata"]["envoy.transport_socket_match"]["sni"],
+            "api.openai.com"
+        );
+        let p1 = &c["load_assignment"]["endpoints"][1];
+        assert_eq!(p1["priority"], 1);
+        assert_eq!(
+            p1["lb_endpoints"][0]["metadata"]["filter_metadata"]["switchboard"]["deployment"],
+            "llama/0"
+        );
+        assert!(p1["lb_endpoints"][0]["metadata"]["filter_metadata"]
+            .get("envoy.transport_socket_match")
+            .is_none());
+        let sni: Vec<&str> = c["transport_socket_matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["match"]["sni"].as_str().unwrap())
+            .collect();
+        assert_eq!(sni, ["api.openai.com", "r.openai.azure.com"]);
+    }
+
+    #[test]
+    fn both_roles_share_one_vm_config() {
+        let b = render(None);
+        let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        let gateway = &hcm["http_filters"][0]["typed_config"]["config"];
+        let upstream = &b["static_resources"]["clusters"][0]["typed_extension_protocol_options"]
+            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"][0]
+            ["typed_config"]["config"];
+        assert_eq!(gateway["vm_config"], upstream["vm_config"]);
+        assert_eq!(gateway["allow_on_headers_stop_iteration"], true);
+        assert_eq!(
+            gateway["vm_config"]["environment_variables"]["host_env_keys"],
+            json!(["AZURE_KEY", "OPENAI_API_KEY"])
+        );
+        let role = |c: &Value| -> String {
+            let v: Value =
+                serde_json::from_str(c["configuration"]["value"].as_str().unwrap()).unwrap();
+            v["role"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(role(gateway), "gateway");
+        assert_eq!(role(upstream), "upstream");
+        let route = &hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+        assert_eq!(route["cluster_header"], "x-switchboard-cluster");
+        assert_eq!(route["retry_policy"]["num_retries"], 1);
+        assert_eq!(
+            route["retry_policy"]["retriable_status_codes"],
+            json!([429])
+        );
+        assert_eq!(
+            b["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"],
+            18000
+        );
+    }
+
+    #[test]
+    fn mock_upstream_redirects_every_provider_keeping_paths() {
+        let prepared = prepare(CONFIG, &|_: &str| None, Some("http://127.0.0.1:9999")).unwrap();
+        let endpoints: Vec<String> = prepared
+            .gateway
+            .providers
+            .iter()
+            .map(|p| {
+                let e = p.provider.endpoint();
+                format!("{}:{}{}", e.host, e.port, e.base_path)
+            })
+            .collect();
+        assert_eq!(
+            endpoints,
+            ["127.0.0.1:9999", "127.0.0.1:9999/v1", "127.0.0.1:9999/v1"]
+        );
+        let b = render(Some("http://127.0.0.1:9999"));
+        assert!(b["static_resources"]["clusters"][0]
+            .get("transport_socket_matches")
+            .is_none());
+    }
+}

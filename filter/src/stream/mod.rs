@@ -1,0 +1,3 @@
+//! Stream framing: incremental, bounded, safe whatever way the bytes are split.
+
+pub mod sse;

@@ -1,0 +1,37 @@
+//! Token usage as providers report it, normalised to one shape.
+
+use crate::api::chat::{CompletionTokensDetails, PromptTokensDetails, UsageReport};
+
+/// Token counts of one answer. `prompt_tokens` counts every input token, cached or not;
+/// `cached_tokens` and `cache_write_tokens` are the parts of it read from or written to a
+/// prompt cache. `completion_tokens` includes `reasoning_tokens`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    pub fn total_tokens(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+
+    /// The `usage` object OpenAI clients read.
+    pub fn report(&self) -> UsageReport {
+        UsageReport {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.total_tokens(),
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: self.cached_tokens,
+                cache_creation_tokens: self.cache_write_tokens,
+            }),
+            completion_tokens_details: Some(CompletionTokensDetails {
+                reasoning_tokens: self.reasoning_tokens,
+            }),
+        }
+    }
+}

@@ -494,6 +494,7 @@ fn is_zero(v: &u64) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     fn parse(json: &str) -> Result<ChatRequest, String> {

@@ -104,6 +104,7 @@ pub struct EmbeddingsUsage {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     #[test]

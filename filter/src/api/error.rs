@@ -171,6 +171,7 @@ impl std::fmt::Display for GatewayError {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     #[test]

@@ -58,6 +58,7 @@ impl<'de> Deserialize<'de> for Millis {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     #[test]

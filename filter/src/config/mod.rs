@@ -490,6 +490,7 @@ fn cluster_name(model: &str, taken: &mut HashMap<String, usize>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     fn env(name: &str) -> Option<String> {

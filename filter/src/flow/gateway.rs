@@ -182,6 +182,7 @@ pub fn envoy_error(status: u16, text: &str) -> GatewayError {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     fn gateway() -> Gateway {

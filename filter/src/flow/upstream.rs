@@ -179,6 +179,7 @@ fn error_answer(e: &GatewayError) -> Answer {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
     use crate::flow::gateway::admit;
 

@@ -81,6 +81,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use crate::providers::testing::*;
 
     #[test]

@@ -71,6 +71,7 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     #[test]

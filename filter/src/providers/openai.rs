@@ -456,6 +456,7 @@ impl StreamTranslator for PassthroughStream {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
     use crate::providers::testing::*;
 

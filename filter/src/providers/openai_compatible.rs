@@ -129,6 +129,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::PRESETS;
     use crate::providers::testing::*;
 

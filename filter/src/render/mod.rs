@@ -338,6 +338,7 @@ fn env_keys(doc: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     const CONFIG: &str = r#"

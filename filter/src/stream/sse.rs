@@ -139,6 +139,7 @@ impl SseParser {
 
 #[cfg(test)]
 mod tests {
+    use crate::testkit::test;
     use super::*;
 
     fn parse_split(input: &[u8], split: usize) -> Vec<SseEvent> {

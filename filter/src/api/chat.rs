@@ -494,8 +494,8 @@ fn is_zero(v: &u64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
+    use crate::testkit::test;
 
     fn parse(json: &str) -> Result<ChatRequest, String> {
         let de = &mut serde_json::Deserializer::from_str(json);

@@ -104,8 +104,8 @@ pub struct EmbeddingsUsage {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
+    use crate::testkit::test;
 
     #[test]
     fn input_shapes() {

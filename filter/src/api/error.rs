@@ -171,8 +171,8 @@ impl std::fmt::Display for GatewayError {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
+    use crate::testkit::test;
 
     #[test]
     fn renders_openai_shape() {

@@ -58,8 +58,8 @@ impl<'de> Deserialize<'de> for Millis {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
+    use crate::testkit::test;
 
     #[test]
     fn parses_units() {

@@ -182,8 +182,8 @@ pub fn envoy_error(status: u16, text: &str) -> GatewayError {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
+    use crate::testkit::test;
 
     fn gateway() -> Gateway {
         Gateway::from_text(

@@ -179,9 +179,9 @@ fn error_answer(e: &GatewayError) -> Answer {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
     use crate::flow::gateway::admit;
+    use crate::testkit::test;
 
     fn gateway() -> Gateway {
         Gateway::from_text(

@@ -81,8 +81,8 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use crate::providers::testing::*;
+    use crate::testkit::test;
 
     #[test]
     fn paths_and_auth() {

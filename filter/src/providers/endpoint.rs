@@ -71,8 +71,8 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
+    use crate::testkit::test;
 
     #[test]
     fn parses_base_urls() {

@@ -456,9 +456,9 @@ impl StreamTranslator for PassthroughStream {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
     use crate::providers::testing::*;
+    use crate::testkit::test;
 
     #[test]
     fn request_passes_through_with_model_replaced() {

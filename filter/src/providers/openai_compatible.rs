@@ -129,9 +129,9 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::PRESETS;
     use crate::providers::testing::*;
+    use crate::testkit::test;
 
     #[test]
     fn every_preset_builds_and_routes() {

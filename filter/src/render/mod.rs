@@ -338,8 +338,8 @@ fn env_keys(doc: &Value) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
+    use crate::testkit::test;
 
     const CONFIG: &str = r#"
 listener: {port: 18000}

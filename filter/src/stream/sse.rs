@@ -139,8 +139,8 @@ impl SseParser {
 
 #[cfg(test)]
 mod tests {
-    use crate::testkit::test;
     use super::*;
+    use crate::testkit::test;
 
     fn parse_split(input: &[u8], split: usize) -> Vec<SseEvent> {
         let mut p = SseParser::new(1 << 20);

@@ -23,22 +23,29 @@ pub struct Prepared {
     pub gateway: Gateway,
 }
 
-/// Parses and validates the filter YAML; applies `mock_upstream` if asked.
+/// Parses and validates the filter YAML. With `mock_upstream`, every provider is sent to
+/// that base URL (keeping its API paths) and every `{env: NAME}` secret becomes the literal
+/// `mock-NAME`, so a demo or test runs without any real credentials.
 pub fn prepare(
     text: &str,
     env: &dyn crate::config::secret::Env,
     mock_upstream: Option<&str>,
 ) -> Result<Prepared, Vec<Problem>> {
-    let gateway = Gateway::from_text(text, env)?;
-    let mut document: Value =
-        serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
     let Some(mock) = mock_upstream else {
+        let gateway = Gateway::from_text(text, env)?;
+        let document =
+            serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
         return Ok(Prepared { document, gateway });
     };
     let mock = Endpoint::parse(mock).map_err(|m| vec![Problem::new("--mock-upstream", m)])?;
+    // Secrets are replaced below, so resolve them to placeholders (and warn about nothing).
+    let placeholder = |name: &str| Some(format!("mock-{name}"));
+    let original = Gateway::from_text(text, &placeholder)?;
+    let mut document: Value =
+        serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
     let scheme = if mock.tls { "https" } else { "http" };
     if let Some(providers) = document.get_mut("providers").and_then(Value::as_object_mut) {
-        for entry in &gateway.providers {
+        for entry in &original.providers {
             let base = entry.provider.endpoint();
             if let Some(spec) = providers
                 .get_mut(&entry.name)
@@ -51,6 +58,9 @@ pub fn prepare(
                     base.base_path
                 );
                 spec.insert("base_url".into(), Value::String(url));
+                for value in spec.values_mut() {
+                    replace_env_secrets(value);
+                }
             }
         }
     }
@@ -58,6 +68,22 @@ pub fn prepare(
         serde_yaml::to_string(&document).map_err(|e| vec![Problem::new("", e.to_string())])?;
     let gateway = Gateway::from_text(&patched, env)?;
     Ok(Prepared { document, gateway })
+}
+
+/// `{env: NAME}` → `"mock-NAME"`, recursively.
+fn replace_env_secrets(value: &mut Value) {
+    let env_name = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("env"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match (env_name, value) {
+        (Some(name), v) => *v = Value::String(format!("mock-{name}")),
+        (None, Value::Object(o)) => o.values_mut().for_each(replace_env_secrets),
+        (None, Value::Array(a)) => a.iter_mut().for_each(replace_env_secrets),
+        _ => {}
+    }
 }
 
 /// The Envoy bootstrap, as a JSON value (serialize it as YAML or JSON).

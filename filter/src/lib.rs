@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod flow;
+pub mod limits;
 pub mod providers;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod render;

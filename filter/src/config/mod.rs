@@ -5,6 +5,8 @@
 pub mod duration;
 pub mod secret;
 
+use crate::limits::config::{AuthSpec, KeySpec, TeamSpec};
+use crate::limits::Limits;
 use crate::providers::{self, Provider, ProviderSetup};
 use duration::Millis;
 use secret::{Env, SecretSpec};
@@ -36,6 +38,15 @@ pub struct Document {
     pub providers: BTreeMap<String, ProviderSpec>,
     #[serde(default)]
     pub models: Vec<ModelSpec>,
+    /// Whether requests need a virtual key (default: when `keys` are configured).
+    #[serde(default)]
+    pub auth: AuthSpec,
+    /// Virtual keys clients use instead of provider keys.
+    #[serde(default)]
+    pub keys: Vec<KeySpec>,
+    /// Budgets and limits shared by the keys of a team.
+    #[serde(default)]
+    pub teams: Vec<TeamSpec>,
 }
 
 /// Where the rendered Envoy listens (used by `switchboard render` only).
@@ -289,6 +300,7 @@ pub struct Gateway {
     pub providers: Vec<ProviderEntry>,
     pub models: Vec<Model>,
     pub deployments: Vec<Deployment>,
+    pub limits: Limits,
     model_lookup: HashMap<String, usize>,
     deployment_lookup: HashMap<String, usize>,
 }
@@ -412,6 +424,8 @@ impl Gateway {
             });
         }
 
+        let limits = crate::limits::config::build(&doc.auth, &doc.keys, &doc.teams, &mut problems);
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -426,6 +440,7 @@ impl Gateway {
             providers,
             models,
             deployments,
+            limits,
             model_lookup,
             deployment_lookup,
         })

@@ -1,0 +1,185 @@
+//! What a request is expected to use, before it runs, without a tokenizer: the prompt is
+//! its text's UTF-8 length / 4 (characters / 4 for English, the usual rule of thumb; bytes
+//! rather than characters so other scripts, which need more tokens per character, are not
+//! underestimated) plus a few tokens per message, and the answer is as long as allowed:
+//! `max_completion_tokens`/`max_tokens`, else the model's `max_tokens`, else 4096.
+//! Budgets and token limits reserve this and settle on the real count when the answer ends.
+
+use crate::api::chat::{ChatRequest, ContentPart, MessageContent};
+use crate::api::embeddings::EmbeddingInput;
+use crate::config::ModelSettings;
+use crate::flow::ParsedRequest;
+use crate::usage::Usage;
+
+pub const BYTES_PER_TOKEN: u64 = 4;
+/// Role and framing tokens each message adds.
+pub const TOKENS_PER_MESSAGE: u64 = 4;
+/// An image, as OpenAI counts a 1024×1024 image in high detail.
+pub const TOKENS_PER_IMAGE: u64 = 765;
+/// The answer's length when neither the request nor the model sets `max_tokens`.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
+
+fn text_tokens(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(BYTES_PER_TOKEN)
+}
+
+/// Expected prompt and completion tokens, as a `Usage` ready to be priced.
+pub fn tokens(request: &ParsedRequest, settings: &ModelSettings) -> Usage {
+    match request {
+        ParsedRequest::Chat(req) => Usage {
+            prompt_tokens: chat_prompt(req),
+            completion_tokens: req
+                .max_output_tokens()
+                .or(settings.max_tokens)
+                .map_or(DEFAULT_MAX_TOKENS, u64::from)
+                .saturating_mul(u64::from(req.n.unwrap_or(1).max(1))),
+            ..Usage::default()
+        },
+        ParsedRequest::Embeddings(req) => Usage {
+            prompt_tokens: match &req.input {
+                EmbeddingInput::Text(t) => text_tokens(t.len()),
+                EmbeddingInput::Texts(ts) => ts.iter().map(|t| text_tokens(t.len())).sum(),
+                EmbeddingInput::Tokens(ids) => ids.len() as u64,
+                EmbeddingInput::TokenBatches(b) => b.iter().map(|ids| ids.len() as u64).sum(),
+            },
+            ..Usage::default()
+        },
+    }
+}
+
+fn chat_prompt(req: &ChatRequest) -> u64 {
+    let mut bytes = 0usize;
+    let mut fixed = 0u64;
+    for m in &req.messages {
+        fixed += TOKENS_PER_MESSAGE;
+        bytes += m.name.as_ref().map_or(0, String::len);
+        match &m.content {
+            Some(MessageContent::Text(t)) => bytes += t.len(),
+            Some(MessageContent::Parts(parts)) => {
+                for p in parts {
+                    match p {
+                        ContentPart::Text { text } => bytes += text.len(),
+                        ContentPart::Refusal { refusal } => bytes += refusal.len(),
+                        ContentPart::ImageUrl { .. } => fixed += TOKENS_PER_IMAGE,
+                        ContentPart::InputAudio { input_audio } => bytes += input_audio.data.len(),
+                        ContentPart::File { file } => {
+                            bytes += serde_json::to_string(file).map_or(0, |s| s.len())
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        for call in m.tool_calls.iter().flatten() {
+            bytes += call.function.name.len() + call.function.arguments.len();
+        }
+    }
+    for tool in req.tools.iter().flatten() {
+        let f = &tool.function;
+        bytes += f.name.len() + f.description.as_ref().map_or(0, String::len);
+        bytes += f
+            .parameters
+            .as_ref()
+            .and_then(|p| serde_json::to_string(p).ok())
+            .map_or(0, |s| s.len());
+    }
+    text_tokens(bytes) + fixed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::test;
+
+    fn chat(json: &str) -> ParsedRequest {
+        ParsedRequest::Chat(Box::new(serde_json::from_str(json).unwrap()))
+    }
+
+    fn settings(max_tokens: Option<u32>) -> ModelSettings {
+        ModelSettings {
+            max_tokens,
+            ..ModelSettings::default()
+        }
+    }
+
+    #[test]
+    fn estimates_prompt_and_answer() {
+        let table: [(&str, Option<u32>, u64, u64); 7] = [
+            // 11 bytes -> 3 tokens, + 4 for the message; no cap anywhere -> 4096.
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#,
+                None,
+                7,
+                4096,
+            ),
+            // The model's default cap, then the request's (either spelling) wins.
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#,
+                Some(500),
+                7,
+                500,
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":20}"#,
+                Some(500),
+                5,
+                20,
+            ),
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":30,"n":3}"#,
+                None,
+                5,
+                90,
+            ),
+            // Parts: text counts by bytes, an image as a fixed block.
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"12345678"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}],"max_tokens":1}"#,
+                None,
+                2 + 4 + 765,
+                1,
+            ),
+            // Tool calls and tool definitions are prompt too.
+            (
+                r#"{"model":"m","max_tokens":1,"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"abcd","arguments":"{\"x\":1234}"}}]}],
+                   "tools":[{"type":"function","function":{"name":"abcd","description":"efgh","parameters":{"a":1}}}]}"#,
+                None,
+                (4 + 10 + 4 + 4 + 7u64).div_ceil(4) + 4,
+                1,
+            ),
+            // Non-Latin text: UTF-8 bytes, so 6 characters are 18 bytes -> 5 tokens.
+            (
+                r#"{"model":"m","messages":[{"role":"user","content":"日本語のテキ"}],"max_tokens":1}"#,
+                None,
+                5 + 4,
+                1,
+            ),
+        ];
+        for (json, default_cap, prompt, completion) in table {
+            let u = tokens(&chat(json), &settings(default_cap));
+            assert_eq!(
+                (u.prompt_tokens, u.completion_tokens),
+                (prompt, completion),
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn estimates_embeddings_input() {
+        for (input, prompt) in [
+            (r#""abcdefgh""#, 2),
+            (r#"["abcd","abcde"]"#, 3),
+            ("[1,2,3]", 3),
+            ("[[1,2],[3]]", 3),
+        ] {
+            let json = format!(r#"{{"model":"e","input":{input}}}"#);
+            let req = ParsedRequest::Embeddings(serde_json::from_str(&json).unwrap());
+            let u = tokens(&req, &settings(Some(99)));
+            assert_eq!(
+                (u.prompt_tokens, u.completion_tokens),
+                (prompt, 0),
+                "{input}"
+            );
+        }
+    }
+}

@@ -18,11 +18,15 @@ mod cli {
     const USAGE: &str = "usage:
   switchboard validate FILE
   switchboard render FILE --wasm PATH [--mock-upstream URL] [--format yaml|json] [-o OUT]
+  switchboard key new [NAME]
+  switchboard key hash [NAME] < KEY
 
 validate  checks a filter configuration and reports every problem with its path
 render    prints a complete Envoy bootstrap for the configuration
             --wasm           path of switchboard.wasm as Envoy will see it
-            --mock-upstream  send every provider to this base URL (demos, tests)";
+            --mock-upstream  send every provider to this base URL (demos, tests)
+key new   prints a fresh random virtual key and the `keys:` entry to paste (only its SHA-256)
+key hash  prints the `keys:` entry for a key read from standard input";
 
     /// Prints `warn!` lines (e.g. unset provider keys) to stderr.
     struct StderrLog;
@@ -59,6 +63,9 @@ render    prints a complete Envoy bootstrap for the configuration
 
     fn run(args: &[String]) -> Result<(), String> {
         let (command, rest) = args.split_first().ok_or(USAGE)?;
+        if command == "key" {
+            return key(rest);
+        }
         let mut file = None;
         let mut wasm = None;
         let mut mock = None;
@@ -119,6 +126,46 @@ render    prints a complete Envoy bootstrap for the configuration
                 }
             }
             other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+        }
+    }
+
+    /// `key new [NAME]`, `key hash [NAME]`. The key goes to stdout once and is never stored.
+    fn key(args: &[String]) -> Result<(), String> {
+        use switchboard::limits::{config::key_entry, keys::KEY_PREFIX};
+        let (sub, rest) = args.split_first().ok_or(USAGE)?;
+        let name = match rest {
+            [] => "my-app",
+            [name] => name.as_str(),
+            _ => return Err(format!("too many arguments\n\n{USAGE}")),
+        };
+        match sub.as_str() {
+            "new" => {
+                use base64::Engine as _;
+                let mut random = [0u8; 32];
+                getrandom::fill(&mut random).map_err(|e| format!("no randomness: {e}"))?;
+                let key = format!(
+                    "{KEY_PREFIX}{}",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+                );
+                println!("key:  {key}");
+                println!("      (give it to the client; it is shown only now)");
+                println!("config, under `keys:` (add team, models, budget, rpm, tpm, ...):");
+                println!("  {}", key_entry(name, &key));
+                Ok(())
+            }
+            "hash" => {
+                let mut key = String::new();
+                std::io::stdin()
+                    .read_line(&mut key)
+                    .map_err(|e| format!("stdin: {e}"))?;
+                let key = key.trim();
+                if key.is_empty() {
+                    return Err("no key on standard input".into());
+                }
+                println!("{}", key_entry(name, key));
+                Ok(())
+            }
+            other => Err(format!("unknown key command `{other}`\n\n{USAGE}")),
         }
     }
 }

@@ -31,9 +31,11 @@ pub enum Change<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Busy;
 
-/// Attempts before `update` gives up. Each attempt is one get and one set; losing this many
-/// times in a row needs that many writers finishing in between, which a few workers don't do.
-pub const MAX_ATTEMPTS: usize = 64;
+/// Attempts before `update` gives up. Each attempt is one get and one set (microseconds);
+/// losing this many times in a row needs another writer to finish inside every one of them,
+/// which only happens to a thread the OS keeps preempting between its get and its set. The
+/// bound is generous so such a thread retries rather than failing the request.
+pub const MAX_ATTEMPTS: usize = 1024;
 
 /// Reads the key, lets `change` decide from the value (`None`: never written), and writes
 /// the new value with the token it read; on a conflict, reads again and re-decides.

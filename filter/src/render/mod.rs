@@ -131,6 +131,61 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
     })
 }
 
+/// The same gateway for an Istio ingress gateway: a Gateway and VirtualService for `host`, and
+/// an EnvoyFilter that inserts the gateway-role filter before the router, turns the route into
+/// the `cluster_header` route with the fallback retry policy, and adds the model-group clusters
+/// with the upstream-role filter. (WasmPlugin cannot set `allow_on_headers_stop_iteration` nor
+/// attach upstream filters, hence EnvoyFilter.)
+pub fn istio(prepared: &Prepared, opts: &RenderOptions, host: &str) -> Vec<Value> {
+    let b = bootstrap(prepared, opts);
+    let hcm =
+        &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    let route = &hcm["route_config"]["virtual_hosts"][0]["routes"][0];
+    let gateway_match = json!({"context": "GATEWAY"});
+    let mut patches = vec![
+        json!({
+            "applyTo": "HTTP_FILTER",
+            "match": {"context": "GATEWAY", "listener": {"filterChain": {"filter": {
+                "name": "envoy.filters.network.http_connection_manager",
+                "subFilter": {"name": "envoy.filters.http.router"}}}}},
+            "patch": {"operation": "INSERT_BEFORE", "value": hcm["http_filters"][0]},
+        }),
+        json!({
+            "applyTo": "HTTP_ROUTE",
+            "match": {"context": "GATEWAY", "routeConfiguration": {"vhost": {
+                "name": format!("{host}:80"), "route": {"name": "switchboard"}}}},
+            "patch": {"operation": "MERGE", "value": {
+                "route": route["route"],
+                "per_request_buffer_limit_bytes": route["per_request_buffer_limit_bytes"]}},
+        }),
+    ];
+    if let Some(clusters) = b["static_resources"]["clusters"].as_array() {
+        patches.extend(clusters.iter().map(|c| {
+            json!({"applyTo": "CLUSTER", "match": gateway_match, "patch": {"operation": "ADD", "value": c}})
+        }));
+    }
+    vec![
+        json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+            "metadata": {"name": "switchboard", "namespace": "istio-system"},
+            "spec": {"selector": {"istio": "ingressgateway"}, "servers": [{
+                "port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": [host]}]},
+        }),
+        json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "switchboard", "namespace": "istio-system"},
+            // The destination is replaced by the EnvoyFilter's cluster_header route.
+            "spec": {"hosts": [host], "gateways": ["switchboard"], "http": [{
+                "name": "switchboard", "route": [{"destination": {"host": "switchboard.invalid"}}]}]},
+        }),
+        json!({
+            "apiVersion": "networking.istio.io/v1alpha3", "kind": "EnvoyFilter",
+            "metadata": {"name": "switchboard", "namespace": "istio-system"},
+            "spec": {"workloadSelector": {"labels": {"istio": "ingressgateway"}}, "configPatches": patches},
+        }),
+    ]
+}
+
 struct ListenerOptions {
     address: String,
     port: u64,
@@ -468,6 +523,35 @@ models:
         assert_eq!(
             b["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"],
             18000
+        );
+    }
+
+    #[test]
+    fn istio_manifests_carry_the_same_filters_route_and_clusters() {
+        let prepared = prepare(CONFIG, &|_: &str| None, None).unwrap();
+        let opts = RenderOptions {
+            wasm_path: "/etc/switchboard/switchboard.wasm".into(),
+        };
+        let docs = istio(&prepared, &opts, "llm.example.com");
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["Gateway", "VirtualService", "EnvoyFilter"]);
+        let patches = docs[2]["spec"]["configPatches"].as_array().unwrap();
+        let b = bootstrap(&prepared, &opts);
+        let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        assert_eq!(patches[0]["patch"]["value"], hcm["http_filters"][0]);
+        assert_eq!(
+            patches[1]["patch"]["value"]["route"]["cluster_header"],
+            "x-switchboard-cluster"
+        );
+        assert_eq!(
+            patches[1]["match"]["routeConfiguration"]["vhost"]["name"],
+            "llm.example.com:80"
+        );
+        assert_eq!(patches.len(), 2 + 2, "one CLUSTER patch per model group");
+        assert_eq!(
+            patches[2]["patch"]["value"],
+            b["static_resources"]["clusters"][0]
         );
     }
 

@@ -1,4 +1,5 @@
-//! Spend against a budget, in nano-dollars (integers, so concurrent updates add exactly).
+//! Spend against a budget, in pico-dollars (1e-12 USD, the unit costs are computed in;
+//! integers, so concurrent updates add exactly).
 //!
 //! A request first reserves its estimated cost; it is admitted only if what is spent plus
 //! what is reserved by requests in flight plus its own estimate fits the cap. When it ends,
@@ -9,19 +10,21 @@ use super::store;
 use super::time::Period;
 
 /// One US dollar in the unit budgets count in.
-pub const NANOS_PER_USD: f64 = 1e9;
+pub const PICOS_PER_USD: f64 = 1e12;
+/// Largest budget: what a u64 of pico-dollars holds, with room to add.
+pub const MAX_BUDGET_USD: f64 = 10_000_000.0;
 
-/// Dollars to nano-dollars, rounded; negative and non-finite amounts count as 0.
-pub fn nanos(usd: f64) -> u64 {
+/// Dollars to pico-dollars, rounded; negative and non-finite amounts count as 0.
+pub fn picos(usd: f64) -> u64 {
     if usd.is_finite() && usd > 0.0 {
-        (usd * NANOS_PER_USD).round() as u64
+        (usd * PICOS_PER_USD).round() as u64
     } else {
         0
     }
 }
 
-pub fn usd(nanos: u64) -> f64 {
-    nanos as f64 / NANOS_PER_USD
+pub fn usd(picos: u64) -> f64 {
+    picos as f64 / PICOS_PER_USD
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,7 +117,7 @@ mod tests {
     use crate::limits::time::{days_from_civil, DAY_MS};
     use crate::testkit::test;
 
-    const USD: u64 = 1_000_000_000;
+    const USD: u64 = 1_000_000_000_000;
 
     fn day(n: i64) -> u64 {
         (days_from_civil(2026, 3, 1) + n) as u64 * DAY_MS
@@ -130,11 +133,12 @@ mod tests {
 
     #[test]
     fn converts_dollars() {
-        assert_eq!(nanos(1.5), 1_500_000_000);
-        assert_eq!(nanos(0.000_000_15), 150);
-        assert_eq!(nanos(-1.0), 0);
-        assert_eq!(nanos(f64::NAN), 0);
-        assert!((usd(2_500_000_000) - 2.5).abs() < 1e-12);
+        assert_eq!(picos(1.5), 1_500_000_000_000);
+        assert_eq!(picos(0.000_000_15), 150_000);
+        assert_eq!(picos(-1.0), 0);
+        assert_eq!(picos(f64::NAN), 0);
+        assert_eq!(picos(MAX_BUDGET_USD), 10_000_000 * 1_000_000_000_000);
+        assert!((usd(2_500_000_000_000) - 2.5).abs() < 1e-12);
     }
 
     #[test]

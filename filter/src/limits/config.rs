@@ -1,7 +1,7 @@
 //! The `auth`, `keys` and `teams` sections of the filter YAML, and their validation into
 //! `Limits`, every problem reported with its path.
 
-use super::budget::nanos;
+use super::budget::{picos, MAX_BUDGET_USD};
 use super::keys::{parse_sha256, to_hex};
 use super::time::{parse_rfc3339, Period};
 use super::{Budget, Limits, Quota, Subject, VirtualKey};
@@ -83,15 +83,15 @@ fn quota(
     problems: &mut Vec<Problem>,
 ) -> Quota {
     let budget = budget.as_ref().and_then(|b| {
-        if b.usd.is_finite() && b.usd > 0.0 {
+        if b.usd.is_finite() && b.usd > 0.0 && b.usd <= MAX_BUDGET_USD {
             Some(Budget {
-                cap: nanos(b.usd),
+                cap: picos(b.usd),
                 period: b.period,
             })
         } else {
             problems.push(Problem::new(
                 format!("{path}.budget.usd"),
-                "must be a positive amount of dollars",
+                format!("must be a positive amount of dollars, at most {MAX_BUDGET_USD}"),
             ));
             None
         }

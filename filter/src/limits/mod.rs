@@ -27,7 +27,7 @@ use store::{update, Busy, Change, Store};
 use time::{Period, MINUTE_MS, SECOND_MS};
 use window::{Full, Window};
 
-/// A budget: a cap in nano-dollars per period.
+/// A budget: a cap in pico-dollars per period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     pub cap: u64,
@@ -136,7 +136,7 @@ impl Limit {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Estimate {
     pub tokens: u64,
-    /// Nano-dollars.
+    /// Pico-dollars.
     pub cost: u64,
 }
 
@@ -187,7 +187,7 @@ impl From<GatewayError> for Refusal {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub tokens: u64,
-    /// Nano-dollars.
+    /// Pico-dollars.
     pub cost: u64,
 }
 
@@ -493,7 +493,7 @@ impl Limits {
         }
     }
 
-    /// What is left of a subject's budget now (nano-dollars), for gauges.
+    /// What is left of a subject's budget now (pico-dollars), for gauges.
     pub fn remaining_budget(
         &self,
         store: &dyn Store,

@@ -1,6 +1,6 @@
 //! Keys, access and the admission arithmetic over a `MemoryStore`.
 
-use super::budget::nanos;
+use super::budget::picos;
 use super::keys::{sha256, to_hex, Presented};
 use super::store::MemoryStore;
 use super::time::{days_from_civil, DAY_MS};
@@ -220,7 +220,7 @@ fn limits(keys_and_teams: &str) -> Limits {
 fn estimate(tokens: u64, usd: f64) -> Estimate {
     Estimate {
         tokens,
-        cost: nanos(usd),
+        cost: picos(usd),
     }
 }
 
@@ -304,7 +304,7 @@ fn a_refusal_gives_back_what_was_taken() {
         &r,
         Outcome {
             tokens: 120,
-            cost: nanos(0.1),
+            cost: picos(0.1),
         },
         t + 900,
     );
@@ -316,7 +316,7 @@ fn a_refusal_gives_back_what_was_taken() {
     assert_eq!(Window::decode(read("sb.key.a.rpm").as_deref()).current, 1);
     assert_eq!(
         l.remaining_budget(&s, SubjectRef::Team(0), t + 900),
-        Some(nanos(0.9))
+        Some(picos(0.9))
     );
     assert_eq!(l.remaining_budget(&s, SubjectRef::Key(0), t), None);
 }
@@ -401,7 +401,7 @@ fn budgets_refuse_until_the_period_resets() {
             &r,
             Outcome {
                 tokens: 0,
-                cost: nanos(1.0),
+                cost: picos(1.0),
             },
             t,
         );
@@ -440,8 +440,8 @@ fn concurrent_requests_overshoot_by_at_most_their_underestimate() {
     ));
     let s = ready(&l);
     let t = noon();
-    let cap = nanos(1.0);
-    let est = nanos(0.10);
+    let cap = picos(1.0);
+    let est = picos(0.10);
     let mut spent = 0u64;
     let mut worst_excess = 0u64;
     for round in 0..10u64 {
@@ -449,7 +449,7 @@ fn concurrent_requests_overshoot_by_at_most_their_underestimate() {
             .filter_map(|_| l.admit(&s, 0, estimate(0, 0.10), t + round).ok())
             .collect();
         for (i, r) in flight.iter().enumerate() {
-            let real = nanos(0.07) + (i as u64 % 6) * nanos(0.01);
+            let real = picos(0.07) + (i as u64 % 6) * picos(0.01);
             worst_excess = worst_excess.max(real.saturating_sub(est));
             spent += real;
             l.settle(

@@ -1103,6 +1103,7 @@ mod tests {
     use super::*;
     use crate::config::ModelSettings;
     use crate::providers::testing::*;
+    use crate::testkit::test;
     use serde_json::json;
 
     const YAML: &str = "kind: cohere\napi_key: co-key";

@@ -181,10 +181,12 @@ fn content_text(content: Option<&Value>, role: &str, i: usize) -> Result<String,
             (Some("image_url"), "user")
                 if part.pointer("/image_url/url").is_some_and(Value::is_string) => {}
             (Some("document"), "tool") => {}
-            (kind, _) => return Err(format!(
+            (kind, _) => {
+                return Err(format!(
                 "invalid request: messages[{i}]: content type {} is not allowed for role {role}",
                 kind.unwrap_or("(missing)")
-            )),
+            ))
+            }
         }
     }
     Ok(texts.join(" "))

@@ -465,7 +465,7 @@ fn chat_body<'a>(req: &'a ChatRequest, attempt: &'a Attempt) -> Result<ChatBody<
             Some(field) => {
                 native.insert(*field, value);
             }
-            None => unsupported(attempt, name, "unknown parameter")?,
+            None => unsupported(attempt, name, "it has no such parameter")?,
         }
     }
 

@@ -3,6 +3,7 @@
 //! adding its file, one line in `KINDS`, and its fixture table.
 
 pub mod azure;
+pub mod cohere;
 pub mod endpoint;
 pub mod openai;
 pub mod openai_compatible;
@@ -23,6 +24,7 @@ const KINDS: &[(&str, Builder)] = &[
     ("openai", openai::build),
     ("azure", azure::build),
     ("openai_compatible", openai_compatible::build),
+    ("cohere", cohere::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
     ("fireworks", openai_compatible::build),

@@ -4,6 +4,7 @@
 //! directives and request recording. Each wire format is one module (`openai`, later others)
 //! with `route`, `handle` and `error`; the deterministic "model" lives in `conversation`.
 
+mod cohere;
 mod conversation;
 mod openai;
 
@@ -491,10 +492,13 @@ pub struct Call<'a> {
 /// The endpoint a request is for, across wire formats.
 enum Route {
     OpenAi(openai::Endpoint),
+    Cohere(cohere::Endpoint),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
-    openai::route(method, path).map(Route::OpenAi)
+    openai::route(method, path)
+        .map(Route::OpenAi)
+        .or_else(|| cohere::route(method, path).map(Route::Cohere))
     // Further formats: `.or_else(|| anthropic::route(method, path).map(Route::Anthropic))`.
 }
 
@@ -502,12 +506,14 @@ impl Route {
     fn handle(&self, call: &Call) -> Reply {
         match self {
             Route::OpenAi(endpoint) => openai::handle(endpoint, call),
+            Route::Cohere(endpoint) => cohere::handle(endpoint, call),
         }
     }
 
     fn error(&self, status: u16, call: &Call) -> Reply {
         match self {
             Route::OpenAi(_) => openai::error(status, call),
+            Route::Cohere(_) => cohere::error(status, call),
         }
     }
 }

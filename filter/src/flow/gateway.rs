@@ -5,6 +5,8 @@ use super::ParsedRequest;
 use crate::api::models::{ModelEntry, ModelList};
 use crate::api::{ErrorKind, GatewayError};
 use crate::config::{Gateway, Model};
+use crate::limits::estimate::tokens;
+use crate::limits::{Caller, Estimate};
 use crate::providers::Operation;
 use serde::de::DeserializeOwned;
 
@@ -54,6 +56,16 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, GatewayError> {
 pub struct Admission<'g> {
     pub model: &'g Model,
     pub request: ParsedRequest,
+}
+
+/// What an admitted request is expected to use: the estimated tokens (see
+/// `limits::estimate`). Not priced yet: pricing comes with the usage work.
+pub fn estimate(admission: &Admission) -> Estimate {
+    let usage = tokens(&admission.request, &admission.model.settings);
+    Estimate {
+        tokens: usage.total_tokens(),
+        cost: 0,
+    }
 }
 
 /// Parses and checks the body of a proxied request and resolves its model.
@@ -136,11 +148,12 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// `GET /v1/models`: every public model name.
-pub fn list_models(gw: &Gateway) -> Vec<u8> {
+/// `GET /v1/models`: every public model name the caller may use.
+pub fn list_models(gw: &Gateway, caller: Caller) -> Vec<u8> {
     let list = ModelList::new(
         gw.models
             .iter()
+            .filter(|m| gw.limits.allows(caller, m))
             .map(|m| ModelEntry::new(&m.name, "switchboard"))
             .collect(),
     );
@@ -148,12 +161,27 @@ pub fn list_models(gw: &Gateway) -> Vec<u8> {
 }
 
 /// `GET /v1/models/{id}`.
-pub fn get_model(gw: &Gateway, id: &str) -> Result<Vec<u8>, GatewayError> {
+pub fn get_model(gw: &Gateway, caller: Caller, id: &str) -> Result<Vec<u8>, GatewayError> {
     let model = gw
         .model(id)
         .ok_or_else(|| GatewayError::model_not_found(id))?;
+    check_access(gw, caller, model, id)?;
     serde_json::to_vec(&ModelEntry::new(&model.name, "switchboard"))
         .map_err(|e| GatewayError::server(e.to_string()))
+}
+
+/// 403 unless the caller's key may use the model (`requested`: the name the client used).
+pub fn check_access(
+    gw: &Gateway,
+    caller: Caller,
+    model: &Model,
+    requested: &str,
+) -> Result<(), GatewayError> {
+    if gw.limits.allows(caller, model) {
+        Ok(())
+    } else {
+        Err(gw.limits.not_allowed(caller, requested))
+    }
 }
 
 pub fn too_large(limit: u32) -> GatewayError {
@@ -319,10 +347,49 @@ mod tests {
     }
 
     #[test]
+    fn keys_see_and_get_only_their_models() {
+        let hash = crate::limits::keys::to_hex(&crate::limits::keys::sha256("sk"));
+        let gw = Gateway::from_text(
+            &format!(
+                "providers: {{p: {{kind: openai, api_key: k}}}}\n\
+                 models:\n\
+                 - {{name: gpt, deployments: [{{provider: p, model: x}}]}}\n\
+                 - {{name: claude-haiku, deployments: [{{provider: p, model: y}}]}}\n\
+                 keys: [{{name: k, sha256: \"{hash}\", models: [\"claude-*\"]}}]\n"
+            ),
+            &|_: &str| None,
+        )
+        .unwrap();
+        let ids = |caller| {
+            let v: serde_json::Value = serde_json::from_slice(&list_models(&gw, caller)).unwrap();
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(Caller::Key(0)), ["claude-haiku"]);
+        assert_eq!(ids(Caller::Anonymous), ["gpt", "claude-haiku"]);
+        assert!(get_model(&gw, Caller::Key(0), "claude-haiku").is_ok());
+        let e = get_model(&gw, Caller::Key(0), "gpt").unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (403, Some("model_not_allowed"))
+        );
+    }
+
+    #[test]
     fn lists_models() {
-        let v: serde_json::Value = serde_json::from_slice(&list_models(&gateway())).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&list_models(&gateway(), Caller::Anonymous)).unwrap();
         assert_eq!(v["object"], "list");
         assert_eq!(v["data"][0]["id"], "gpt");
-        assert_eq!(get_model(&gateway(), "x").unwrap_err().status, 404);
+        assert_eq!(
+            get_model(&gateway(), Caller::Anonymous, "x")
+                .unwrap_err()
+                .status,
+            404
+        );
     }
 }

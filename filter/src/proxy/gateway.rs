@@ -1,12 +1,16 @@
 //! Gateway role (listener filter, once per request): answers local endpoints and errors,
 //! reads the body, picks the model group's cluster.
 
-use super::{handoff, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLATED_HEADER};
+use super::shared::SharedData;
+use super::{handoff, now_ms, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLATED_HEADER};
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::flow::gateway::{
-    admit, classify, envoy_error, get_model, list_models, too_large, Endpoint,
+    admit, check_access, classify, envoy_error, estimate, get_model, list_models, too_large,
+    Endpoint,
 };
+use crate::limits::keys::presented;
+use crate::limits::{Caller, Outcome, Reservation};
 use crate::providers::Operation;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -18,6 +22,11 @@ pub struct GatewayFilter {
     handoff: Option<u64>,
     /// The answer did not come from our upstream role (e.g. Envoy's own 503): rewrite it.
     rewrite_error: Option<u16>,
+    caller: Caller,
+    /// What an admitted request of a key holds until it ends (`on_log`).
+    reservation: Option<Reservation>,
+    /// Status of the answer (0 until its headers).
+    status: u16,
 }
 
 impl GatewayFilter {
@@ -27,6 +36,9 @@ impl GatewayFilter {
             operation: None,
             handoff: None,
             rewrite_error: None,
+            caller: Caller::Anonymous,
+            reservation: None,
+            status: 0,
         }
     }
 
@@ -54,6 +66,41 @@ impl GatewayFilter {
         Action::Pause
     }
 
+    /// Who is calling, from the key headers, which are then removed: no provider sees them.
+    fn authenticate(&mut self) -> Result<(), GatewayError> {
+        let header = |name: &str| self.get_http_request_header(name);
+        let key = presented(
+            header("authorization").as_deref(),
+            header("x-api-key").as_deref(),
+            header("api-key").as_deref(),
+        );
+        self.caller = self.gw.limits.authenticate(&key, now_ms(self))?;
+        for name in KEY_HEADERS {
+            self.set_http_request_header(name, None);
+        }
+        Ok(())
+    }
+
+    /// Ends the request's hold on its key's limits: the real cost when the upstream role saw
+    /// usage; the estimate when a successful (or unfinished) answer brought none, as the
+    /// provider likely billed it; nothing when it failed.
+    fn settle(&mut self) {
+        let Some(reservation) = self.reservation.take() else {
+            return;
+        };
+        let outcome = if self.status >= 400 {
+            Outcome::default()
+        } else {
+            Outcome {
+                tokens: reservation.estimate.tokens,
+                cost: reservation.estimate.cost,
+            }
+        };
+        self.gw
+            .limits
+            .settle(&SharedData, &reservation, outcome, now_ms(self));
+    }
+
     /// Drops every `x-switchboard-*` header a client sent: routing is ours alone.
     fn strip_own_headers(&self) {
         for (name, _) in self.get_http_request_headers() {
@@ -63,6 +110,9 @@ impl GatewayFilter {
         }
     }
 }
+
+/// Where clients put their virtual key.
+const KEY_HEADERS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
 
 impl Context for GatewayFilter {}
 
@@ -75,16 +125,22 @@ impl HttpContext for GatewayFilter {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
         };
+        // Health checks need no key; everything else does (unless the gateway is open).
+        if endpoint != Endpoint::Health {
+            if let Err(e) = self.authenticate() {
+                return self.reply_error(&e);
+            }
+        }
         match endpoint {
             Endpoint::Health => {
                 self.reply_json(200, b"{\"status\":\"ok\"}");
                 Action::Pause
             }
             Endpoint::ListModels => {
-                self.reply_json(200, &list_models(&self.gw));
+                self.reply_json(200, &list_models(&self.gw, self.caller));
                 Action::Pause
             }
-            Endpoint::GetModel(id) => match get_model(&self.gw, &id) {
+            Endpoint::GetModel(id) => match get_model(&self.gw, self.caller, &id) {
                 Ok(body) => {
                     self.reply_json(200, &body);
                     Action::Pause
@@ -126,6 +182,21 @@ impl HttpContext for GatewayFilter {
             Ok(a) => a,
             Err(e) => return self.reply_error(&e),
         };
+        let requested = admission.request.model();
+        if let Err(e) = check_access(&self.gw, self.caller, admission.model, requested) {
+            return self.reply_error(&e);
+        }
+        if let Caller::Key(key) = self.caller {
+            let expected = estimate(&admission);
+            match self
+                .gw
+                .limits
+                .admit(&SharedData, key, expected, now_ms(self))
+            {
+                Ok(r) => self.reservation = Some(r),
+                Err(refusal) => return self.reply_error(&refusal.error),
+            }
+        }
         self.set_http_request_header(CLUSTER_HEADER, Some(&admission.model.cluster));
         let (id, header) = handoff::park(admission.request);
         self.handoff = Some(id);
@@ -134,14 +205,15 @@ impl HttpContext for GatewayFilter {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        self.status = self
+            .get_http_response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
         if self.get_http_response_header(TRANSLATED_HEADER).is_some() {
             self.set_http_response_header(TRANSLATED_HEADER, None);
             return Action::Continue;
         }
-        let status = self
-            .get_http_response_header(":status")
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(0);
+        let status = self.status;
         if status < 400 || end_of_stream {
             return Action::Continue;
         }
@@ -169,6 +241,8 @@ impl HttpContext for GatewayFilter {
     }
 
     fn on_log(&mut self) {
+        // Runs when the stream ends in any way, client disconnects included.
+        self.settle();
         if let Some(id) = self.handoff.take() {
             handoff::release(id);
         }

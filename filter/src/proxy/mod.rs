@@ -4,6 +4,7 @@
 mod env;
 mod gateway;
 mod handoff;
+mod shared;
 mod upstream;
 
 use crate::config::{Gateway, Role};
@@ -57,6 +58,12 @@ impl RootContext for Root {
                     gw.providers.len(),
                     gw.models.len()
                 );
+                if gw.role == Role::Gateway {
+                    // Create every limit counter before traffic (see `limits::store`).
+                    for (entry, initial) in gw.limits.entries() {
+                        crate::limits::store::ensure(&shared::SharedData, &entry, &initial);
+                    }
+                }
                 self.gateway = Some(Rc::new(gw));
                 true
             }

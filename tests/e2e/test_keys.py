@@ -1,0 +1,246 @@
+"""Virtual keys, model access, rate limits and budgets, enforced by the gateway role.
+
+Real Envoy with two worker threads (`--concurrency 2`): counters live in Envoy's shared data,
+so limits must hold whichever worker serves each connection. Every request below opens its
+own connection, so the kernel spreads them over both workers (the test checks it did).
+"""
+
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import openai
+import pytest
+
+from harness import Gateway
+
+
+def sha(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+KEYS = {
+    "full": "sk-sb-full-access",
+    "claude": "sk-sb-claude-only",
+    "expired": "sk-sb-expired",
+    "rpm": "sk-sb-rpm-five",
+    "tpm": "sk-sb-tpm",
+    "parallel": "sk-sb-parallel",
+    "team-a": "sk-sb-team-a",
+    "team-b": "sk-sb-team-b",
+    "headers": "sk-sb-headers",
+}
+
+CONFIG = f"""
+providers:
+  openai: {{kind: openai, base_url: "${{MOCK}}/v1", api_key: sk-provider-secret}}
+models:
+  - {{name: gpt-4o-mini, deployments: [{{provider: openai, model: gpt-4o-mini-2024-07-18}}]}}
+  - {{name: claude-haiku, deployments: [{{provider: openai, model: claude-upstream}}]}}
+  - {{name: claude-sonnet, deployments: [{{provider: openai, model: claude-upstream-2}}]}}
+teams:
+  - {{name: shared, rpm: 4}}
+keys:
+  - {{name: full, sha256: {sha(KEYS["full"])}}}
+  - {{name: claude, sha256: {sha(KEYS["claude"])}, models: ["claude-*"]}}
+  - {{name: expired, sha256: {sha(KEYS["expired"])}, expires: "2020-01-01T00:00:00Z"}}
+  - {{name: rpm, sha256: {sha(KEYS["rpm"])}, rpm: 5}}
+  - {{name: tpm, sha256: {sha(KEYS["tpm"])}, tpm: 500}}
+  - {{name: parallel, sha256: {sha(KEYS["parallel"])}, max_parallel: 2}}
+  - {{name: team-a, sha256: {sha(KEYS["team-a"])}, team: shared}}
+  - {{name: team-b, sha256: {sha(KEYS["team-b"])}, team: shared}}
+  - {{name: headers, sha256: {sha(KEYS["headers"])}}}
+"""
+
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+def chat(gateway, key=None, headers=None, model="gpt-4o-mini", **body):
+    """One request on a fresh connection; returns the httpx response."""
+    h = {"content-type": "application/json", **(headers or {})}
+    if key:
+        h["authorization"] = f"Bearer {key}"
+    payload = {"model": model, "messages": HELLO, **body}
+    return httpx.post(gateway.url + "/v1/chat/completions", json=payload, headers=h, timeout=20)
+
+
+def error_of(r, status, code, type_=None):
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"} and err["message"], err
+    assert err["code"] == code, err
+    if type_:
+        assert err["type"] == type_, err
+    return err
+
+
+def worker_connections(gateway) -> list[int]:
+    stats = gateway.stats("downstream_cx_total")
+    return [v for k, v in stats.items() if k.startswith("listener.") and ".worker_" in k]
+
+
+# --- authentication -------------------------------------------------------------------------
+
+def test_missing_wrong_and_expired_keys_get_401(gateway):
+    err = error_of(chat(gateway), 401, "invalid_api_key", "authentication_error")
+    assert "didn't provide an API key" in err["message"]
+    err = error_of(chat(gateway, key="sk-sb-not-a-key"), 401, "invalid_api_key")
+    assert err["message"] == "Incorrect API key provided."
+    err = error_of(chat(gateway, key=KEYS["expired"]), 401, "invalid_api_key")
+    assert "expired" in err["message"]
+    error_of(chat(gateway, headers={"authorization": "Basic dXNlcjpwYXNz"}), 401, "invalid_api_key")
+    # The models list needs a key too; health does not.
+    assert httpx.get(gateway.url + "/v1/models", timeout=10).status_code == 401
+    assert httpx.get(gateway.url + "/health", timeout=10).status_code == 200
+    # The SDK raises the right exception.
+    with pytest.raises(openai.AuthenticationError):
+        gateway.client(api_key="sk-sb-not-a-key").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+
+
+@pytest.mark.parametrize("header,value", [
+    ("authorization", "Bearer {key}"),
+    ("x-api-key", "{key}"),
+    ("api-key", "{key}"),
+])
+def test_key_headers_accepted_and_never_forwarded(gateway, mock, test_id, header, value):
+    key = KEYS["headers"]
+    r = chat(gateway, headers={header: value.format(key=key), "x-test-id": test_id})
+    assert r.status_code == 200, r.text
+    sent = mock.requests(test_id)
+    assert len(sent) == 1
+    upstream = sent[0]["headers"]
+    assert upstream["authorization"] == "Bearer sk-provider-secret"
+    assert "x-api-key" not in upstream and "api-key" not in upstream
+    assert key not in json.dumps(upstream)
+
+
+def test_sdk_with_a_key(gateway):
+    client = gateway.client(api_key=KEYS["full"])
+    r = client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    assert r.choices[0].message.content == "echo: hello there"
+    text = "".join(c.choices[0].delta.content or "" for c in
+                   client.chat.completions.create(model="claude-haiku", messages=HELLO, stream=True)
+                   if c.choices)
+    assert text == "echo: hello there"
+
+
+# --- model access ---------------------------------------------------------------------------
+
+def test_models_outside_the_keys_globs_get_403(gateway):
+    client = gateway.client(api_key=KEYS["claude"])
+    assert client.chat.completions.create(model="claude-haiku", messages=HELLO).choices
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    assert e.value.status_code == 403
+    err = error_of(chat(gateway, key=KEYS["claude"]), 403, "model_not_allowed", "permission_error")
+    assert err["param"] == "model"
+    assert err["message"] == "The key `claude` is not allowed to use the model `gpt-4o-mini`."
+
+
+def test_models_list_shows_only_the_keys_models(gateway):
+    assert [m.id for m in gateway.client(api_key=KEYS["claude"]).models.list()] == \
+        ["claude-haiku", "claude-sonnet"]
+    assert [m.id for m in gateway.client(api_key=KEYS["full"]).models.list()] == \
+        ["gpt-4o-mini", "claude-haiku", "claude-sonnet"]
+    with pytest.raises(openai.PermissionDeniedError):
+        gateway.client(api_key=KEYS["claude"]).models.retrieve("gpt-4o-mini")
+
+
+# --- rate limits across both workers --------------------------------------------------------
+
+def burst(n, fn):
+    """Runs fn(i) for i < n from n threads at once; returns the results in order."""
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(fn, range(n)))
+
+
+def test_requests_per_minute_hold_across_workers(gateway):
+    before = worker_connections(gateway)
+    results = burst(15, lambda i: chat(gateway, key=KEYS["rpm"]))
+    ok = [r for r in results if r.status_code == 200]
+    refused = [r for r in results if r.status_code == 429]
+    print(f"rpm=5: {len(ok)} admitted, {len(refused)} refused of {len(results)}")
+    assert len(ok) == 5 and len(refused) == 10, [r.status_code for r in results]
+    for r in refused:
+        err = error_of(r, 429, "rate_limit_exceeded", "rate_limit_error")
+        assert "requests per minute: limit 5" in err["message"]
+        assert 1 <= int(r.headers["retry-after"]) <= 120
+    after = worker_connections(gateway)
+    assert len(after) == 2 and all(b > a for a, b in zip(before, after)), (before, after)
+    with pytest.raises(openai.RateLimitError):
+        gateway.client(api_key=KEYS["rpm"]).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+
+
+def test_team_limits_are_shared_by_its_keys(gateway):
+    results = burst(8, lambda i: chat(gateway, key=KEYS["team-a" if i % 2 else "team-b"]))
+    assert sum(r.status_code == 200 for r in results) == 4, [r.status_code for r in results]
+    refused = [r for r in results if r.status_code == 429]
+    assert all("team `shared`" in r.json()["error"]["message"] for r in refused)
+
+
+def test_tokens_per_minute_reserve_estimates_across_workers(gateway):
+    # Each request is estimated at 3 (11 bytes / 4) + 4 (message) + 100 (max_tokens) = 107
+    # tokens; while they are in flight (the mock holds them 1.5 s), 4 fit in 500 and a 5th not.
+    results = burst(10, lambda i: chat(gateway, key=KEYS["tpm"], max_tokens=100,
+                                       headers={"x-mock-delay": "1500"}))
+    codes = [r.status_code for r in results]
+    assert codes.count(200) == 4 and codes.count(429) == 6, codes
+    for r in results:
+        if r.status_code == 429:
+            err = error_of(r, 429, "rate_limit_exceeded")
+            assert "tokens per minute: limit 500" in err["message"]
+            assert int(r.headers["retry-after"]) >= 1
+    # Larger than the limit itself: refused without a retry-after.
+    r = chat(gateway, key=KEYS["tpm"], max_tokens=1000)
+    err = error_of(r, 429, "rate_limit_exceeded")
+    assert err["message"].startswith("Request too large") and "retry-after" not in r.headers
+
+
+def test_parallel_requests_are_capped_and_released(gateway):
+    results = burst(6, lambda i: chat(gateway, key=KEYS["parallel"], headers={"x-mock-delay": "1000"}))
+    codes = [r.status_code for r in results]
+    assert codes.count(200) == 2 and codes.count(429) == 4, codes
+    for r in results:
+        if r.status_code == 429:
+            assert r.headers["retry-after"] == "1"
+            assert "parallel requests" in r.json()["error"]["message"]
+    # Finished requests gave their slots back.
+    assert [r.status_code for r in burst(2, lambda i: chat(gateway, key=KEYS["parallel"]))] == [200, 200]
+
+
+def test_client_disconnect_gives_the_parallel_slot_back(gateway):
+    # Two streams that the client abandons mid-way (the mock sends a chunk every 300 ms).
+    def abandon(_):
+        with httpx.stream("POST", gateway.url + "/v1/chat/completions",
+                          json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
+                          headers={"authorization": f"Bearer {KEYS['parallel']}",
+                                   "x-mock-chunk-delay": "300"}, timeout=20) as r:
+            assert r.status_code == 200
+            next(r.iter_raw())
+    burst(2, abandon)
+    # Envoy ends the streams when the clients go; both slots are free again.
+    deadline = time.monotonic() + 5
+    while True:
+        codes = [r.status_code for r in burst(2, lambda i: chat(gateway, key=KEYS["parallel"]))]
+        if codes == [200, 200] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert codes == [200, 200]
+
+
+# --- an open gateway ------------------------------------------------------------------------
+
+def test_open_gateway_serves_callers_without_keys(mock):
+    config = CONFIG.replace("${MOCK}", mock.url) + "auth: {required: false}\n"
+    gw = Gateway(config, name="open-gateway")
+    try:
+        assert chat(gw).status_code == 200
+        assert chat(gw, key="sk-placeholder").status_code == 200
+        # Known keys keep their limits and model access.
+        error_of(chat(gw, key=KEYS["claude"]), 403, "model_not_allowed")
+        error_of(chat(gw, key=KEYS["expired"]), 401, "invalid_api_key")
+    finally:
+        gw.stop()

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod cohere;
 pub mod endpoint;
 pub mod openai;
 pub mod openai_compatible;
@@ -25,6 +26,7 @@ const KINDS: &[(&str, Builder)] = &[
     ("anthropic", anthropic::build),
     ("azure", azure::build),
     ("openai_compatible", openai_compatible::build),
+    ("cohere", cohere::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
     ("fireworks", openai_compatible::build),

@@ -5,6 +5,7 @@
 //! with `route`, `handle` and `error`; the deterministic "model" lives in `conversation`.
 
 mod anthropic;
+mod cohere;
 mod conversation;
 mod openai;
 
@@ -497,12 +498,14 @@ pub struct Call<'a> {
 enum Route {
     OpenAi(openai::Endpoint),
     Anthropic(anthropic::Endpoint),
+    Cohere(cohere::Endpoint),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
     openai::route(method, path)
         .map(Route::OpenAi)
         .or_else(|| anthropic::route(method, path).map(Route::Anthropic))
+        .or_else(|| cohere::route(method, path).map(Route::Cohere))
 }
 
 impl Route {
@@ -510,6 +513,7 @@ impl Route {
         match self {
             Route::OpenAi(endpoint) => openai::handle(endpoint, call),
             Route::Anthropic(endpoint) => anthropic::handle(endpoint, call),
+            Route::Cohere(endpoint) => cohere::handle(endpoint, call),
         }
     }
 
@@ -517,6 +521,7 @@ impl Route {
         match self {
             Route::OpenAi(_) => openai::error(status, call),
             Route::Anthropic(_) => anthropic::error(status, call),
+            Route::Cohere(_) => cohere::error(status, call),
         }
     }
 }

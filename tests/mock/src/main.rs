@@ -1,9 +1,10 @@
 //! switchboard-mock: a fake LLM provider for Switchboard's end-to-end tests and benchmarks.
 //!
 //! This file holds what every wire format shares: the CLI, the server, routing, behaviour
-//! directives and request recording. Each wire format is one module (`openai`, later others)
+//! directives and request recording. Each wire format is one module (`openai`, `anthropic`, ...)
 //! with `route`, `handle` and `error`; the deterministic "model" lives in `conversation`.
 
+mod anthropic;
 mod cohere;
 mod conversation;
 mod openai;
@@ -158,6 +159,9 @@ pub struct Directives {
     pub malformed: bool,
     /// `cut`: a truncated body, or a stream that ends early without its final events.
     pub cut: bool,
+    /// `midstream_error`: a stream that fails after its first events with the format's
+    /// in-stream error event (where the format has one, e.g. Anthropic's `error`).
+    pub midstream_error: bool,
     /// `chunk_delay=MS`: wait between stream events.
     pub chunk_delay_ms: u64,
     /// `usage=prompt:P;completion:C;cached:K;reasoning:R`.
@@ -199,6 +203,7 @@ impl Directives {
             }
             "malformed" => self.malformed = flag(value),
             "cut" => self.cut = flag(value),
+            "midstream_error" => self.midstream_error = flag(value),
             "reply" => self.reply = Some(value.to_owned()),
             "usage" => {
                 for item in value.split([';', ' ']) {
@@ -492,20 +497,22 @@ pub struct Call<'a> {
 /// The endpoint a request is for, across wire formats.
 enum Route {
     OpenAi(openai::Endpoint),
+    Anthropic(anthropic::Endpoint),
     Cohere(cohere::Endpoint),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
     openai::route(method, path)
         .map(Route::OpenAi)
+        .or_else(|| anthropic::route(method, path).map(Route::Anthropic))
         .or_else(|| cohere::route(method, path).map(Route::Cohere))
-    // Further formats: `.or_else(|| anthropic::route(method, path).map(Route::Anthropic))`.
 }
 
 impl Route {
     fn handle(&self, call: &Call) -> Reply {
         match self {
             Route::OpenAi(endpoint) => openai::handle(endpoint, call),
+            Route::Anthropic(endpoint) => anthropic::handle(endpoint, call),
             Route::Cohere(endpoint) => cohere::handle(endpoint, call),
         }
     }
@@ -513,6 +520,7 @@ impl Route {
     fn error(&self, status: u16, call: &Call) -> Reply {
         match self {
             Route::OpenAi(_) => openai::error(status, call),
+            Route::Anthropic(_) => anthropic::error(status, call),
             Route::Cohere(_) => cohere::error(status, call),
         }
     }
@@ -704,6 +712,7 @@ mod tests {
                 delay_ms: 50,
                 malformed: true,
                 cut: false,
+                midstream_error: false,
                 chunk_delay_ms: 7,
                 usage: UsageOverride {
                     prompt: Some(10),

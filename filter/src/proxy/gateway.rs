@@ -1,32 +1,84 @@
 //! Gateway role (listener filter, once per request): answers local endpoints and errors,
-//! reads the body, picks the model group's cluster.
+//! reads the body, picks the model group's cluster; owns the request's record and closes it
+//! when the response ends (metrics, `x-switchboard-*` answer headers, access-log fields).
 
-use super::{handoff, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLATED_HEADER};
+use super::metrics::EnvoyMetrics;
+use super::{handoff, now_ns, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLATED_HEADER};
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::flow::gateway::{
     admit, classify, envoy_error, get_model, list_models, too_large, Endpoint,
 };
+use crate::flow::record::{answer_headers, RequestRecord, PATH_PROPERTY};
 use crate::providers::Operation;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 pub struct GatewayFilter {
     gw: Rc<Gateway>,
+    metrics: Rc<EnvoyMetrics>,
     operation: Option<Operation>,
     handoff: Option<u64>,
     /// The answer did not come from our upstream role (e.g. Envoy's own 503): rewrite it.
     rewrite_error: Option<u16>,
+    /// The record of a proxied request, shared with its upstream attempts once parked.
+    record: Option<Rc<RefCell<RequestRecord>>>,
+    /// Status of the response to the client.
+    status: u16,
+    /// A 2xx stream whose first chunk is not seen yet.
+    awaiting_first_chunk: bool,
+    finished: bool,
 }
 
 impl GatewayFilter {
-    pub fn new(gw: Rc<Gateway>) -> Self {
+    pub fn new(gw: Rc<Gateway>, metrics: Rc<EnvoyMetrics>) -> Self {
         GatewayFilter {
             gw,
+            metrics,
             operation: None,
             handoff: None,
             rewrite_error: None,
+            record: None,
+            status: 0,
+            awaiting_first_chunk: false,
+            finished: false,
+        }
+    }
+
+    /// Adds the time since `since_ns` to the request's filter overhead.
+    fn charge(&self, since_ns: u64) {
+        if self.finished {
+            return;
+        }
+        if let Some(record) = &self.record {
+            let elapsed = now_ns(self).saturating_sub(since_ns);
+            if let Ok(mut r) = record.try_borrow_mut() {
+                r.add_overhead(elapsed);
+            }
+        }
+    }
+
+    /// Closes the record once: metrics, then the access-log fields as filter state (read by
+    /// the HCM access log, which Envoy writes after the last response callback).
+    fn finish(&mut self, callback_start_ns: u64) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let Some(record) = self.record.clone() else {
+            return;
+        };
+        let now = now_ns(self);
+        let summary = {
+            let Ok(mut r) = record.try_borrow_mut() else {
+                return;
+            };
+            r.add_overhead(now.saturating_sub(callback_start_ns));
+            r.finish(&self.gw, self.status, now, &mut &*self.metrics)
+        };
+        for (key, value) in summary.access_log_fields() {
+            self.set_property(vec![key], Some(value.as_bytes()));
         }
     }
 
@@ -68,9 +120,64 @@ impl Context for GatewayFilter {}
 
 impl HttpContext for GatewayFilter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.request_headers(end_of_stream, start);
+        self.charge(start);
+        action
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.request_body(body_size, end_of_stream);
+        self.charge(start);
+        action
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.response_headers(end_of_stream);
+        if end_of_stream {
+            self.finish(start);
+        }
+        self.charge(start);
+        action
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        if self.awaiting_first_chunk && body_size > 0 {
+            self.awaiting_first_chunk = false;
+            if let Some(Ok(mut r)) = self.record.as_ref().map(|r| r.try_borrow_mut()) {
+                r.first_chunk(start);
+            }
+        }
+        let action = self.response_body(body_size, end_of_stream);
+        if end_of_stream {
+            self.finish(start);
+        }
+        self.charge(start);
+        action
+    }
+
+    fn on_log(&mut self) {
+        // The response never ended (the client went away): still account for the request.
+        if !self.finished {
+            let now = now_ns(self);
+            self.finish(now);
+        }
+        if let Some(id) = self.handoff.take() {
+            handoff::release(id);
+        }
+    }
+}
+
+impl GatewayFilter {
+    fn request_headers(&mut self, end_of_stream: bool, start_ns: u64) -> Action {
         self.strip_own_headers();
         let method = self.get_http_request_header(":method").unwrap_or_default();
         let path = self.get_http_request_header(":path").unwrap_or_default();
+        // The upstream role rewrites `:path` in the header map the access log reads later.
+        self.set_property(vec![PATH_PROPERTY], Some(path.as_bytes()));
         let endpoint = match classify(&method, &path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
@@ -92,6 +199,7 @@ impl HttpContext for GatewayFilter {
                 Err(e) => self.reply_error(&e),
             },
             Endpoint::Proxy(op) => {
+                self.record = Some(Rc::new(RefCell::new(RequestRecord::new(op, start_ns))));
                 if end_of_stream {
                     return self.reply_error(&GatewayError::invalid(
                         "The request body is empty; send a JSON object.",
@@ -110,7 +218,7 @@ impl HttpContext for GatewayFilter {
         }
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(op) = self.operation else {
             return Action::Continue;
         };
@@ -127,21 +235,32 @@ impl HttpContext for GatewayFilter {
             Err(e) => return self.reply_error(&e),
         };
         self.set_http_request_header(CLUSTER_HEADER, Some(&admission.model.cluster));
-        let (id, header) = handoff::park(admission.request);
+        let Some(record) = self.record.clone() else {
+            return self.reply_error(&GatewayError::server("request record missing"));
+        };
+        if let Ok(mut r) = record.try_borrow_mut() {
+            r.model = self.gw.model_index(admission.request.model());
+            r.stream = admission.request.is_stream();
+        }
+        let (id, header) = handoff::park(admission.request, record);
         self.handoff = Some(id);
         self.set_http_request_header(HANDOFF_HEADER, Some(&header));
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        if self.get_http_response_header(TRANSLATED_HEADER).is_some() {
-            self.set_http_response_header(TRANSLATED_HEADER, None);
-            return Action::Continue;
-        }
+    fn response_headers(&mut self, end_of_stream: bool) -> Action {
         let status = self
             .get_http_response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
+        self.status = status;
+        if let Some(translated) = self.get_http_response_header(TRANSLATED_HEADER) {
+            self.set_http_response_header(TRANSLATED_HEADER, None);
+            if translated != "local" {
+                self.answer_headers(status);
+            }
+            return Action::Continue;
+        }
         if status < 400 || end_of_stream {
             return Action::Continue;
         }
@@ -152,7 +271,24 @@ impl HttpContext for GatewayFilter {
         Action::Continue
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    /// Which deployment answered (and, for JSON, its usage and cost), for the client.
+    fn answer_headers(&mut self, status: u16) {
+        let Some(record) = &self.record else {
+            return;
+        };
+        let headers = match record.try_borrow() {
+            Ok(r) => {
+                self.awaiting_first_chunk = r.stream && (200..300).contains(&status);
+                answer_headers(&self.gw, &r)
+            }
+            Err(_) => return,
+        };
+        for (name, value) in headers {
+            self.set_http_response_header(name, Some(&value));
+        }
+    }
+
+    fn response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(status) = self.rewrite_error else {
             return Action::Continue;
         };
@@ -166,11 +302,5 @@ impl HttpContext for GatewayFilter {
         let json = err.to_json();
         self.set_http_response_body(0, body_size, &json);
         Action::Continue
-    }
-
-    fn on_log(&mut self) {
-        if let Some(id) = self.handoff.take() {
-            handoff::release(id);
-        }
     }
 }

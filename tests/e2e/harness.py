@@ -107,7 +107,9 @@ class Gateway:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(ENVOY), "-c", str(self.bootstrap_path), "--base-id", str(next(_base_ids)),
-             "--concurrency", str(concurrency), "-l", "warning"],
+             "--concurrency", str(concurrency), "-l", "warning",
+             # Access-log lines reach their file within a quarter second (Envoy: 10 s).
+             "--file-flush-interval-msec", "250"],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -12,19 +12,25 @@ fn main() -> ExitCode {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
+    use std::path::Path;
     use std::process::ExitCode;
+    use switchboard::render::prices::{bake, PriceSource};
     use switchboard::render::{bootstrap, istio, prepare, RenderOptions};
+    use switchboard::usage::litellm::PriceList;
 
     const USAGE: &str = "usage:
-  switchboard validate FILE
-  switchboard render FILE --wasm PATH [--mock-upstream URL] [--format yaml|json|istio]
-                     [--istio-host HOST] [-o OUT]
+  switchboard validate FILE [--prices PRICES.json]
+  switchboard render FILE --wasm PATH [--prices PRICES.json] [--mock-upstream URL]
+                     [--format yaml|json|istio] [--istio-host HOST] [-o OUT]
   switchboard key new [NAME]
   switchboard key hash [NAME] < KEY
 
-validate  checks a filter configuration and reports every problem with its path
+validate  checks a filter configuration and reports every problem with its path, and
+          where each deployment's price comes from
 render    prints a complete Envoy bootstrap for the configuration
             --wasm           path of switchboard.wasm as Envoy will see it
+            --prices         LiteLLM model_prices_and_context_window.json: prices for the
+                             deployments without a `price:` (default: options.prices_file)
             --mock-upstream  send every provider to this base URL (demos, tests)
             --format istio   Gateway + VirtualService + EnvoyFilter for an Istio ingress
                              gateway (--istio-host, default llm.example.com)
@@ -75,6 +81,7 @@ key hash  prints the `keys:` entry for a key read from standard input";
         let mut format = "yaml".to_owned();
         let mut out = None;
         let mut istio_host = "llm.example.com".to_owned();
+        let mut prices = None;
         let mut it = rest.iter();
         while let Some(arg) = it.next() {
             let mut value = || {
@@ -87,6 +94,7 @@ key hash  prints the `keys:` entry for a key read from standard input";
                 "--mock-upstream" => mock = Some(value()?),
                 "--format" => format = value()?,
                 "--istio-host" => istio_host = value()?,
+                "--prices" => prices = Some(value()?),
                 "-o" | "--output" => out = Some(value()?),
                 "-h" | "--help" => return Err(USAGE.into()),
                 other if !other.starts_with('-') && file.is_none() => file = Some(other.to_owned()),
@@ -95,10 +103,25 @@ key hash  prints the `keys:` entry for a key read from standard input";
         }
         let file = file.ok_or(format!("missing FILE\n\n{USAGE}"))?;
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
-        let prepared = prepare(&text, &env, mock.as_deref()).map_err(|problems| {
+        let report_problems = |problems: Vec<switchboard::config::Problem>| {
             let lines: Vec<String> = problems.iter().map(|p| format!("{file}: {p}")).collect();
             format!("{}\n{} problem(s) found", lines.join("\n"), problems.len())
-        })?;
+        };
+        let mut prepared = prepare(&text, &env, mock.as_deref()).map_err(report_problems)?;
+        // --prices, else options.prices_file (relative to the configuration file).
+        let prices_path = prices.or_else(|| {
+            let configured = prepared.gateway.options.prices_file.as_deref()?;
+            let base = Path::new(&file).parent().unwrap_or(Path::new("."));
+            Some(base.join(configured).to_string_lossy().into_owned())
+        });
+        let list = match &prices_path {
+            Some(path) => {
+                let json = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+                Some(PriceList::parse(&json).map_err(|e| format!("{path}: {e}"))?)
+            }
+            None => None,
+        };
+        let priced = bake(&mut prepared, list.as_ref(), &env).map_err(report_problems)?;
         match command.as_str() {
             "validate" => {
                 let gw = &prepared.gateway;
@@ -108,10 +131,18 @@ key hash  prints the `keys:` entry for a key read from standard input";
                     gw.models.len(),
                     gw.deployments.len()
                 );
+                for deployment in &priced {
+                    println!("  price: {deployment}");
+                }
                 Ok(())
             }
             "render" => {
                 let wasm = wasm.ok_or(format!("render needs --wasm PATH\n\n{USAGE}"))?;
+                if list.is_some() {
+                    for missing in priced.iter().filter(|p| p.source == PriceSource::Missing) {
+                        eprintln!("warning: {missing}");
+                    }
+                }
                 let text = if format == "istio" {
                     // The path inside the gateway pod, taken as given.
                     let docs = istio(&prepared, &RenderOptions { wasm_path: wasm }, &istio_host);

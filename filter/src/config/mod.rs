@@ -8,6 +8,7 @@ pub mod secret;
 use crate::limits::config::{AuthSpec, KeySpec, TeamSpec};
 use crate::limits::Limits;
 use crate::providers::{self, Provider, ProviderSetup};
+use crate::usage::pricing::{Price, PriceSpec};
 use duration::Millis;
 use secret::{Env, SecretSpec};
 use serde::Deserialize;
@@ -110,6 +111,14 @@ pub struct Options {
     /// CA bundle for https providers.
     #[serde(default = "default_ca_bundle")]
     pub ca_bundle: String,
+    /// Where `switchboard render` sends the per-request JSON access log (the spend ledger):
+    /// `stdout`, `off`, or a file path.
+    #[serde(default = "default_access_log")]
+    pub access_log: String,
+    /// A LiteLLM `model_prices_and_context_window.json` that `switchboard render`/`validate`
+    /// read prices from (relative to the configuration file); `--prices` overrides it.
+    #[serde(default)]
+    pub prices_file: Option<String>,
 }
 
 impl Default for Options {
@@ -122,6 +131,8 @@ impl Default for Options {
             connect_timeout: default_connect_timeout(),
             retries: None,
             ca_bundle: default_ca_bundle(),
+            access_log: default_access_log(),
+            prices_file: None,
         }
     }
 }
@@ -149,6 +160,9 @@ fn default_connect_timeout() -> Millis {
 }
 fn default_ca_bundle() -> String {
     "/etc/ssl/certs/ca-certificates.crt".into()
+}
+fn default_access_log() -> String {
+    "stdout".into()
 }
 fn default_weight() -> u32 {
     1
@@ -202,6 +216,9 @@ pub struct ModelSpec {
     /// Other models tried in order when every deployment of this one fails.
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    /// Default price of the model's deployments (USD per million tokens).
+    #[serde(default)]
+    pub price: Option<PriceSpec>,
     #[serde(flatten)]
     pub settings: ModelSettings,
 }
@@ -225,6 +242,13 @@ pub struct DeploymentSpec {
     pub model: String,
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// This deployment's price (USD per million tokens); wins over the model's.
+    #[serde(default)]
+    pub price: Option<PriceSpec>,
+    /// The LiteLLM price-file key to price this deployment as (e.g. `azure/gpt-4o` for an
+    /// Azure deployment with a name of its own); used by `switchboard render --prices`.
+    #[serde(default)]
+    pub price_as: Option<String>,
 }
 
 /// A configuration problem, located by its path in the document.
@@ -301,6 +325,8 @@ pub struct Gateway {
     pub models: Vec<Model>,
     pub deployments: Vec<Deployment>,
     pub limits: Limits,
+    /// Price of each deployment (by index); `None`: no price configured, cost unknown.
+    prices: Vec<Option<Price>>,
     model_lookup: HashMap<String, usize>,
     deployment_lookup: HashMap<String, usize>,
 }
@@ -364,6 +390,7 @@ impl Gateway {
         }
 
         let mut deployments = Vec::new();
+        let mut prices = Vec::new();
         let mut own_deployments: Vec<Vec<usize>> = Vec::new();
         for (i, m) in doc.models.iter().enumerate() {
             let mut own = Vec::new();
@@ -385,6 +412,13 @@ impl Gateway {
                     }
                     continue;
                 };
+                let price = match (&d.price, &m.price) {
+                    (Some(spec), _) => checked_price(spec, &format!("{path}.price"), &mut problems),
+                    (None, Some(spec)) => {
+                        checked_price(spec, &format!("models[{i}].price"), &mut problems)
+                    }
+                    (None, None) => None,
+                };
                 own.push(deployments.len());
                 deployments.push(Deployment {
                     id: format!("{}/{j}", m.name),
@@ -393,6 +427,7 @@ impl Gateway {
                     upstream_model: d.model.clone(),
                     weight: d.weight,
                 });
+                prices.push(price);
             }
             own_deployments.push(own);
         }
@@ -441,6 +476,7 @@ impl Gateway {
             models,
             deployments,
             limits,
+            prices,
             model_lookup,
             deployment_lookup,
         })
@@ -451,6 +487,11 @@ impl Gateway {
         self.model_lookup
             .get(name)
             .and_then(|&i| self.models.get(i))
+    }
+
+    /// Index of the public model a client's `model` names.
+    pub fn model_index(&self, name: &str) -> Option<usize> {
+        self.model_lookup.get(name).copied()
     }
 
     /// The deployment an Envoy endpoint's metadata names.
@@ -468,6 +509,11 @@ impl Gateway {
         self.providers.get(deployment.provider)
     }
 
+    /// The price of a deployment (by index), its own or its model's.
+    pub fn price(&self, deployment: usize) -> Option<&Price> {
+        self.prices.get(deployment)?.as_ref()
+    }
+
     pub fn settings_of(&self, deployment: &Deployment) -> Option<&ModelSettings> {
         self.models.get(deployment.model).map(|m| &m.settings)
     }
@@ -478,6 +524,23 @@ impl Gateway {
             let deepest = self.models.iter().map(|m| m.priorities.len()).max();
             deepest.unwrap_or(1).saturating_sub(1).max(1) as u32
         })
+    }
+}
+
+/// A validated price, or its problems reported at `path`. A model-level price shared by
+/// several deployments reports once.
+fn checked_price(spec: &PriceSpec, path: &str, problems: &mut Vec<Problem>) -> Option<Price> {
+    match Price::from_spec(spec) {
+        Ok(price) => Some(price),
+        Err(found) => {
+            for (field, message) in found {
+                let problem = Problem::new(format!("{path}.{field}"), message);
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
+            None
+        }
     }
 }
 
@@ -578,6 +641,36 @@ models:
                 "missing `{expected}` in {problems:#?}"
             );
         }
+    }
+
+    #[test]
+    fn deployments_take_their_own_price_else_the_models() {
+        let text = r#"
+providers:
+  openai: {kind: openai, api_key: k}
+models:
+  - name: a
+    price: {input: 2.5, output: 10}
+    deployments:
+      - {provider: openai, model: x}
+      - {provider: openai, model: y, price: {input: 1, output: 2, cache_read: 0.5}}
+  - name: free
+    deployments: [{provider: openai, model: z}]
+"#;
+        let gw = Gateway::from_text(text, &env).unwrap();
+        let input = |id: &str| {
+            let (i, _) = gw.deployment_index(id).unwrap();
+            gw.price(i).map(|p| (p.base.input, p.base.cache_read))
+        };
+        assert_eq!(input("a/0"), Some((2_500_000, 2_500_000)));
+        assert_eq!(input("a/1"), Some((1_000_000, 500_000)));
+        assert_eq!(input("free/0"), None);
+        let bad = text.replace("input: 2.5", "input: -2.5");
+        let problems = Gateway::from_text(&bad, &env).err().unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0]
+            .to_string()
+            .starts_with("models[0].price.input: must be"));
     }
 
     #[test]

@@ -59,12 +59,24 @@ pub struct Admission<'g> {
 }
 
 /// What an admitted request is expected to use: the estimated tokens (see
-/// `limits::estimate`). Not priced yet: pricing comes with the usage work.
-pub fn estimate(admission: &Admission) -> Estimate {
+/// `limits::estimate`) priced at its model's first-priority deployments, the dearest when
+/// several share the traffic. An unpriced deployment adds nothing (its answers cost nothing
+/// against a budget either).
+pub fn estimate(gw: &Gateway, admission: &Admission) -> Estimate {
     let usage = tokens(&admission.request, &admission.model.settings);
+    let cost = admission
+        .model
+        .priorities
+        .first()
+        .into_iter()
+        .flatten()
+        .filter_map(|&d| gw.price(d))
+        .map(|price| price.cost(&usage).0)
+        .max()
+        .unwrap_or(0);
     Estimate {
         tokens: usage.total_tokens(),
-        cost: 0,
+        cost,
     }
 }
 
@@ -379,6 +391,36 @@ mod tests {
             (e.status, e.code.as_deref()),
             (403, Some("model_not_allowed"))
         );
+    }
+
+    #[test]
+    fn estimates_are_priced_at_the_dearest_first_priority_deployment() {
+        let gw = Gateway::from_text(
+            "providers: {p: {kind: openai, api_key: k}}\n\
+             models:\n\
+             - {name: m, price: {input: 2, output: 8}, fallbacks: [dear],\n\
+                deployments: [{provider: p, model: a}, {provider: p, model: b, price: {input: 3, output: 10}}]}\n\
+             - {name: dear, price: {input: 100, output: 100}, deployments: [{provider: p, model: c}]}\n\
+             - {name: free, deployments: [{provider: p, model: d}]}\n",
+            &|_: &str| None,
+        )
+        .unwrap();
+        let body = |model: &str| {
+            format!(
+                r#"{{"model":"{model}","max_tokens":100,"messages":[{{"role":"user","content":"hello there"}}]}}"#
+            )
+        };
+        // 3 + 4 prompt tokens, 100 answer tokens: 7 * $3/M + 100 * $10/M = $0.001021.
+        let a = admit(&gw, Operation::ChatCompletions, body("m").as_bytes()).unwrap();
+        assert_eq!(
+            estimate(&gw, &a),
+            Estimate {
+                tokens: 107,
+                cost: 1_021_000_000
+            }
+        );
+        let a = admit(&gw, Operation::ChatCompletions, body("free").as_bytes()).unwrap();
+        assert_eq!(estimate(&gw, &a).cost, 0);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! `proxy/` only moves bytes between Envoy and these.
 
 pub mod gateway;
+pub mod metrics;
+pub mod record;
 pub mod upstream;
 
 use crate::api::chat::ChatRequest;

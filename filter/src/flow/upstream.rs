@@ -6,7 +6,7 @@ use crate::api::chat::ResponseFormat;
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::providers::{
-    Attempt, Operation, Provider, ResponseContext, StreamTranslator, UpstreamRequest,
+    Attempt, Operation, Provider, ResponseContext, StreamTranslator, UpstreamRequest, SSE_DONE,
 };
 use crate::usage::Usage;
 
@@ -24,6 +24,9 @@ pub struct Exchange {
     created: u64,
     translator: Option<Box<dyn StreamTranslator>>,
     usage: Option<Usage>,
+    /// The client stream so far ends with `[DONE]`: every translator ends a complete stream
+    /// so, and a cut or failed one with an error event instead.
+    stream_done: bool,
 }
 
 /// How to handle the answer's body.
@@ -102,6 +105,7 @@ impl Exchange {
                 created: now_ms / 1000,
                 translator: None,
                 usage: None,
+                stream_done: false,
             },
             upstream,
         ))
@@ -138,15 +142,30 @@ impl Exchange {
 
     pub fn stream_chunk(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         if let Some(t) = self.translator.as_mut() {
+            let start = out.len();
             t.feed(chunk, out);
+            self.note_output(start, out);
         }
     }
 
     pub fn stream_end(&mut self, out: &mut Vec<u8>) {
         if let Some(t) = self.translator.as_mut() {
+            let start = out.len();
             t.finish(out);
             self.usage = t.usage();
+            self.note_output(start, out);
         }
+    }
+
+    fn note_output(&mut self, start: usize, out: &[u8]) {
+        if out.len() > start {
+            self.stream_done = out.ends_with(SSE_DONE);
+        }
+    }
+
+    /// The stream reached its `[DONE]` (not cut short, no error event at its end).
+    pub fn stream_complete(&self) -> bool {
+        self.stream_done
     }
 
     /// Translates a whole answer: success bodies through the provider's mapping, errors into
@@ -275,6 +294,14 @@ models:
         ex.stream_end(&mut out);
         assert_eq!(out, b"data: [DONE]\n\n");
         assert_eq!(ex.usage().unwrap().total_tokens(), 2);
+        assert!(ex.stream_complete());
+
+        let (mut cut, _) = begin(&gw, "gpt/0", body).unwrap();
+        assert_eq!(cut.response_headers(&gw, 200), BodyPlan::Stream);
+        let mut out = Vec::new();
+        cut.stream_chunk(b"data: {\"choices\":[]}\n\n", &mut out);
+        cut.stream_end(&mut out);
+        assert!(!cut.stream_complete(), "{}", String::from_utf8_lossy(&out));
     }
 
     #[test]

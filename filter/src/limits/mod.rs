@@ -20,6 +20,8 @@ pub mod window;
 
 use crate::api::{ErrorKind, GatewayError};
 use crate::config::Model;
+use crate::usage::pricing::Cost;
+use crate::usage::Usage;
 use budget::{usd, Exhausted, Ledger};
 use keys::{glob_match, sha256, Presented};
 use std::collections::HashMap;
@@ -141,7 +143,7 @@ pub struct Estimate {
 }
 
 /// A key or team, by index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SubjectRef {
     Key(usize),
     Team(usize),
@@ -189,6 +191,29 @@ pub struct Outcome {
     pub tokens: u64,
     /// Pico-dollars.
     pub cost: u64,
+}
+
+/// What a finished request used, for `Limits::settle`: the provider's usage and its cost when
+/// the answer reported usage (an unpriced model costs 0); nothing when it failed (status
+/// 400 and up) without usage; otherwise — an answer that ended without usage, a cut stream,
+/// a client gone before the end — the estimate, as the provider has likely billed it.
+pub fn settlement(
+    reservation: &Reservation,
+    usage: Option<Usage>,
+    cost: Option<Cost>,
+    status: u16,
+) -> Outcome {
+    match usage {
+        Some(u) => Outcome {
+            tokens: u.total_tokens(),
+            cost: cost.map_or(0, |c| c.0),
+        },
+        None if status >= 400 => Outcome::default(),
+        None => Outcome {
+            tokens: reservation.estimate.tokens,
+            cost: reservation.estimate.cost,
+        },
+    }
 }
 
 fn unauthorized(message: &str) -> GatewayError {

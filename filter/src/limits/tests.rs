@@ -7,6 +7,8 @@ use super::time::{days_from_civil, DAY_MS};
 use super::*;
 use crate::config::Gateway;
 use crate::testkit::test;
+use crate::usage::pricing::Cost;
+use crate::usage::Usage;
 
 /// 2026-03-18 10:00:30 UTC.
 fn noon() -> u64 {
@@ -515,4 +517,41 @@ fn store_entries_are_one_per_subject_and_limit() {
             "sb.team.t.budget"
         ]
     );
+}
+
+#[test]
+fn settles_on_usage_else_on_status() {
+    let reservation = Reservation {
+        key: 0,
+        estimate: estimate(500, 0.02),
+        holds: Vec::new(),
+    };
+    let used = Usage {
+        prompt_tokens: 30,
+        completion_tokens: 12,
+        ..Usage::default()
+    };
+    let cost = Some(Cost(picos(0.001)));
+    let table = [
+        // (usage, cost, status, outcome)
+        (Some(used), cost, 200, (42, picos(0.001))),
+        // Usage of an unpriced model: tokens count, money does not.
+        (Some(used), None, 200, (42, 0)),
+        // A failed request without usage gives everything back.
+        (None, None, 429, (0, 0)),
+        (None, None, 503, (0, 0)),
+        // An answer that brought no usage (cut stream, client gone): the estimate.
+        (None, None, 200, (500, picos(0.02))),
+        (None, None, 0, (500, picos(0.02))),
+    ];
+    for (usage, cost, status, (tokens, money)) in table {
+        assert_eq!(
+            settlement(&reservation, usage, cost, status),
+            Outcome {
+                tokens,
+                cost: money
+            },
+            "{usage:?} {status}"
+        );
+    }
 }

@@ -1,45 +1,197 @@
 //! Gateway role (listener filter, once per request): answers local endpoints and errors,
-//! reads the body, picks the model group's cluster.
+//! reads the body, picks the model group's cluster; owns the request's record and closes it
+//! when the response ends (metrics, `x-switchboard-*` answer headers, access-log fields).
 
+use super::metrics::EnvoyMetrics;
 use super::shared::SharedData;
-use super::{handoff, now_ms, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLATED_HEADER};
+use super::{
+    handoff, now_ms, now_ns, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLATED_HEADER,
+};
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::flow::gateway::{
     admit, check_access, classify, envoy_error, estimate, get_model, list_models, too_large,
     Endpoint,
 };
+use crate::flow::metrics::{Rejection, Series};
+use crate::flow::record::{answer_headers, caller_fields, RequestRecord, PATH_PROPERTY};
 use crate::limits::keys::presented;
-use crate::limits::{Caller, Outcome, Reservation};
+use crate::limits::{settlement, Caller, Reservation, SubjectRef};
 use crate::providers::Operation;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 pub struct GatewayFilter {
     gw: Rc<Gateway>,
+    metrics: Rc<EnvoyMetrics>,
     operation: Option<Operation>,
     handoff: Option<u64>,
     /// The answer did not come from our upstream role (e.g. Envoy's own 503): rewrite it.
     rewrite_error: Option<u16>,
-    caller: Caller,
-    /// What an admitted request of a key holds until it ends (`on_log`).
-    reservation: Option<Reservation>,
-    /// Status of the answer (0 until its headers).
+    /// The record of a proxied request, shared with its upstream attempts once parked.
+    record: Option<Rc<RefCell<RequestRecord>>>,
+    /// Status of the response to the client.
     status: u16,
+    /// A 2xx stream whose first chunk is not seen yet.
+    awaiting_first_chunk: bool,
+    finished: bool,
+    caller: Caller,
+    /// What an admitted request of a key holds on its limits until the response ends.
+    reservation: Option<Reservation>,
 }
 
 impl GatewayFilter {
-    pub fn new(gw: Rc<Gateway>) -> Self {
+    pub fn new(gw: Rc<Gateway>, metrics: Rc<EnvoyMetrics>) -> Self {
         GatewayFilter {
             gw,
+            metrics,
             operation: None,
             handoff: None,
             rewrite_error: None,
+            record: None,
+            status: 0,
+            awaiting_first_chunk: false,
+            finished: false,
             caller: Caller::Anonymous,
             reservation: None,
-            status: 0,
         }
+    }
+
+    /// Adds the time since `since_ns` to the request's filter overhead.
+    fn charge(&self, since_ns: u64) {
+        if self.finished {
+            return;
+        }
+        if let Some(record) = &self.record {
+            let elapsed = now_ns(self).saturating_sub(since_ns);
+            if let Ok(mut r) = record.try_borrow_mut() {
+                r.add_overhead(elapsed);
+            }
+        }
+    }
+
+    /// Closes the record once: metrics, then the access-log fields as filter state (read by
+    /// the HCM access log, which Envoy writes after the last response callback).
+    fn finish(&mut self, callback_start_ns: u64) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let Some(record) = self.record.clone() else {
+            return;
+        };
+        let now = now_ns(self);
+        let summary = {
+            let Ok(mut r) = record.try_borrow_mut() else {
+                return;
+            };
+            self.settle(&r);
+            r.add_overhead(now.saturating_sub(callback_start_ns));
+            r.finish(&self.gw, self.status, now, &mut &*self.metrics)
+        };
+        let remaining = self.key_metrics(&summary);
+        let fields = summary.access_log_fields().into_iter().chain(caller_fields(
+            &self.gw.limits,
+            self.caller,
+            &remaining,
+        ));
+        for (key, value) in fields {
+            self.set_property(vec![key], Some(value.as_bytes()));
+        }
+    }
+
+    /// Who is calling, from the key headers, which are then removed: no provider sees them.
+    fn authenticate(&mut self) -> Result<(), GatewayError> {
+        let header = |name: &str| self.get_http_request_header(name);
+        let key = presented(
+            header("authorization").as_deref(),
+            header("x-api-key").as_deref(),
+            header("api-key").as_deref(),
+        );
+        self.caller = self.gw.limits.authenticate(&key, now_ms(self))?;
+        for name in KEY_HEADERS {
+            self.set_http_request_header(name, None);
+        }
+        Ok(())
+    }
+
+    /// Ends the request's hold on its key's limits, with what the record says it used.
+    fn settle(&mut self, record: &RequestRecord) {
+        let Some(reservation) = self.reservation.take() else {
+            return;
+        };
+        let (usage, cost) = record.usage_and_cost(&self.gw);
+        let outcome = settlement(&reservation, usage, cost, self.status);
+        self.gw
+            .limits
+            .settle(&SharedData, &reservation, outcome, now_ms(self));
+    }
+
+    /// The key's requests, spend and remaining budgets (key and team); returns the latter.
+    fn key_metrics(&self, summary: &crate::flow::record::Summary) -> Vec<(SubjectRef, u64)> {
+        let Caller::Key(key) = self.caller else {
+            return Vec::new();
+        };
+        let Some(op) = self.operation else {
+            return Vec::new();
+        };
+        let limits = &self.gw.limits;
+        let mut sink = &*self.metrics;
+        let series = |metric, extra, subject| Series {
+            metric,
+            operation: op.into(),
+            target: crate::flow::metrics::Target {
+                model: self
+                    .gw
+                    .model_index(summary.model.as_deref().unwrap_or_default()),
+                deployment: None,
+            },
+            extra,
+            subject: Some(subject),
+        };
+        use crate::flow::metrics::{status_class, Metric, MetricsSink};
+        let me = SubjectRef::Key(key);
+        sink.add(
+            series(Metric::KeyRequests, status_class(self.status), me),
+            1,
+        );
+        if let Some(cost) = summary.cost {
+            sink.add(series(Metric::KeyCost, 0, me), cost.nano_usd());
+        }
+        let now = now_ms(self);
+        let team = limits
+            .keys
+            .get(key)
+            .and_then(|k| k.team)
+            .map(SubjectRef::Team);
+        let mut remaining = Vec::new();
+        for subject in std::iter::once(me).chain(team) {
+            if let Some(left) = limits.remaining_budget(&SharedData, subject, now) {
+                sink.add(series(Metric::BudgetRemaining, 0, subject), left / 1000);
+                remaining.push((subject, left));
+            }
+        }
+        remaining
+    }
+
+    /// Counts a request the gateway refused itself.
+    fn rejected(&self, reason: Rejection, subject: Option<SubjectRef>) {
+        use crate::flow::metrics::{Metric, MetricsSink, Target};
+        let Some(op) = self.operation else {
+            return;
+        };
+        let mut sink = &*self.metrics;
+        sink.add(
+            Series {
+                metric: Metric::KeyRejections,
+                operation: op.into(),
+                target: Target::default(),
+                extra: reason.index(),
+                subject,
+            },
+            1,
+        );
     }
 
     fn reply_json(&self, status: u16, body: &[u8]) {
@@ -66,41 +218,6 @@ impl GatewayFilter {
         Action::Pause
     }
 
-    /// Who is calling, from the key headers, which are then removed: no provider sees them.
-    fn authenticate(&mut self) -> Result<(), GatewayError> {
-        let header = |name: &str| self.get_http_request_header(name);
-        let key = presented(
-            header("authorization").as_deref(),
-            header("x-api-key").as_deref(),
-            header("api-key").as_deref(),
-        );
-        self.caller = self.gw.limits.authenticate(&key, now_ms(self))?;
-        for name in KEY_HEADERS {
-            self.set_http_request_header(name, None);
-        }
-        Ok(())
-    }
-
-    /// Ends the request's hold on its key's limits: the real cost when the upstream role saw
-    /// usage; the estimate when a successful (or unfinished) answer brought none, as the
-    /// provider likely billed it; nothing when it failed.
-    fn settle(&mut self) {
-        let Some(reservation) = self.reservation.take() else {
-            return;
-        };
-        let outcome = if self.status >= 400 {
-            Outcome::default()
-        } else {
-            Outcome {
-                tokens: reservation.estimate.tokens,
-                cost: reservation.estimate.cost,
-            }
-        };
-        self.gw
-            .limits
-            .settle(&SharedData, &reservation, outcome, now_ms(self));
-    }
-
     /// Drops every `x-switchboard-*` header a client sent: routing is ours alone.
     fn strip_own_headers(&self) {
         for (name, _) in self.get_http_request_headers() {
@@ -118,16 +235,75 @@ impl Context for GatewayFilter {}
 
 impl HttpContext for GatewayFilter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.request_headers(end_of_stream, start);
+        self.charge(start);
+        action
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.request_body(body_size, end_of_stream);
+        self.charge(start);
+        action
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.response_headers(end_of_stream);
+        if end_of_stream {
+            self.finish(start);
+        }
+        self.charge(start);
+        action
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        if self.awaiting_first_chunk && body_size > 0 {
+            self.awaiting_first_chunk = false;
+            if let Some(Ok(mut r)) = self.record.as_ref().map(|r| r.try_borrow_mut()) {
+                r.first_chunk(start);
+            }
+        }
+        let action = self.response_body(body_size, end_of_stream);
+        if end_of_stream {
+            self.finish(start);
+        }
+        self.charge(start);
+        action
+    }
+
+    fn on_log(&mut self) {
+        // The response never ended (the client went away): still account for the request.
+        if !self.finished {
+            let now = now_ns(self);
+            self.finish(now);
+        }
+        if let Some(id) = self.handoff.take() {
+            handoff::release(id);
+        }
+    }
+}
+
+impl GatewayFilter {
+    fn request_headers(&mut self, end_of_stream: bool, start_ns: u64) -> Action {
         self.strip_own_headers();
         let method = self.get_http_request_header(":method").unwrap_or_default();
         let path = self.get_http_request_header(":path").unwrap_or_default();
+        // The upstream role rewrites `:path` in the header map the access log reads later.
+        self.set_property(vec![PATH_PROPERTY], Some(path.as_bytes()));
         let endpoint = match classify(&method, &path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
         };
+        if let Endpoint::Proxy(op) = endpoint {
+            self.operation = Some(op);
+        }
         // Health checks need no key; everything else does (unless the gateway is open).
         if endpoint != Endpoint::Health {
             if let Err(e) = self.authenticate() {
+                self.rejected(Rejection::InvalidKey, None);
                 return self.reply_error(&e);
             }
         }
@@ -148,6 +324,7 @@ impl HttpContext for GatewayFilter {
                 Err(e) => self.reply_error(&e),
             },
             Endpoint::Proxy(op) => {
+                self.record = Some(Rc::new(RefCell::new(RequestRecord::new(op, start_ns))));
                 if end_of_stream {
                     return self.reply_error(&GatewayError::invalid(
                         "The request body is empty; send a JSON object.",
@@ -159,14 +336,13 @@ impl HttpContext for GatewayFilter {
                 if declared.is_some_and(|n| n > u64::from(self.gw.options.max_request_bytes)) {
                     return self.reply_error(&too_large(self.gw.options.max_request_bytes));
                 }
-                self.operation = Some(op);
                 // Wait for the body: the model, hence the cluster, is in it.
                 Action::Pause
             }
         }
     }
 
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(op) = self.operation else {
             return Action::Continue;
         };
@@ -182,38 +358,58 @@ impl HttpContext for GatewayFilter {
             Ok(a) => a,
             Err(e) => return self.reply_error(&e),
         };
+        let Some(record) = self.record.clone() else {
+            return self.reply_error(&GatewayError::server("request record missing"));
+        };
+        if let Ok(mut r) = record.try_borrow_mut() {
+            r.model = self.gw.model_index(admission.request.model());
+            r.stream = admission.request.is_stream();
+        }
         let requested = admission.request.model();
         if let Err(e) = check_access(&self.gw, self.caller, admission.model, requested) {
+            let key = match self.caller {
+                Caller::Key(k) => Some(SubjectRef::Key(k)),
+                Caller::Anonymous => None,
+            };
+            self.rejected(Rejection::ModelNotAllowed, key);
             return self.reply_error(&e);
         }
         if let Caller::Key(key) = self.caller {
-            let expected = estimate(&admission);
+            let expected = estimate(&self.gw, &admission);
             match self
                 .gw
                 .limits
                 .admit(&SharedData, key, expected, now_ms(self))
             {
                 Ok(r) => self.reservation = Some(r),
-                Err(refusal) => return self.reply_error(&refusal.error),
+                Err(refusal) => {
+                    if let Some(limit) = refusal.limit {
+                        self.rejected(Rejection::Limit(limit), refusal.subject);
+                    }
+                    return self.reply_error(&refusal.error);
+                }
             }
         }
         self.set_http_request_header(CLUSTER_HEADER, Some(&admission.model.cluster));
-        let (id, header) = handoff::park(admission.request);
+        let (id, header) = handoff::park(admission.request, record);
         self.handoff = Some(id);
         self.set_http_request_header(HANDOFF_HEADER, Some(&header));
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        self.status = self
+    fn response_headers(&mut self, end_of_stream: bool) -> Action {
+        let status = self
             .get_http_response_header(":status")
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
-        if self.get_http_response_header(TRANSLATED_HEADER).is_some() {
+        self.status = status;
+        if let Some(translated) = self.get_http_response_header(TRANSLATED_HEADER) {
             self.set_http_response_header(TRANSLATED_HEADER, None);
+            if translated != "local" {
+                self.answer_headers(status);
+            }
             return Action::Continue;
         }
-        let status = self.status;
         if status < 400 || end_of_stream {
             return Action::Continue;
         }
@@ -224,7 +420,24 @@ impl HttpContext for GatewayFilter {
         Action::Continue
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    /// Which deployment answered (and, for JSON, its usage and cost), for the client.
+    fn answer_headers(&mut self, status: u16) {
+        let Some(record) = &self.record else {
+            return;
+        };
+        let headers = match record.try_borrow() {
+            Ok(r) => {
+                self.awaiting_first_chunk = r.stream && (200..300).contains(&status);
+                answer_headers(&self.gw, &r)
+            }
+            Err(_) => return,
+        };
+        for (name, value) in headers {
+            self.set_http_response_header(name, Some(&value));
+        }
+    }
+
+    fn response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(status) = self.rewrite_error else {
             return Action::Continue;
         };
@@ -242,13 +455,5 @@ impl HttpContext for GatewayFilter {
         let json = err.to_json();
         self.set_http_response_body(0, body_size, &json);
         Action::Continue
-    }
-
-    fn on_log(&mut self) {
-        // Runs when the stream ends in any way, client disconnects included.
-        self.settle();
-        if let Some(id) = self.handoff.take() {
-            handoff::release(id);
-        }
     }
 }

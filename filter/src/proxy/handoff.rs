@@ -1,16 +1,19 @@
-//! Carries a request from the gateway role to every upstream attempt of it.
+//! Carries a request from the gateway role to every upstream attempt of it, and the
+//! per-request record back.
 //!
 //! Both roles run in one VM per worker when their `vm_config` is identical (the renderer
 //! makes it so), so the parsed request is parked here and found again by id: the body is
-//! parsed once. Envoy hands every attempt the *same* request header map, already changed by
+//! parsed once. The parked entry also holds the request's `RequestRecord`, which each attempt
+//! writes (deployment, failure, usage) and the gateway role reads when the response ends. Envoy hands every attempt the *same* request header map, already changed by
 //! earlier attempts, so the parked entry also remembers which headers attempts added; the next
 //! attempt removes them before adding its own (a fallback must never see the previous
 //! provider's credentials).
 //!
 //! The id travels in the `x-switchboard-request` header as `<operation>.<id>`; it is opaque
 //! and stays on the request (it must survive to the next attempt). If the roles do not share
-//! a VM the upstream role misses and parses the body itself.
+//! a VM the upstream role misses and parses the body itself (and usage goes unrecorded).
 
+use crate::flow::record::RequestRecord;
 use crate::flow::ParsedRequest;
 use crate::providers::Operation;
 use std::cell::{Cell, RefCell};
@@ -21,6 +24,7 @@ pub struct Parked {
     pub request: ParsedRequest,
     /// Header names set by earlier attempts of this request.
     pub attempt_headers: RefCell<Vec<String>>,
+    pub record: Rc<RefCell<RequestRecord>>,
 }
 
 thread_local! {
@@ -29,7 +33,7 @@ thread_local! {
 }
 
 /// Parks a request until the gateway role's request ends; returns the header value.
-pub fn park(request: ParsedRequest) -> (u64, String) {
+pub fn park(request: ParsedRequest, record: Rc<RefCell<RequestRecord>>) -> (u64, String) {
     let id = NEXT_ID.with(|n| {
         let id = n.get();
         n.set(id.wrapping_add(1));
@@ -39,6 +43,7 @@ pub fn park(request: ParsedRequest) -> (u64, String) {
     let parked = Rc::new(Parked {
         request,
         attempt_headers: RefCell::new(Vec::new()),
+        record,
     });
     PENDING.with(|p| p.borrow_mut().insert(id, parked));
     (id, format!("{tag}.{id}"))

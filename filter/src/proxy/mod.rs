@@ -4,10 +4,13 @@
 mod env;
 mod gateway;
 mod handoff;
+mod metrics;
 mod shared;
 mod upstream;
 
 use crate::config::{Gateway, Role};
+use crate::flow::metrics::Labels;
+use metrics::EnvoyMetrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 use std::rc::Rc;
@@ -33,11 +36,13 @@ const DEPLOYMENT_PROPERTY: [&str; 5] = [
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None }) });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { gateway: None, metrics: None }) });
 }}
 
 struct Root {
     gateway: Option<Rc<Gateway>>,
+    /// Stat names and ids for this configuration (the gateway role records the metrics).
+    metrics: Option<Rc<EnvoyMetrics>>,
 }
 
 impl Context for Root {}
@@ -64,6 +69,7 @@ impl RootContext for Root {
                         crate::limits::store::ensure(&shared::SharedData, &entry, &initial);
                     }
                 }
+                self.metrics = Some(Rc::new(EnvoyMetrics::new(Labels::new(&gw))));
                 self.gateway = Some(Rc::new(gw));
                 true
             }
@@ -79,7 +85,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let gw = self.gateway.clone()?;
         Some(match gw.role {
-            Role::Gateway => Box::new(gateway::GatewayFilter::new(gw)),
+            Role::Gateway => Box::new(gateway::GatewayFilter::new(gw, self.metrics.clone()?)),
             Role::Upstream => Box::new(upstream::UpstreamFilter::new(gw)),
         })
     }
@@ -91,8 +97,13 @@ impl RootContext for Root {
 
 /// Milliseconds since the Unix epoch, from the host clock.
 fn now_ms(ctx: &dyn Context) -> u64 {
+    now_ns(ctx) / 1_000_000
+}
+
+/// Nanoseconds since the Unix epoch, from the host clock.
+fn now_ns(ctx: &dyn Context) -> u64 {
     ctx.get_current_time()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }

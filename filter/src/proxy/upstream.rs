@@ -1,16 +1,23 @@
 //! Upstream role (cluster filter, once per attempt): rewrites the request for the provider
-//! Envoy picked, and translates its answer back.
+//! Envoy picked, and translates its answer back; tells the request's record how the attempt
+//! went (deployment, failure type, usage) and how long its callbacks took.
 
 use super::handoff::{self, Parked};
-use super::{now_ms, CLUSTER_HEADER, DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER};
+use super::{
+    now_ms, now_ns, CLUSTER_HEADER, DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER,
+};
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::flow::gateway::parse_body;
+use crate::flow::metrics::ErrorType;
+use crate::flow::record::RequestRecord;
 use crate::flow::upstream::{BodyPlan, Exchange};
 use crate::flow::ParsedRequest;
 use crate::providers::{Operation, UpstreamRequest};
+use crate::usage::Usage;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// Client headers that must not reach a provider: the client's own credentials and
@@ -23,6 +30,8 @@ pub struct UpstreamFilter {
     exchange: Option<Exchange>,
     plan: BodyPlan,
     status: u16,
+    /// The request's record (when the gateway role parked it in this VM).
+    record: Option<Rc<RefCell<RequestRecord>>>,
 }
 
 impl UpstreamFilter {
@@ -32,7 +41,34 @@ impl UpstreamFilter {
             exchange: None,
             plan: BodyPlan::Buffer,
             status: 0,
+            record: None,
         }
+    }
+
+    fn with_record(&self, update: impl FnOnce(&mut RequestRecord)) {
+        if let Some(Ok(mut r)) = self.record.as_ref().map(|r| r.try_borrow_mut()) {
+            update(&mut r);
+        }
+    }
+
+    /// Adds the time since `since_ns` to the request's filter overhead.
+    fn charge(&self, since_ns: u64) {
+        if self.record.is_some() {
+            let elapsed = now_ns(self).saturating_sub(since_ns);
+            self.with_record(|r| r.add_overhead(elapsed));
+        }
+    }
+
+    /// The attempt's answer, as the client would see it (`client_status`).
+    fn answered(&self, usage: Option<Usage>, client_status: u16, complete: bool) {
+        let provider_status = self.status;
+        self.with_record(|r| {
+            if (200..300).contains(&client_status) {
+                r.attempt_answered(usage, complete);
+            } else {
+                r.attempt_failed(ErrorType::of_answer(provider_status, client_status));
+            }
+        });
     }
 
     /// The request the gateway role parsed, or (roles in different VMs) parsed again here.
@@ -63,6 +99,12 @@ impl UpstreamFilter {
                 GatewayError::server("the chosen endpoint carries no switchboard deployment")
             })?;
         let source = self.request(raw)?;
+        if let Source::Parked(parked) = &source {
+            self.record = Some(parked.record.clone());
+            if let Some((index, _)) = self.gw.deployment_index(&deployment) {
+                self.with_record(|r| r.begin_attempt(index));
+            }
+        }
         let request_id = self
             .get_http_request_header("x-request-id")
             .unwrap_or_default();
@@ -73,7 +115,8 @@ impl UpstreamFilter {
             raw,
             &request_id,
             now_ms(self),
-        )?;
+        )
+        .inspect_err(|_| self.with_record(|r| r.attempt_failed(ErrorType::NotSent)))?;
         if let Source::Parked(parked) = &source {
             let mut added = parked.attempt_headers.borrow_mut();
             added.extend(upstream.headers.iter().map(|(name, _)| name.clone()));
@@ -137,6 +180,29 @@ impl HttpContext for UpstreamFilter {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.request_body(body_size, end_of_stream);
+        self.charge(start);
+        action
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.response_headers(end_of_stream);
+        self.charge(start);
+        action
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let start = now_ns(self);
+        let action = self.response_body(body_size, end_of_stream);
+        self.charge(start);
+        action
+    }
+}
+
+impl UpstreamFilter {
+    fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if !end_of_stream {
             return Action::Pause;
         }
@@ -157,7 +223,7 @@ impl HttpContext for UpstreamFilter {
         }
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+    fn response_headers(&mut self, end_of_stream: bool) -> Action {
         if self.exchange.is_none() {
             return Action::Continue;
         }
@@ -169,8 +235,12 @@ impl HttpContext for UpstreamFilter {
             self.plan = exchange.response_headers(&self.gw, self.status);
         }
         self.set_http_response_header(TRANSLATED_HEADER, Some("1"));
+        if end_of_stream {
+            self.answered(None, self.status, true);
+        }
         match self.plan {
             BodyPlan::Stream => {
+                self.with_record(RequestRecord::answer_started);
                 self.set_http_response_header("content-length", None);
                 self.set_http_response_header("content-type", Some("text/event-stream"));
                 self.set_http_response_header("content-encoding", None);
@@ -182,7 +252,7 @@ impl HttpContext for UpstreamFilter {
         }
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    fn response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(mut exchange) = self.exchange.take() else {
             return Action::Continue;
         };
@@ -196,9 +266,7 @@ impl HttpContext for UpstreamFilter {
         self.exchange = Some(exchange);
         action
     }
-}
 
-impl UpstreamFilter {
     fn stream_body(&self, exchange: &mut Exchange, body_size: usize, end_of_stream: bool) {
         let chunk = self
             .get_http_response_body(0, body_size)
@@ -207,6 +275,7 @@ impl UpstreamFilter {
         exchange.stream_chunk(&chunk, &mut out);
         if end_of_stream {
             exchange.stream_end(&mut out);
+            self.answered(exchange.usage(), self.status, exchange.stream_complete());
         }
         self.set_http_response_body(0, body_size, &out);
     }
@@ -223,6 +292,7 @@ impl UpstreamFilter {
                 "the provider's answer is larger than this gateway's limit of {limit} bytes"
             ));
             self.replace_answer(err.status, None, &err.to_json(), body_size);
+            self.answered(None, err.status, true);
             return Action::Continue;
         }
         if !end_of_stream {
@@ -232,6 +302,7 @@ impl UpstreamFilter {
             .get_http_response_body(0, body_size)
             .unwrap_or_default();
         let answer = exchange.buffered(&self.gw, self.status, &body);
+        self.answered(exchange.usage(), answer.status, true);
         match answer.body {
             Some(new_body) => {
                 self.replace_answer(answer.status, answer.retry_after, &new_body, body_size)

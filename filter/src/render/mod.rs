@@ -1,7 +1,11 @@
 //! `switchboard render`: the filter configuration turned into a complete, runnable Envoy
 //! bootstrap (DESIGN §1 and §3): listener + route with `cluster_header` and the fallback
 //! retry policy, one cluster per model group with priorities, weights, endpoint metadata and
-//! TLS/SNI, both filter roles, admin on loopback.
+//! TLS/SNI, both filter roles, admin on loopback; stats tags, histogram buckets and the
+//! per-request JSON access log (`observability`); prices imported from LiteLLM (`prices`).
+
+pub mod observability;
+pub mod prices;
 
 use crate::config::{Gateway, Problem};
 use crate::providers::Endpoint;
@@ -100,6 +104,7 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
         "admin": {
             "address": socket(&listener.admin_address, listener.admin_port),
         },
+        "stats_config": observability::stats_config(),
         "static_resources": {
             "listeners": [{
                 "name": "switchboard",
@@ -112,6 +117,7 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
                             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                             "stat_prefix": "switchboard",
                             "codec_type": "AUTO",
+                            "access_log": observability::access_log(&gw.options),
                             "route_config": route_config(gw),
                             "http_filters": [
                                 wasm_filter("gateway", opts, &env_keys, &prepared.document),

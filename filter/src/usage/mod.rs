@@ -1,4 +1,8 @@
-//! Token usage as providers report it, normalised to one shape.
+//! Token usage as providers report it, normalised to one shape; what it costs (`pricing`);
+//! prices imported from LiteLLM's price file (`litellm`).
+
+pub mod litellm;
+pub mod pricing;
 
 use crate::api::chat::{CompletionTokensDetails, PromptTokensDetails, UsageReport};
 

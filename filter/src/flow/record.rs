@@ -1,0 +1,695 @@
+//! The per-request record. The gateway role opens it when a proxied request arrives; every
+//! upstream attempt writes what happened to it (which deployment, how it failed, the usage of
+//! the answer); the gateway role, which owns the downstream response, closes it when the
+//! response ends: metrics, response headers and the access-log fields all come from here.
+//!
+//! Only the attempt whose 2xx answer reaches the client is priced: failed attempts cost
+//! nothing, and count as upstream errors by type.
+
+use super::metrics::{
+    status_class, ErrorType, Metric, MetricsSink, OperationLabel, Series, Target, TokenType,
+};
+use crate::config::Gateway;
+use crate::limits::{Caller, Limits, SubjectRef};
+use crate::providers::Operation;
+use crate::usage::pricing::Cost;
+use crate::usage::Usage;
+
+/// What is known about one request, in host-clock nanoseconds where a time.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub operation: Operation,
+    /// The public model, once resolved.
+    pub model: Option<usize>,
+    pub stream: bool,
+    started_ns: u64,
+    first_chunk_ns: Option<u64>,
+    overhead_ns: u64,
+    attempts: u32,
+    /// Deployment of the latest attempt, and whether its answer was seen.
+    current: Option<(usize, bool)>,
+    failures: Vec<(usize, ErrorType)>,
+    answer: Option<Answer>,
+}
+
+/// The attempt whose answer the client got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Answer {
+    deployment: usize,
+    usage: Option<Usage>,
+}
+
+/// The request's outcome, for headers and the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub deployment: Option<String>,
+    pub attempts: u32,
+    pub usage: Option<Usage>,
+    /// `None` when the usage or the deployment's price is unknown.
+    pub cost: Option<Cost>,
+    pub duration_ms: u64,
+    pub time_to_first_chunk_ms: Option<u64>,
+    pub overhead_us: u64,
+}
+
+/// At most this many failures are kept (more attempts than this need a strange retry policy).
+const MAX_FAILURES: usize = 16;
+
+impl RequestRecord {
+    pub fn new(operation: Operation, started_ns: u64) -> Self {
+        RequestRecord {
+            operation,
+            model: None,
+            stream: false,
+            started_ns,
+            first_chunk_ns: None,
+            overhead_ns: 0,
+            attempts: 0,
+            current: None,
+            failures: Vec::new(),
+            answer: None,
+        }
+    }
+
+    pub fn add_overhead(&mut self, ns: u64) {
+        self.overhead_ns = self.overhead_ns.saturating_add(ns);
+    }
+
+    /// The gateway role saw response bytes of a stream.
+    pub fn first_chunk(&mut self, now_ns: u64) {
+        self.first_chunk_ns.get_or_insert(now_ns);
+    }
+
+    /// An upstream attempt starts on a deployment. An earlier attempt that never saw an
+    /// answer was refused or reset before one.
+    pub fn begin_attempt(&mut self, deployment: usize) {
+        if let Some((previous, false)) = self.current {
+            self.fail(previous, ErrorType::NoResponse);
+        }
+        self.attempts = self.attempts.saturating_add(1);
+        self.current = Some((deployment, false));
+    }
+
+    /// The attempt in flight failed (its error answer, or it could not be sent). Only its
+    /// first outcome counts.
+    pub fn attempt_failed(&mut self, error: ErrorType) {
+        if let Some((deployment, seen @ false)) = self.current.as_mut() {
+            *seen = true;
+            let deployment = *deployment;
+            self.fail(deployment, error);
+        }
+    }
+
+    /// The attempt in flight started a 2xx stream: it is the answer, its usage comes at the end.
+    pub fn answer_started(&mut self) {
+        if let Some((deployment, seen)) = self.current.as_mut() {
+            *seen = true;
+            self.answer = Some(Answer {
+                deployment: *deployment,
+                usage: None,
+            });
+        }
+    }
+
+    /// The attempt in flight answered 2xx; `usage` as the provider reported it. A stream that
+    /// did not complete still answered (the client got its start) and is also a failure.
+    pub fn attempt_answered(&mut self, usage: Option<Usage>, complete: bool) {
+        if let Some((deployment, seen)) = self.current.as_mut() {
+            *seen = true;
+            let deployment = *deployment;
+            self.answer = Some(Answer { deployment, usage });
+            if !complete {
+                self.fail(deployment, ErrorType::StreamInterrupted);
+            }
+        }
+    }
+
+    fn fail(&mut self, deployment: usize, error: ErrorType) {
+        if self.failures.len() < MAX_FAILURES {
+            self.failures.push((deployment, error));
+        }
+    }
+
+    /// What the series of this request are labelled with: the model asked for, and the
+    /// deployment that answered, else the last one tried.
+    fn target(&self) -> Target {
+        Target {
+            model: self.model,
+            deployment: self
+                .answer
+                .map(|a| a.deployment)
+                .or(self.current.map(|(d, _)| d)),
+        }
+    }
+
+    /// Usage and cost of the answer, known as soon as the answering attempt ended.
+    pub fn usage_and_cost(&self, gw: &Gateway) -> (Option<Usage>, Option<Cost>) {
+        let Some(answer) = self.answer else {
+            return (None, None);
+        };
+        let cost = answer
+            .usage
+            .zip(gw.price(answer.deployment))
+            .map(|(usage, price)| price.cost(&usage));
+        (answer.usage, cost)
+    }
+
+    /// Closes the record: records every metric into `sink` and returns the summary. `status`
+    /// is what the client got; `now_ns` is when the response ended.
+    pub fn finish(
+        &mut self,
+        gw: &Gateway,
+        status: u16,
+        now_ns: u64,
+        sink: &mut dyn MetricsSink,
+    ) -> Summary {
+        if let Some((deployment, false)) = self.current {
+            // The last attempt never answered: Envoy gave up on it (timeout) or it was reset.
+            let error = if status == 504 {
+                ErrorType::Timeout
+            } else {
+                ErrorType::NoResponse
+            };
+            self.current = Some((deployment, true));
+            self.fail(deployment, error);
+        }
+        let operation = OperationLabel::from(self.operation);
+        let target = self.target();
+        let mut add = |metric: Metric, target: Target, extra: u8, value: u64| {
+            sink.add(
+                Series {
+                    metric,
+                    operation,
+                    target,
+                    extra,
+                    subject: None,
+                },
+                value,
+            )
+        };
+        add(Metric::Requests, target, status_class(status), 1);
+        let (usage, cost) = self.usage_and_cost(gw);
+        if let Some(u) = usage {
+            for (kind, n) in [
+                (TokenType::Input, u.prompt_tokens),
+                (TokenType::Output, u.completion_tokens),
+                (TokenType::CacheRead, u.cached_tokens),
+                (TokenType::CacheWrite, u.cache_write_tokens),
+                (TokenType::Reasoning, u.reasoning_tokens),
+            ] {
+                add(Metric::Tokens, target, kind as u8, n);
+            }
+        }
+        if let Some(c) = cost {
+            add(Metric::Cost, target, 0, c.nano_usd());
+        }
+        let duration_ms = now_ns.saturating_sub(self.started_ns) / 1_000_000;
+        add(Metric::Duration, target, 0, duration_ms);
+        let ttft_ms = match (self.stream, self.answer, self.first_chunk_ns) {
+            (true, Some(_), Some(at)) => Some(at.saturating_sub(self.started_ns) / 1_000_000),
+            _ => None,
+        };
+        if let Some(ms) = ttft_ms {
+            add(Metric::TimeToFirstChunk, target, 0, ms);
+        }
+        let overhead_us = self.overhead_ns / 1000;
+        add(Metric::Overhead, target, 0, overhead_us);
+        if self.attempts > 1 {
+            add(Metric::Fallbacks, target, 0, 1);
+        }
+        for &(deployment, error) in &self.failures {
+            let failed = Target {
+                model: self.model,
+                deployment: Some(deployment),
+            };
+            add(Metric::UpstreamErrors, failed, error as u8, 1);
+        }
+        let deployment = target.deployment.and_then(|d| gw.deployments.get(d));
+        Summary {
+            model: self
+                .model
+                .or(deployment.map(|d| d.model))
+                .and_then(|m| gw.models.get(m))
+                .map(|m| m.name.clone()),
+            provider: deployment
+                .and_then(|d| gw.provider_of(d))
+                .map(|p| p.name.clone()),
+            deployment: deployment.map(|d| d.id.clone()),
+            attempts: self.attempts,
+            usage,
+            cost,
+            duration_ms,
+            time_to_first_chunk_ms: ttft_ms,
+            overhead_us,
+        }
+    }
+}
+
+/// Filter-state key of the path the client asked for. (`%REQ(:PATH)%` in the access log shows
+/// the provider's path: every attempt rewrites the one request header map.)
+pub const PATH_PROPERTY: &str = "switchboard.path";
+
+/// Every field `Summary::access_log_fields` may give, in log order: the filter-state keys
+/// (`wasm.` + key in Envoy) the rendered access log reads.
+pub const ACCESS_LOG_FIELDS: [&str; 16] = [
+    "switchboard.model",
+    "switchboard.provider",
+    "switchboard.deployment",
+    "switchboard.attempts",
+    "switchboard.input_tokens",
+    "switchboard.output_tokens",
+    "switchboard.cached_tokens",
+    "switchboard.cache_write_tokens",
+    "switchboard.reasoning_tokens",
+    "switchboard.cost_usd",
+    "switchboard.time_to_first_chunk_ms",
+    "switchboard.overhead_us",
+    "switchboard.key",
+    "switchboard.team",
+    "switchboard.key_budget_remaining_usd",
+    "switchboard.team_budget_remaining_usd",
+];
+
+impl Summary {
+    /// The fields of the access log line, as filter-state keys and values; unknown ones are
+    /// left out, so the log shows them as absent rather than as zero.
+    pub fn access_log_fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = Vec::with_capacity(12);
+        let mut put = |name: &'static str, value: Option<String>| {
+            if let Some(v) = value {
+                fields.push((name, v));
+            }
+        };
+        put("switchboard.model", self.model.clone());
+        put("switchboard.provider", self.provider.clone());
+        put("switchboard.deployment", self.deployment.clone());
+        put("switchboard.attempts", Some(self.attempts.to_string()));
+        if let Some(u) = &self.usage {
+            put(
+                "switchboard.input_tokens",
+                Some(u.prompt_tokens.to_string()),
+            );
+            put(
+                "switchboard.output_tokens",
+                Some(u.completion_tokens.to_string()),
+            );
+            put(
+                "switchboard.cached_tokens",
+                Some(u.cached_tokens.to_string()),
+            );
+            put(
+                "switchboard.cache_write_tokens",
+                Some(u.cache_write_tokens.to_string()),
+            );
+            put(
+                "switchboard.reasoning_tokens",
+                Some(u.reasoning_tokens.to_string()),
+            );
+        }
+        put("switchboard.cost_usd", self.cost.map(Cost::usd));
+        put(
+            "switchboard.time_to_first_chunk_ms",
+            self.time_to_first_chunk_ms.map(|ms| ms.to_string()),
+        );
+        put(
+            "switchboard.overhead_us",
+            Some(self.overhead_us.to_string()),
+        );
+        fields
+    }
+}
+
+/// The access-log fields of a virtual key's request: the key, its team, and what is left of
+/// their budgets after this request (pico-dollars in `remaining`, as `Limits` counts them).
+pub fn caller_fields(
+    limits: &Limits,
+    caller: Caller,
+    remaining: &[(SubjectRef, u64)],
+) -> Vec<(&'static str, String)> {
+    let Caller::Key(k) = caller else {
+        return Vec::new();
+    };
+    let Some(key) = limits.keys.get(k) else {
+        return Vec::new();
+    };
+    let mut fields = vec![("switchboard.key", key.subject.name.clone())];
+    if let Some(team) = key.team.and_then(|t| limits.teams.get(t)) {
+        fields.push(("switchboard.team", team.name.clone()));
+    }
+    for &(subject, left) in remaining {
+        let name = match subject {
+            SubjectRef::Key(_) => "switchboard.key_budget_remaining_usd",
+            SubjectRef::Team(_) => "switchboard.team_budget_remaining_usd",
+        };
+        fields.push((name, Cost(left).usd()));
+    }
+    fields
+}
+
+/// The `x-switchboard-*` headers of a JSON answer: which deployment answered after how many
+/// attempts, its usage and cost (when known).
+pub fn answer_headers(gw: &Gateway, record: &RequestRecord) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::with_capacity(9);
+    let deployment = record
+        .target()
+        .deployment
+        .and_then(|d| gw.deployments.get(d));
+    let Some(deployment) = deployment else {
+        return headers;
+    };
+    if let Some(p) = gw.provider_of(deployment) {
+        headers.push(("x-switchboard-provider", p.name.clone()));
+    }
+    headers.push(("x-switchboard-deployment", deployment.id.clone()));
+    headers.push(("x-switchboard-attempts", record.attempts.to_string()));
+    let (usage, cost) = record.usage_and_cost(gw);
+    if let Some(u) = usage {
+        headers.push(("x-switchboard-input-tokens", u.prompt_tokens.to_string()));
+        headers.push((
+            "x-switchboard-output-tokens",
+            u.completion_tokens.to_string(),
+        ));
+        headers.push(("x-switchboard-cached-tokens", u.cached_tokens.to_string()));
+        headers.push((
+            "x-switchboard-cache-write-tokens",
+            u.cache_write_tokens.to_string(),
+        ));
+        headers.push((
+            "x-switchboard-reasoning-tokens",
+            u.reasoning_tokens.to_string(),
+        ));
+    }
+    if let Some(c) = cost {
+        headers.push(("x-switchboard-cost", c.usd()));
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::metrics::Labels;
+    use crate::testkit::test;
+    use std::collections::BTreeMap;
+
+    /// Records what the filter would send to Envoy, by stat name.
+    #[derive(Default)]
+    struct Recorder {
+        labels: Option<Labels>,
+        values: BTreeMap<String, Vec<u64>>,
+    }
+
+    impl MetricsSink for Recorder {
+        fn add(&mut self, series: Series, value: u64) {
+            let name = self.labels.as_ref().unwrap().stat_name(&series);
+            let name = name
+                .replace("switchboard.", "")
+                .replace("gen_ai_operation_name=chat.", "");
+            self.values.entry(name).or_default().push(value);
+        }
+    }
+
+    fn gateway() -> Gateway {
+        Gateway::from_text(
+            r#"
+providers:
+  oa: {kind: openai, api_key: k}
+  az: {kind: azure, api_key: k, base_url: "https://x.openai.azure.com"}
+models:
+  - name: gpt
+    price: {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}
+    deployments: [{provider: oa, model: g}]
+    fallbacks: [backup]
+  - name: backup
+    deployments: [{provider: az, model: b, price: {input: 1, output: 2}}]
+  - name: unpriced
+    deployments: [{provider: oa, model: u}]
+"#,
+            &|_: &str| None,
+        )
+        .unwrap()
+    }
+
+    fn usage(prompt: u64, completion: u64, cached: u64, reasoning: u64) -> Usage {
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            cached_tokens: cached,
+            cache_write_tokens: 0,
+            reasoning_tokens: reasoning,
+        }
+    }
+
+    fn finish(record: &mut RequestRecord, status: u16) -> (Summary, Vec<(String, Vec<u64>)>) {
+        let gw = gateway();
+        let mut sink = Recorder {
+            labels: Some(Labels::new(&gw)),
+            ..Default::default()
+        };
+        let summary = record.finish(&gw, status, 250_000_000 + 1_000_000_000, &mut sink);
+        (summary, sink.values.into_iter().collect())
+    }
+
+    const GPT: &str =
+        "gen_ai_request_model=gpt.gen_ai_provider_name=oa.switchboard_deployment=gpt_0";
+    /// The fallback deployment serving a request for `gpt`.
+    const BACKUP: &str =
+        "gen_ai_request_model=gpt.gen_ai_provider_name=az.switchboard_deployment=backup_0";
+
+    fn series(metric: &str, labels: &str, extra: &str, values: &[u64]) -> (String, Vec<u64>) {
+        let name = if extra.is_empty() {
+            format!("{metric}.{labels}")
+        } else {
+            format!("{metric}.{labels}.{extra}")
+        };
+        (name, values.to_vec())
+    }
+
+    #[test]
+    fn a_streamed_answer_is_counted_and_priced() {
+        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
+        r.model = Some(0);
+        r.stream = true;
+        r.begin_attempt(0);
+        r.answer_started();
+        r.first_chunk(1_000_000_000 + 40_000_000);
+        r.add_overhead(85_000);
+        r.attempt_answered(Some(usage(120, 30, 20, 5)), true);
+        let (summary, values) = finish(&mut r, 200);
+        // 100*3 + 20*0.3 + 30*15 = 756 µ$/M → $0.000756 = 756000 nano-dollars
+        assert_eq!(summary.cost, Some(Cost(756_000_000)));
+        assert_eq!(
+            values,
+            [
+                series("cost_nano_usd", GPT, "", &[756_000]),
+                series("gateway.overhead", GPT, "", &[85]),
+                series("gen_ai.client.operation.duration", GPT, "", &[250]),
+                series(
+                    "gen_ai.client.operation.time_to_first_chunk",
+                    GPT,
+                    "",
+                    &[40]
+                ),
+                series(
+                    "gen_ai.client.token.usage",
+                    GPT,
+                    "gen_ai_token_type=cache_read",
+                    &[20]
+                ),
+                series(
+                    "gen_ai.client.token.usage",
+                    GPT,
+                    "gen_ai_token_type=cache_write",
+                    &[0]
+                ),
+                series(
+                    "gen_ai.client.token.usage",
+                    GPT,
+                    "gen_ai_token_type=input",
+                    &[120]
+                ),
+                series(
+                    "gen_ai.client.token.usage",
+                    GPT,
+                    "gen_ai_token_type=output",
+                    &[30]
+                ),
+                series(
+                    "gen_ai.client.token.usage",
+                    GPT,
+                    "gen_ai_token_type=reasoning",
+                    &[5]
+                ),
+                series("requests", GPT, "http_status_class=2xx", &[1]),
+            ]
+        );
+        let fields = summary.access_log_fields();
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("switchboard.cost_usd"), Some("0.000756"));
+        assert_eq!(get("switchboard.deployment"), Some("gpt/0"));
+        assert_eq!(get("switchboard.provider"), Some("oa"));
+        assert_eq!(get("switchboard.time_to_first_chunk_ms"), Some("40"));
+        assert_eq!(get("switchboard.cached_tokens"), Some("20"));
+    }
+
+    #[test]
+    fn failed_attempts_cost_nothing_and_count_as_errors() {
+        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
+        r.model = Some(0);
+        r.begin_attempt(0);
+        // The provider's 429 answer; usage on an error answer is never priced.
+        r.attempt_failed(ErrorType::of_answer(429, 429));
+        r.begin_attempt(1);
+        r.attempt_answered(Some(usage(1000, 500, 0, 0)), true);
+        let gw = gateway();
+        let headers = answer_headers(&gw, &r);
+        let (summary, values) = finish(&mut r, 200);
+        // Only the answer: 1000*1 + 500*2 = 2000 µ$/M → $0.002
+        assert_eq!(summary.cost.map(Cost::usd).as_deref(), Some("0.002"));
+        assert_eq!(summary.attempts, 2);
+        let names: Vec<&str> = values.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            names.contains(&format!("fallbacks.{BACKUP}").as_str()),
+            "{names:#?}"
+        );
+        assert!(values.contains(&series(
+            "upstream.errors",
+            GPT,
+            "error_type=rate_limited",
+            &[1]
+        )));
+        assert!(values.contains(&series("cost_nano_usd", BACKUP, "", &[2_000_000])));
+        assert!(!names
+            .iter()
+            .any(|n| n.starts_with("cost_nano_usd.") && n.contains("gpt_0")));
+        assert!(!names.iter().any(|n| n.contains("time_to_first_chunk")));
+        assert_eq!(
+            headers,
+            [
+                ("x-switchboard-provider", "az".to_owned()),
+                ("x-switchboard-deployment", "backup/0".to_owned()),
+                ("x-switchboard-attempts", "2".to_owned()),
+                ("x-switchboard-input-tokens", "1000".to_owned()),
+                ("x-switchboard-output-tokens", "500".to_owned()),
+                ("x-switchboard-cached-tokens", "0".to_owned()),
+                ("x-switchboard-cache-write-tokens", "0".to_owned()),
+                ("x-switchboard-reasoning-tokens", "0".to_owned()),
+                ("x-switchboard-cost", "0.002".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn attempts_without_an_answer_are_no_response_or_timeout() {
+        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
+        r.model = Some(0);
+        r.begin_attempt(0); // connection refused: Envoy retries without an answer
+        r.begin_attempt(1); // the fallback hangs until Envoy's timeout
+        let (summary, values) = finish(&mut r, 504);
+        assert_eq!(summary.cost, None);
+        assert_eq!(summary.usage, None);
+        assert!(values.contains(&series(
+            "upstream.errors",
+            GPT,
+            "error_type=no_response",
+            &[1]
+        )));
+        assert!(values.contains(&series(
+            "upstream.errors",
+            BACKUP,
+            "error_type=timeout",
+            &[1]
+        )));
+        assert!(values.contains(&series("requests", BACKUP, "http_status_class=5xx", &[1])));
+        assert!(!values
+            .iter()
+            .any(|(n, _)| n.starts_with("gen_ai.client.token")));
+    }
+
+    #[test]
+    fn refusals_before_routing_and_unpriced_answers() {
+        let mut bad = RequestRecord::new(Operation::Embeddings, 1_000_000_000);
+        let gw = gateway();
+        assert!(answer_headers(&gw, &bad).is_empty());
+        let (summary, values) = finish(&mut bad, 400);
+        assert_eq!(summary.model, None);
+        let none =
+            "gen_ai_request_model=none.gen_ai_provider_name=none.switchboard_deployment=none";
+        assert!(values.contains(&(
+            format!("requests.gen_ai_operation_name=embeddings.{none}.http_status_class=4xx"),
+            vec![1]
+        )));
+        assert_eq!(
+            summary.access_log_fields(),
+            [
+                ("switchboard.attempts", "0".into()),
+                ("switchboard.overhead_us", "0".into())
+            ]
+        );
+
+        let mut unpriced = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
+        unpriced.model = Some(2);
+        unpriced.begin_attempt(2);
+        unpriced.attempt_answered(Some(usage(10, 5, 0, 0)), false);
+        let (summary, values) = finish(&mut unpriced, 200);
+        assert_eq!(summary.cost, None, "no price: cost unknown, not zero");
+        assert!(!values.iter().any(|(n, _)| n.starts_with("cost")));
+        let tokens = values
+            .iter()
+            .filter(|(n, _)| n.starts_with("gen_ai.client.token"))
+            .count();
+        assert_eq!(tokens, 5);
+        assert!(values
+            .iter()
+            .any(|(n, v)| n.ends_with("error_type=stream_interrupted") && v == &[1]));
+    }
+
+    #[test]
+    fn key_requests_log_the_key_team_and_budgets_left() {
+        let hash = |k: &str| crate::limits::keys::to_hex(&crate::limits::keys::sha256(k));
+        let gw = Gateway::from_text(
+            &format!(
+                "providers: {{p: {{kind: openai, api_key: k}}}}\n\
+                 models: [{{name: gpt, deployments: [{{provider: p, model: x}}]}}]\n\
+                 teams: [{{name: web}}]\n\
+                 keys: [{{name: shop, sha256: \"{}\", team: web}}, {{name: solo, sha256: \"{}\"}}]\n",
+                hash("a"),
+                hash("b")
+            ),
+            &|_: &str| None,
+        )
+        .unwrap();
+        let limits = &gw.limits;
+        let remaining = [
+            (SubjectRef::Key(0), 2_500_000_000_000),
+            (SubjectRef::Team(0), 0),
+        ];
+        assert_eq!(
+            caller_fields(limits, Caller::Key(0), &remaining),
+            [
+                ("switchboard.key", "shop".to_owned()),
+                ("switchboard.team", "web".to_owned()),
+                ("switchboard.key_budget_remaining_usd", "2.5".to_owned()),
+                ("switchboard.team_budget_remaining_usd", "0".to_owned()),
+            ]
+        );
+        assert_eq!(
+            caller_fields(limits, Caller::Key(1), &[]),
+            [("switchboard.key", "solo".to_owned())]
+        );
+        assert!(caller_fields(limits, Caller::Anonymous, &[]).is_empty());
+        for (field, _) in caller_fields(limits, Caller::Key(0), &remaining) {
+            assert!(
+                ACCESS_LOG_FIELDS.contains(&field),
+                "{field} is not rendered"
+            );
+        }
+    }
+}

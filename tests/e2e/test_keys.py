@@ -7,14 +7,17 @@ own connection, so the kernel spreads them over both workers (the test checks it
 
 import hashlib
 import json
+import re
+import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 import pytest
 
-from harness import Gateway
+from harness import LOGS, Gateway
 
 
 def sha(key: str) -> str:
@@ -31,17 +34,31 @@ KEYS = {
     "team-a": "sk-sb-team-a",
     "team-b": "sk-sb-team-b",
     "headers": "sk-sb-headers",
+    "budget": "sk-sb-budget",
+    "tpm-real": "sk-sb-tpm-real",
+    "metered": "sk-sb-metered",
 }
 
+# The `priced` model: USD per million tokens.
+PRICE_IN, PRICE_OUT = 2.0, 8.0
+BUDGET_USD = 0.01
+
+LOGS.mkdir(parents=True, exist_ok=True)
+ACCESS_LOG = LOGS / f"keys-access-{uuid.uuid4().hex[:8]}.jsonl"
+
 CONFIG = f"""
+options: {{access_log: "{ACCESS_LOG}"}}
 providers:
   openai: {{kind: openai, base_url: "${{MOCK}}/v1", api_key: sk-provider-secret}}
 models:
   - {{name: gpt-4o-mini, deployments: [{{provider: openai, model: gpt-4o-mini-2024-07-18}}]}}
   - {{name: claude-haiku, deployments: [{{provider: openai, model: claude-upstream}}]}}
   - {{name: claude-sonnet, deployments: [{{provider: openai, model: claude-upstream-2}}]}}
+  - {{name: priced, price: {{input: {PRICE_IN}, output: {PRICE_OUT}}},
+      deployments: [{{provider: openai, model: gpt-4o-mini-2024-07-18}}]}}
 teams:
   - {{name: shared, rpm: 4}}
+  - {{name: metered-team, budget: {{usd: 1, period: day}}}}
 keys:
   - {{name: full, sha256: {sha(KEYS["full"])}}}
   - {{name: claude, sha256: {sha(KEYS["claude"])}, models: ["claude-*"]}}
@@ -52,6 +69,10 @@ keys:
   - {{name: team-a, sha256: {sha(KEYS["team-a"])}, team: shared}}
   - {{name: team-b, sha256: {sha(KEYS["team-b"])}, team: shared}}
   - {{name: headers, sha256: {sha(KEYS["headers"])}}}
+  - {{name: budget, sha256: {sha(KEYS["budget"])}, budget: {{usd: {BUDGET_USD}, period: total}}}}
+  - {{name: tpm-real, sha256: {sha(KEYS["tpm-real"])}, tpm: 1000}}
+  - {{name: metered, sha256: {sha(KEYS["metered"])}, team: metered-team, rpm: 2,
+      budget: {{usd: 1, period: day}}}}
 """
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -144,7 +165,7 @@ def test_models_list_shows_only_the_keys_models(gateway):
     assert [m.id for m in gateway.client(api_key=KEYS["claude"]).models.list()] == \
         ["claude-haiku", "claude-sonnet"]
     assert [m.id for m in gateway.client(api_key=KEYS["full"]).models.list()] == \
-        ["gpt-4o-mini", "claude-haiku", "claude-sonnet"]
+        ["gpt-4o-mini", "claude-haiku", "claude-sonnet", "priced"]
     with pytest.raises(openai.PermissionDeniedError):
         gateway.client(api_key=KEYS["claude"]).models.retrieve("gpt-4o-mini")
 
@@ -229,6 +250,124 @@ def test_client_disconnect_gives_the_parallel_slot_back(gateway):
             break
         time.sleep(0.2)
     assert codes == [200, 200]
+
+
+def test_tokens_per_minute_count_what_the_provider_reported(gateway):
+    # Estimated at 107 tokens, each request really uses 200 (the mock reports 100 + 100):
+    # after five, the minute holds 1000 and the sixth does not fit.
+    codes = [chat(gateway, key=KEYS["tpm-real"], max_tokens=100,
+                  headers={"x-mock-usage": "prompt:100;completion:100"}).status_code
+             for _ in range(7)]
+    assert codes == [200] * 5 + [429] * 2, codes
+
+
+# --- budgets --------------------------------------------------------------------------------
+
+def usd(prompt_tokens, completion_tokens):
+    return (prompt_tokens * PRICE_IN + completion_tokens * PRICE_OUT) / 1e6
+
+
+def test_budget_spent_by_20_concurrent_streams_ends_within_one_estimate(gateway):
+    # Each stream asks for 50 tokens; the gateway estimates 3 + 4 prompt tokens + 50, priced
+    # $0.000414. The mock reports 10 + 50 (the prompt is underestimated): $0.00042 each.
+    # Twenty clients stream until the budget refuses them.
+    estimate = usd(3 + 4, 50)
+    client = gateway.client(api_key=KEYS["budget"])
+    costs, refusals = [], []
+    lock = threading.Lock()
+
+    def spend(_):
+        while True:
+            try:
+                stream = client.chat.completions.create(
+                    model="priced", messages=HELLO, stream=True, max_tokens=50,
+                    stream_options={"include_usage": True},
+                    extra_headers={"x-mock-usage": "prompt:10;completion:50", "x-mock-chunk-delay": "5"})
+                usage = [c.usage for c in stream if c.usage][-1]
+                with lock:
+                    costs.append(usd(usage.prompt_tokens, usage.completion_tokens))
+            except openai.RateLimitError as e:
+                with lock:
+                    refusals.append(e)
+                return
+
+    burst(20, spend)
+    spent = sum(costs)
+    overshoot = spent - BUDGET_USD
+    print(f"\nbudget ${BUDGET_USD}: {len(costs)} streams spent ${spent:.6f}; "
+          f"overshoot ${overshoot:+.6f} (one estimate: ${estimate:.6f}); {len(refusals)} refused")
+    assert len(refusals) == 20
+    for e in refusals:
+        assert e.status_code == 429 and e.body["code"] == "insufficient_quota", e.body
+        assert e.body["type"] == "insufficient_quota"
+        assert "retry-after" not in e.response.headers  # a total budget never resets
+    assert -estimate <= overshoot <= estimate
+    # The gateway counted the same spend.
+    metrics = scrape(gateway)
+    labels = {"switchboard_key": "budget", "switchboard_team": "none"}
+    assert metrics[metric("switchboard_key_cost_nano_usd", model="priced", **labels)] == round(spent * 1e9)
+    remaining = metrics[("switchboard_budget_remaining_nano_usd", frozenset(labels.items()))]
+    assert remaining == max(0, round((BUDGET_USD - spent) * 1e9))
+    budget_refusals = metric("switchboard_key_rejections", model="priced", switchboard_reason="budget", **labels)
+    assert metrics[budget_refusals] == 20
+
+
+# --- what the operator sees -----------------------------------------------------------------
+
+def scrape(gateway) -> dict:
+    """Our series in `/stats/prometheus` as {(name, frozenset(labels)): value}."""
+    out = {}
+    for line in gateway.prometheus().splitlines():
+        m = re.match(r"^(switchboard_\w+)\{(.*)\} (\S+)$", line)
+        if m:
+            out[(m.group(1), frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2))))] = float(m.group(3))
+    return out
+
+
+def metric(name, model, operation="chat", **labels):
+    return (name, frozenset({"gen_ai_operation_name": operation, "gen_ai_request_model": model,
+                             **labels}.items()))
+
+
+def access_log(key: str, n: int, timeout=20.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [json.loads(line) for line in ACCESS_LOG.read_text().splitlines()] if ACCESS_LOG.exists() else []
+        mine = [line for line in lines if line.get("key") == key]
+        if len(mine) >= n or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.25)
+
+
+def test_spend_and_limits_per_key_and_team_in_metrics_and_access_log(gateway):
+    # Two requests of 10 + 5 tokens ($0.00006 each), then the rpm limit of 2 refuses.
+    usage = {"x-mock-usage": "prompt:10;completion:5"}
+    codes = [chat(gateway, key=KEYS["metered"], model="priced", max_tokens=10, headers=usage).status_code
+             for _ in range(3)]
+    assert codes == [200, 200, 429]
+    metrics = scrape(gateway)
+    who = {"switchboard_key": "metered", "switchboard_team": "metered-team"}
+    expected = {
+        metric("switchboard_key_requests", "priced", http_status_class="2xx", **who): 2,
+        metric("switchboard_key_requests", "priced", http_status_class="4xx", **who): 1,
+        metric("switchboard_key_cost_nano_usd", "priced", **who): 120_000,
+        metric("switchboard_key_rejections", "priced", switchboard_reason="rpm", **who): 1,
+        ("switchboard_budget_remaining_nano_usd", frozenset(who.items())): 1e9 - 120_000,
+        ("switchboard_budget_remaining_nano_usd",
+         frozenset({"switchboard_team": "metered-team"}.items())): 1e9 - 120_000,
+    }
+    for series, value in expected.items():
+        assert metrics.get(series) == value, (series, metrics.get(series))
+    # Unknown keys are counted without a key label.
+    chat(gateway, key="sk-sb-unknown")
+    invalid = metric("switchboard_key_rejections", "none", switchboard_reason="invalid_key")
+    assert scrape(gateway).get(invalid, 0) >= 1
+    lines = access_log("metered", 3)
+    assert [line["status"] for line in lines] == [200, 200, 429], lines
+    assert all(line["team"] == "metered-team" for line in lines)
+    assert [line["cost_usd"] for line in lines[:2]] == ["0.00006", "0.00006"]
+    assert lines[1]["key_budget_remaining_usd"] == "0.99988"
+    assert lines[1]["team_budget_remaining_usd"] == "0.99988"
 
 
 # --- an open gateway ------------------------------------------------------------------------

@@ -175,8 +175,8 @@ impl GatewayFilter {
         remaining
     }
 
-    /// Counts a request the gateway refused itself.
-    fn rejected(&self, reason: Rejection, subject: Option<SubjectRef>) {
+    /// Counts a request the gateway refused itself (`model`: once the body named it).
+    fn rejected(&self, reason: Rejection, subject: Option<SubjectRef>, model: Option<usize>) {
         use crate::flow::metrics::{Metric, MetricsSink, Target};
         let Some(op) = self.operation else {
             return;
@@ -186,7 +186,10 @@ impl GatewayFilter {
             Series {
                 metric: Metric::KeyRejections,
                 operation: op.into(),
-                target: Target::default(),
+                target: Target {
+                    model,
+                    deployment: None,
+                },
                 extra: reason.index(),
                 subject,
             },
@@ -303,7 +306,7 @@ impl GatewayFilter {
         // Health checks need no key; everything else does (unless the gateway is open).
         if endpoint != Endpoint::Health {
             if let Err(e) = self.authenticate() {
-                self.rejected(Rejection::InvalidKey, None);
+                self.rejected(Rejection::InvalidKey, None, None);
                 return self.reply_error(&e);
             }
         }
@@ -366,12 +369,13 @@ impl GatewayFilter {
             r.stream = admission.request.is_stream();
         }
         let requested = admission.request.model();
+        let model = self.gw.model_index(requested);
         if let Err(e) = check_access(&self.gw, self.caller, admission.model, requested) {
             let key = match self.caller {
                 Caller::Key(k) => Some(SubjectRef::Key(k)),
                 Caller::Anonymous => None,
             };
-            self.rejected(Rejection::ModelNotAllowed, key);
+            self.rejected(Rejection::ModelNotAllowed, key, model);
             return self.reply_error(&e);
         }
         if let Caller::Key(key) = self.caller {
@@ -384,7 +388,7 @@ impl GatewayFilter {
                 Ok(r) => self.reservation = Some(r),
                 Err(refusal) => {
                     if let Some(limit) = refusal.limit {
-                        self.rejected(Rejection::Limit(limit), refusal.subject);
+                        self.rejected(Rejection::Limit(limit), refusal.subject, model);
                     }
                     return self.reply_error(&refusal.error);
                 }

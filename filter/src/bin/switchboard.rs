@@ -134,6 +134,20 @@ key hash  prints the `keys:` entry for a key read from standard input";
                 for deployment in &priced {
                     println!("  price: {deployment}");
                 }
+                let limits = &gw.limits;
+                println!(
+                    "  auth: {}; {} keys, {} teams",
+                    if limits.auth_required {
+                        "a key is required"
+                    } else {
+                        "open (requests without a key are served)"
+                    },
+                    limits.keys.len(),
+                    limits.teams.len()
+                );
+                for warning in switchboard::limits::unpriced_under_budget(gw) {
+                    println!("  warning: {warning}");
+                }
                 Ok(())
             }
             "render" => {

@@ -193,6 +193,41 @@ pub struct Outcome {
     pub cost: u64,
 }
 
+/// Models a budgeted key can use whose first-priority deployments have no price: their
+/// answers cost nothing against the budget. One line per key and model, for
+/// `switchboard validate`.
+pub fn unpriced_under_budget(gw: &crate::config::Gateway) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, key) in gw.limits.keys.iter().enumerate() {
+        let team = key.team.and_then(|t| gw.limits.teams.get(t));
+        let budgeted = std::iter::once(&key.subject)
+            .chain(team)
+            .filter(|s| s.quota.budget.is_some())
+            .map(Subject::describe)
+            .collect::<Vec<_>>();
+        if budgeted.is_empty() {
+            continue;
+        }
+        for model in gw
+            .models
+            .iter()
+            .filter(|m| gw.limits.allows(Caller::Key(i), m))
+        {
+            let own = model.priorities.first().into_iter().flatten();
+            if own.clone().any(|&d| gw.price(d).is_none()) {
+                out.push(format!(
+                    "keys[{i}] (`{}`): the budget of {} does not count model `{}`: it has \
+                     deployments without a price",
+                    key.subject.name,
+                    budgeted.join(" and "),
+                    model.name
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// What a finished request used, for `Limits::settle`: the provider's usage and its cost when
 /// the answer reported usage (an unpriced model costs 0); nothing when it failed (status
 /// 400 and up) without usage; otherwise — an answer that ended without usage, a cut stream,

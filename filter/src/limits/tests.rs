@@ -555,3 +555,26 @@ fn settles_on_usage_else_on_status() {
         );
     }
 }
+
+#[test]
+fn budgets_that_cannot_count_a_model_are_named() {
+    let gw = gateway(&format!(
+        "teams: [{{name: t, budget: {{usd: 1, period: day}}}}]\n\
+         keys:\n\
+         - {{name: spends, sha256: \"{}\", budget: {{usd: 1, period: day}}, models: [gpt4]}}\n\
+         - {{name: member, sha256: \"{}\", team: t, models: [\"claude-*\"]}}\n\
+         - {{name: free, sha256: \"{}\"}}\n",
+        hash("1"),
+        hash("2"),
+        hash("3")
+    ));
+    assert_eq!(
+        unpriced_under_budget(&gw),
+        [
+            "keys[0] (`spends`): the budget of key `spends` does not count model `gpt-4o`: it \
+             has deployments without a price",
+            "keys[1] (`member`): the budget of team `t` does not count model `claude-haiku`: \
+             it has deployments without a price",
+        ]
+    );
+}

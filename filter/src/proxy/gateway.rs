@@ -13,11 +13,12 @@ use crate::flow::gateway::{
     admit, check_access, classify, envoy_error, estimate, get_model, list_models, too_large,
     Endpoint,
 };
-use crate::flow::metrics::{Rejection, Series};
-use crate::flow::record::{answer_headers, caller_fields, RequestRecord, PATH_PROPERTY};
+use crate::flow::metrics::{status_class, Metric, MetricsSink, Rejection, Series, Target};
+use crate::flow::record::{answer_headers, caller_fields, RequestRecord, Summary, PATH_PROPERTY};
 use crate::limits::keys::presented;
 use crate::limits::{settlement, Caller, Reservation, SubjectRef};
 use crate::providers::Operation;
+use crate::usage::pricing::Cost;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::RefCell;
@@ -78,19 +79,21 @@ impl GatewayFilter {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
+        // First, whatever else fails: a reservation must never outlive its request.
+        self.settle();
         let Some(record) = self.record.clone() else {
             return;
         };
         let now = now_ns(self);
-        let summary = {
+        let (summary, model) = {
             let Ok(mut r) = record.try_borrow_mut() else {
                 return;
             };
-            self.settle(&r);
             r.add_overhead(now.saturating_sub(callback_start_ns));
-            r.finish(&self.gw, self.status, now, &mut &*self.metrics)
+            let summary = r.finish(&self.gw, self.status, now, &mut &*self.metrics);
+            (summary, r.model)
         };
-        let remaining = self.key_metrics(&summary);
+        let remaining = self.key_metrics(&summary, model);
         let fields = summary.access_log_fields().into_iter().chain(caller_fields(
             &self.gw.limits,
             self.caller,
@@ -117,11 +120,15 @@ impl GatewayFilter {
     }
 
     /// Ends the request's hold on its key's limits, with what the record says it used.
-    fn settle(&mut self, record: &RequestRecord) {
+    fn settle(&mut self) {
         let Some(reservation) = self.reservation.take() else {
             return;
         };
-        let (usage, cost) = record.usage_and_cost(&self.gw);
+        let (usage, cost) = self
+            .record
+            .as_ref()
+            .and_then(|r| r.try_borrow().ok().map(|r| r.usage_and_cost(&self.gw)))
+            .unwrap_or((None, None));
         let outcome = settlement(&reservation, usage, cost, self.status);
         self.gw
             .limits
@@ -129,7 +136,7 @@ impl GatewayFilter {
     }
 
     /// The key's requests, spend and remaining budgets (key and team); returns the latter.
-    fn key_metrics(&self, summary: &crate::flow::record::Summary) -> Vec<(SubjectRef, u64)> {
+    fn key_metrics(&self, summary: &Summary, model: Option<usize>) -> Vec<(SubjectRef, u64)> {
         let Caller::Key(key) = self.caller else {
             return Vec::new();
         };
@@ -141,16 +148,13 @@ impl GatewayFilter {
         let series = |metric, extra, subject| Series {
             metric,
             operation: op.into(),
-            target: crate::flow::metrics::Target {
-                model: self
-                    .gw
-                    .model_index(summary.model.as_deref().unwrap_or_default()),
+            target: Target {
+                model,
                 deployment: None,
             },
             extra,
             subject: Some(subject),
         };
-        use crate::flow::metrics::{status_class, Metric, MetricsSink};
         let me = SubjectRef::Key(key);
         sink.add(
             series(Metric::KeyRequests, status_class(self.status), me),
@@ -168,7 +172,10 @@ impl GatewayFilter {
         let mut remaining = Vec::new();
         for subject in std::iter::once(me).chain(team) {
             if let Some(left) = limits.remaining_budget(&SharedData, subject, now) {
-                sink.add(series(Metric::BudgetRemaining, 0, subject), left / 1000);
+                sink.add(
+                    series(Metric::BudgetRemaining, 0, subject),
+                    Cost(left).nano_usd(),
+                );
                 remaining.push((subject, left));
             }
         }
@@ -177,7 +184,6 @@ impl GatewayFilter {
 
     /// Counts a request the gateway refused itself (`model`: once the body named it).
     fn rejected(&self, reason: Rejection, subject: Option<SubjectRef>, model: Option<usize>) {
-        use crate::flow::metrics::{Metric, MetricsSink, Target};
         let Some(op) = self.operation else {
             return;
         };

@@ -4,6 +4,7 @@
 
 pub mod azure;
 pub mod endpoint;
+pub mod gemini;
 pub mod openai;
 pub mod openai_compatible;
 #[cfg(test)]
@@ -23,6 +24,7 @@ const KINDS: &[(&str, Builder)] = &[
     ("openai", openai::build),
     ("azure", azure::build),
     ("openai_compatible", openai_compatible::build),
+    ("gemini", gemini::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
     ("fireworks", openai_compatible::build),

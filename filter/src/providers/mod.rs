@@ -9,6 +9,7 @@ pub mod openai;
 pub mod openai_compatible;
 #[cfg(test)]
 pub mod testing;
+pub mod vertex;
 
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -25,6 +26,7 @@ const KINDS: &[(&str, Builder)] = &[
     ("azure", azure::build),
     ("openai_compatible", openai_compatible::build),
     ("gemini", gemini::build),
+    ("vertex", vertex::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
     ("fireworks", openai_compatible::build),

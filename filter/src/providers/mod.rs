@@ -2,6 +2,7 @@
 //! the provider's answer (JSON, stream, error) back to OpenAI's shape. Adding a provider means
 //! adding its file, one line in `KINDS`, and its fixture table.
 
+pub mod anthropic;
 pub mod azure;
 pub mod endpoint;
 pub mod gemini;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 /// Provider kinds and how to build each from its config section.
 const KINDS: &[(&str, Builder)] = &[
     ("openai", openai::build),
+    ("anthropic", anthropic::build),
     ("azure", azure::build),
     ("openai_compatible", openai_compatible::build),
     ("gemini", gemini::build),
@@ -77,6 +79,9 @@ pub struct ResponseContext<'a> {
     pub created: u64,
     /// Unique per request, for ids when the provider gives none.
     pub request_id: &'a str,
+    /// The name of the `json_schema` response format the client asked for: providers that
+    /// answer it through a forced tool turn that tool's call back into `content`.
+    pub json_schema: Option<&'a str>,
 }
 
 /// A translated answer. `body: None` means the provider's bytes already are the answer.

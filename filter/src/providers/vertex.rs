@@ -1,15 +1,19 @@
 //! Vertex AI: Gemini (publisher `google`) and Claude (publisher `anthropic`) under
 //! `/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}`,
-//! authenticated with an OAuth access token (`authorization: Bearer`).
+//! authenticated with an OAuth access token (`authorization: Bearer`). The publisher follows
+//! from the model id: `claude-*` is Anthropic's, anything else Google's.
 //!
 //! Gemini speaks the same `generateContent` wire as AI Studio (see `gemini.rs`); embedding models
-//! use `:predict` (`instances[].content` → `predictions[].embeddings.values`).
+//! use `:predict` (`instances[].content` → `predictions[].embeddings.values`). Claude takes the
+//! Anthropic Messages body (see `anthropic.rs`) on `:rawPredict` / `:streamRawPredict`, without
+//! `model` (it is in the path) and with `anthropic_version: vertex-2023-10-16` in the body.
 //!
 //! Tokens: Google access tokens expire after an hour, and the filter (a Wasm sandbox) can read
 //! neither files nor commands. It takes the token from the environment (`api_key: {env: ...}`)
 //! when Envoy starts; operators refresh it from outside and hot-restart Envoy (see
 //! `examples/vertex.yaml`).
 
+use super::anthropic::{self, MessagesOptions, MessagesStream};
 use super::gemini::{self, GeminiStream};
 use super::{
     Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
@@ -32,6 +36,20 @@ struct VertexSettings {
     project: SecretSpec,
     /// A region such as `us-central1`, or `global`.
     location: String,
+    /// `anthropic_version` sent in Claude request bodies.
+    #[serde(default = "default_anthropic_version")]
+    anthropic_version: String,
+    /// Claude output cap when neither the client nor the model's `max_tokens` gives one.
+    #[serde(default = "default_max_tokens")]
+    default_max_tokens: u32,
+}
+
+fn default_anthropic_version() -> String {
+    "vertex-2023-10-16".into()
+}
+
+fn default_max_tokens() -> u32 {
+    4096
 }
 
 pub struct Vertex {
@@ -40,22 +58,30 @@ pub struct Vertex {
     project: Credential,
     location: String,
     headers: Vec<(String, Secret)>,
+    anthropic_version: String,
+    claude: MessagesOptions,
 }
 
 /// Who publishes a model on Vertex, which decides its path and wire format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Publisher {
     Google,
+    Anthropic,
 }
 
-fn publisher(_model: &str) -> Publisher {
-    Publisher::Google
+fn publisher(model: &str) -> Publisher {
+    if model.starts_with("claude-") {
+        Publisher::Anthropic
+    } else {
+        Publisher::Google
+    }
 }
 
 impl Publisher {
     fn name(self) -> &'static str {
         match self {
             Publisher::Google => "google",
+            Publisher::Anthropic => "anthropic",
         }
     }
 }
@@ -92,6 +118,12 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
             .location
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if settings.default_max_tokens == 0 {
+        problems.push(Problem::new(
+            format!("{}.default_max_tokens", setup.path),
+            "must be at least 1",
+        ));
+    }
     if !location_ok {
         problems.push(Problem::new(
             format!("{}.location", setup.path),
@@ -110,6 +142,10 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
             project: setup.credential("project", Some(&settings.project)),
             location: settings.location,
             headers,
+            anthropic_version: settings.anthropic_version,
+            claude: MessagesOptions {
+                default_max_tokens: settings.default_max_tokens,
+            },
         })),
         (endpoint, headers) => {
             problems.extend(endpoint.err());
@@ -168,6 +204,19 @@ impl Provider for Vertex {
                 let body = gemini::generate_content_body(req, attempt)?;
                 self.upstream_request(model, gemini::chat_method(req.stream), body)
             }
+            Publisher::Anthropic => {
+                let mut body =
+                    anthropic::messages_request(req, None, attempt.settings, &self.claude)?;
+                body.anthropic_version = Some(self.anthropic_version.clone());
+                let body =
+                    serde_json::to_vec(&body).map_err(|e| GatewayError::server(e.to_string()))?;
+                let method = if req.stream {
+                    "streamRawPredict"
+                } else {
+                    "rawPredict"
+                };
+                self.upstream_request(model, method, body)
+            }
         }
     }
 
@@ -178,12 +227,14 @@ impl Provider for Vertex {
     ) -> Result<Translated, GatewayError> {
         match publisher(ctx.upstream_model) {
             Publisher::Google => gemini::chat_completion(KIND, body, ctx),
+            Publisher::Anthropic => anthropic::chat_completion(KIND, body, ctx),
         }
     }
 
     fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         match publisher(ctx.upstream_model) {
             Publisher::Google => Box::new(GeminiStream::new(KIND, ctx)),
+            Publisher::Anthropic => Box::new(MessagesStream::new(KIND, ctx)),
         }
     }
 
@@ -194,6 +245,12 @@ impl Provider for Vertex {
         attempt: &Attempt,
     ) -> Result<UpstreamRequest, GatewayError> {
         let model = attempt.deployment.upstream_model.as_str();
+        if publisher(model) == Publisher::Anthropic {
+            return Err(GatewayError::invalid_param(
+                "model",
+                format!("`{model}` is a Claude model, which has no embeddings endpoint"),
+            ));
+        }
         let body = predict_body(req)?;
         self.upstream_request(model, "predict", body)
     }
@@ -206,9 +263,35 @@ impl Provider for Vertex {
         predict_response(body, ctx)
     }
 
+    /// Vertex itself answers in Google's error shape (quota, auth, unknown model); Claude's own
+    /// errors pass through in Anthropic's.
     fn error_response(&self, status: u16, body: &[u8]) -> GatewayError {
-        gemini::google_error(status, body)
+        if is_anthropic_error(body) {
+            anthropic::anthropic_error(status, body)
+        } else {
+            gemini::google_error(status, body)
+        }
     }
+}
+
+/// `{"type":"error","error":{"type":..,"message":..}}`, as opposed to Google's
+/// `{"error":{"code":..,"status":..}}`.
+fn is_anthropic_error(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default, rename = "type")]
+        kind: Option<String>,
+        #[serde(default)]
+        error: Option<Inner>,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default, rename = "type")]
+        kind: Option<String>,
+    }
+    serde_json::from_slice::<Probe>(body).is_ok_and(|p| {
+        p.kind.as_deref() == Some("error") || p.error.is_some_and(|e| e.kind.is_some())
+    })
 }
 
 /// `:predict` for embedding models: one instance per input text.
@@ -395,6 +478,126 @@ mod tests {
                 .status,
             502
         );
+    }
+
+    #[test]
+    fn claude_uses_raw_predict_with_the_vertex_anthropic_version() {
+        let p = provider(YAML);
+        let cases = [
+            (false, "rawPredict", None),
+            (true, "streamRawPredict", Some(true)),
+        ];
+        for (stream, method, stream_field) in cases {
+            let (req, raw) = chat_request(&format!(
+                r#"{{"model":"m","messages":[{{"role":"system","content":"s"}},{{"role":"user","content":"hi"}}],"stream":{stream}}}"#
+            ));
+            let up = p
+                .chat_request(&req, raw.as_bytes(), &attempt("claude-sonnet-4-5@20250929"))
+                .unwrap();
+            assert_eq!(
+                up.path,
+                format!("/v1/projects/my-proj/locations/us-central1/publishers/anthropic/models/claude-sonnet-4-5@20250929:{method}")
+            );
+            assert_eq!(
+                up.headers,
+                [("authorization".to_string(), "Bearer env-secret".to_string())]
+            );
+            let body: Value = serde_json::from_slice(&up.body).unwrap();
+            assert_eq!(body.get("model"), None);
+            assert_eq!(body["anthropic_version"], "vertex-2023-10-16");
+            assert_eq!(body["max_tokens"], 4096);
+            assert_eq!(
+                body["messages"],
+                json!([{"role":"user","content":[{"type":"text","text":"hi"}]}])
+            );
+            assert_eq!(body.get("stream").and_then(Value::as_bool), stream_field);
+        }
+        let p = provider(&format!(
+            "{YAML}\ndefault_max_tokens: 1000\nanthropic_version: vertex-2099-01-01"
+        ));
+        let (req, raw) =
+            chat_request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
+        let up = p
+            .chat_request(&req, raw.as_bytes(), &attempt("claude-opus-4-1"))
+            .unwrap();
+        let body: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(
+            (
+                body["max_tokens"].as_u64(),
+                body["anthropic_version"].as_str()
+            ),
+            (Some(1000), Some("vertex-2099-01-01"))
+        );
+        let (req, raw) = embeddings_request(r#"{"model":"e","input":"x"}"#);
+        let err = p
+            .embeddings_request(&req, raw.as_bytes(), &attempt("claude-opus-4-1"))
+            .unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("model"));
+    }
+
+    fn claude_ctx() -> crate::providers::ResponseContext<'static> {
+        let mut c = ctx(false);
+        c.upstream_model = "claude-sonnet-4-5@20250929";
+        c
+    }
+
+    #[test]
+    fn claude_answers_streams_and_errors_use_the_anthropic_mapping() {
+        let p = provider(YAML);
+        let body =
+            br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+            "content":[{"type":"text","text":"hi there"}],"stop_reason":"end_turn",
+            "usage":{"input_tokens":3,"output_tokens":2}}"#;
+        let t = p.chat_response(body, &claude_ctx()).unwrap();
+        let v: Value = serde_json::from_slice(&t.body.unwrap()).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], "hi there");
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(t.usage.unwrap().total_tokens(), 5);
+
+        let sse = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-sonnet-4-5\",\"content\":[],\"stop_reason\":null,\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+            "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi \"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"there\"}}\n\n",
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let make = || Boxed(p.chat_stream(&claude_ctx()));
+        let (whole, usage) = run_stream_whole(make, sse.as_bytes());
+        let text = String::from_utf8(whole.clone()).unwrap();
+        assert!(text.contains("\"content\":\"hi \""), "{text}");
+        assert!(text.contains("\"finish_reason\":\"stop\""), "{text}");
+        assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+        assert_eq!(usage.unwrap().total_tokens(), 5);
+        assert_every_split_matches(make, sse.as_bytes(), &whole);
+
+        let cases: [(u16, &[u8], u16); 3] = [
+            (529, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#, 503),
+            (429, br#"{"error":{"code":429,"message":"Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model","status":"RESOURCE_EXHAUSTED"}}"#, 429),
+            (404, br#"{"error":{"code":404,"message":"Publisher Model `claude-x` not found.","status":"NOT_FOUND"}}"#, 404),
+        ];
+        for (status, body, want) in cases {
+            let e = p.error_response(status, body);
+            assert_eq!(e.status, want, "{}", String::from_utf8_lossy(body));
+            assert!(!e.message.is_empty());
+        }
+    }
+
+    /// A boxed translator as a sized `StreamTranslator` for the split helpers.
+    struct Boxed(Box<dyn crate::providers::StreamTranslator>);
+
+    impl crate::providers::StreamTranslator for Boxed {
+        fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+            self.0.feed(chunk, out)
+        }
+        fn finish(&mut self, out: &mut Vec<u8>) {
+            self.0.finish(out)
+        }
+        fn usage(&self) -> Option<crate::usage::Usage> {
+            self.0.usage()
+        }
     }
 
     #[test]

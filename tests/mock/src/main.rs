@@ -1,10 +1,11 @@
 //! switchboard-mock: a fake LLM provider for Switchboard's end-to-end tests and benchmarks.
 //!
 //! This file holds what every wire format shares: the CLI, the server, routing, behaviour
-//! directives and request recording. Each wire format is one module (`openai`, later others)
+//! directives and request recording. Each wire format is one module (`openai`, `gemini`, ...)
 //! with `route`, `handle` and `error`; the deterministic "model" lives in `conversation`.
 
 mod conversation;
+mod gemini;
 mod openai;
 
 use std::collections::VecDeque;
@@ -478,6 +479,8 @@ pub struct Call<'a> {
     pub method: &'a Method,
     /// The path after prefix stripping, without the query string.
     pub path: &'a str,
+    /// The query string, without `?`.
+    pub query: Option<&'a str>,
     /// The body as JSON, or `None` when it is not JSON.
     pub body: Option<&'a Value>,
     pub directives: &'a Directives,
@@ -491,10 +494,13 @@ pub struct Call<'a> {
 /// The endpoint a request is for, across wire formats.
 enum Route {
     OpenAi(openai::Endpoint),
+    Gemini(gemini::Endpoint),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
-    openai::route(method, path).map(Route::OpenAi)
+    openai::route(method, path)
+        .map(Route::OpenAi)
+        .or_else(|| gemini::route(method, path).map(Route::Gemini))
     // Further formats: `.or_else(|| anthropic::route(method, path).map(Route::Anthropic))`.
 }
 
@@ -502,12 +508,14 @@ impl Route {
     fn handle(&self, call: &Call) -> Reply {
         match self {
             Route::OpenAi(endpoint) => openai::handle(endpoint, call),
+            Route::Gemini(endpoint) => gemini::handle(endpoint, call),
         }
     }
 
     fn error(&self, status: u16, call: &Call) -> Reply {
         match self {
             Route::OpenAi(_) => openai::error(status, call),
+            Route::Gemini(_) => gemini::error(status, call),
         }
     }
 }
@@ -562,11 +570,15 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(directives.delay_ms)).await;
     }
 
-    let path_only = record.path.split('?').next().unwrap_or("");
+    let (path_only, query) = match record.path.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (record.path.as_str(), None),
+    };
     let call = Call {
         seq,
         method: &parts.method,
         path: path_only,
+        query,
         body: record.body_is_json.then_some(&record.body),
         directives: &directives,
         created: SystemTime::now()

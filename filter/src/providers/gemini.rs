@@ -1450,6 +1450,7 @@ mod tests {
     use super::*;
     use crate::config::ModelSettings;
     use crate::providers::testing::*;
+    use crate::testkit::test;
     use serde_json::json;
 
     const YAML: &str = "kind: gemini\napi_key: {env: TEST_KEY}";

@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod cohere;
 pub mod endpoint;
 pub mod gemini;
 pub mod openai;
@@ -29,6 +30,7 @@ const KINDS: &[(&str, Builder)] = &[
     ("openai_compatible", openai_compatible::build),
     ("gemini", gemini::build),
     ("vertex", vertex::build),
+    ("cohere", cohere::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
     ("fireworks", openai_compatible::build),

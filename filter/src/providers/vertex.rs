@@ -366,6 +366,7 @@ fn predict_response(body: &[u8], ctx: &ResponseContext) -> Result<Translated, Ga
 #[cfg(test)]
 mod tests {
     use crate::providers::testing::*;
+    use crate::testkit::test;
     use serde_json::{json, Value};
 
     const YAML: &str =

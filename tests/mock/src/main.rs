@@ -4,6 +4,7 @@
 //! directives and request recording. Each wire format is one module (`openai`, `gemini`, ...)
 //! with `route`, `handle` and `error`; the deterministic "model" lives in `conversation`.
 
+mod cohere;
 mod conversation;
 mod gemini;
 mod openai;
@@ -495,12 +496,14 @@ pub struct Call<'a> {
 enum Route {
     OpenAi(openai::Endpoint),
     Gemini(gemini::Endpoint),
+    Cohere(cohere::Endpoint),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
     openai::route(method, path)
         .map(Route::OpenAi)
         .or_else(|| gemini::route(method, path).map(Route::Gemini))
+        .or_else(|| cohere::route(method, path).map(Route::Cohere))
     // Further formats: `.or_else(|| anthropic::route(method, path).map(Route::Anthropic))`.
 }
 
@@ -509,6 +512,7 @@ impl Route {
         match self {
             Route::OpenAi(endpoint) => openai::handle(endpoint, call),
             Route::Gemini(endpoint) => gemini::handle(endpoint, call),
+            Route::Cohere(endpoint) => cohere::handle(endpoint, call),
         }
     }
 
@@ -516,6 +520,7 @@ impl Route {
         match self {
             Route::OpenAi(_) => openai::error(status, call),
             Route::Gemini(_) => gemini::error(status, call),
+            Route::Cohere(_) => cohere::error(status, call),
         }
     }
 }

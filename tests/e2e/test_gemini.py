@@ -127,6 +127,15 @@ def test_chat_stream(gateway, mock, test_id, model, path, auth_header, auth_valu
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (10, 3)
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_client_google_key_never_reaches_a_provider(gateway, mock, test_id, model):
+    gateway.client().chat.completions.create(
+        model=model, messages=HELLO, extra_headers={"x-test-id": test_id, "x-goog-api-key": "client-secret"}
+    )
+    headers = only(mock.requests(test_id))["headers"]
+    assert "client-secret" not in json.dumps(headers)
+
+
 def test_usage_details(gateway):
     r = gateway.client().chat.completions.create(
         model="gemini-flash", messages=HELLO,

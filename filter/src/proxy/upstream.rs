@@ -15,8 +15,13 @@ use std::rc::Rc;
 
 /// Client headers that must not reach a provider: the client's own credentials and
 /// encodings we could not translate.
-const DROPPED_REQUEST_HEADERS: [&str; 4] =
-    ["authorization", "x-api-key", "api-key", "accept-encoding"];
+const DROPPED_REQUEST_HEADERS: [&str; 5] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "accept-encoding",
+];
 
 pub struct UpstreamFilter {
     gw: Rc<Gateway>,

@@ -68,8 +68,10 @@ listener: {address: 127.0.0.1, port: $SB_PORT}
 admin: {address: 127.0.0.1, port: $SB_ADMIN}
 providers:
   openai: {kind: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: sk-bench}
+  anthropic: {kind: anthropic, base_url: "http://127.0.0.1:$MOCK_PORT", api_key: sk-bench}
 models:
   - {name: bench-openai, deployments: [{provider: openai, model: gpt-4o-mini}]}
+  - {name: bench-anthropic, deployments: [{provider: anthropic, model: claude-sonnet-4-5}], max_tokens: 1024}
 YAML
 "$CLI" render "$OUT/switchboard.filter.yaml" --wasm "$WASM" -o "$OUT/switchboard.yaml"
 
@@ -96,6 +98,8 @@ LONG_REPLY=$(printf 'token%.0s ' $(seq 200))
 CASES=(
   "openai-json|bench-openai|gpt-4o-mini|"
   "openai-stream|bench-openai|gpt-4o-mini|,\"stream\":true"
+  "anthropic-json|bench-anthropic|gpt-4o-mini|"
+  "anthropic-stream|bench-anthropic|gpt-4o-mini|,\"stream\":true"
 )
 
 # Runs wrk; prints "rps p50_us p99_us non2xx".

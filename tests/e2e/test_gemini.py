@@ -1,9 +1,9 @@
-"""Google Gemini (AI Studio) and Gemini on Vertex AI end to end.
+"""Google Gemini (AI Studio), Gemini on Vertex AI and Claude on Vertex AI end to end.
 
 Real Envoy, the bootstrap from `switchboard render`, the mock speaking Gemini's wire format on both
-hosts, the official `openai` SDK: text, streams, tool calls over two turns (the thought signature
-must survive the round trip through the client), embeddings, errors, and fallback across providers
-in both directions.
+hosts and Anthropic's on Vertex's rawPredict, the official `openai` SDK: text, streams, tool calls
+over two turns (Gemini's thought signature must survive the round trip through the client),
+embeddings, errors, and fallback across providers in both directions.
 """
 
 import base64
@@ -28,6 +28,9 @@ providers:
   vertex-429: {kind: vertex, base_url: "${MOCK}/mock/status=429", api_key: t429, project: p, location: europe-west4}
   vertex-401: {kind: vertex, base_url: "${MOCK}/mock/status=401", api_key: t401, project: p, location: global}
   openai-429: {kind: openai, base_url: "${MOCK}/mock/status=429/v1", api_key: sk-429}
+  anthropic: {kind: anthropic, base_url: "${MOCK}", api_key: sk-ant}
+  anthropic-529: {kind: anthropic, base_url: "${MOCK}/mock/status=529", api_key: sk-ant-529}
+  cohere-429: {kind: cohere, base_url: "${MOCK}/mock/status=429", api_key: co-429}
 models:
   - {name: gemini-flash, deployments: [{provider: gemini, model: gemini-2.5-flash}]}
   - {name: vertex-gemini, deployments: [{provider: vertex, model: gemini-2.5-pro}]}
@@ -42,6 +45,13 @@ models:
   - {name: only-gemini-503, deployments: [{provider: gemini-503, model: gemini-2.5-flash}]}
   - {name: only-gemini-404, deployments: [{provider: gemini-404, model: gemini-9}]}
   - {name: only-vertex-401, deployments: [{provider: vertex-401, model: gemini-2.5-pro}]}
+  - {name: vertex-claude, deployments: [{provider: vertex, model: "claude-sonnet-4-5@20250929"}]}
+  - {name: claude, deployments: [{provider: anthropic, model: claude-sonnet-4-5}]}
+  - {name: vertex-claude-429-then-gemini, deployments: [{provider: vertex-429, model: "claude-sonnet-4-5@20250929"}], fallbacks: [gemini-flash]}
+  - {name: gemini-503-then-vertex-claude, deployments: [{provider: gemini-503, model: gemini-2.5-flash}], fallbacks: [vertex-claude]}
+  - {name: anthropic-529-then-gemini, deployments: [{provider: anthropic-529, model: claude-sonnet-4-5}], fallbacks: [gemini-flash]}
+  - {name: cohere-429-then-gemini, deployments: [{provider: cohere-429, model: command-a-03-2025}], fallbacks: [gemini-flash]}
+  - {name: gemini-429-then-claude, deployments: [{provider: gemini-429, model: gemini-2.5-flash}], fallbacks: [claude]}
 """
 
 ENV = {
@@ -51,6 +61,7 @@ ENV = {
 }
 
 VERTEX_PREFIX = "/v1/projects/proj-from-env/locations/us-central1/publishers/google/models"
+CLAUDE_PATH = "/v1/projects/proj-from-env/locations/us-central1/publishers/anthropic/models/claude-sonnet-4-5@20250929"
 # (public model, upstream path without the method, auth header, expected auth value)
 PROVIDERS = [
     ("gemini-flash", "/v1beta/models/gemini-2.5-flash", "x-goog-api-key", "gemini-key-from-env"),
@@ -270,6 +281,10 @@ def test_fallback_gemini_to_openai(gateway, mock, test_id, model, first_path, st
 @pytest.mark.parametrize("model,first_path", [
     ("openai-429-then-gemini", "/v1/chat/completions"),
     ("vertex-429-then-gemini", "/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.5-pro:"),
+    ("vertex-claude-429-then-gemini",
+     "/v1/projects/p/locations/europe-west4/publishers/anthropic/models/claude-sonnet-4-5@20250929:"),
+    ("anthropic-529-then-gemini", "/v1/messages"),
+    ("cohere-429-then-gemini", "/v2/chat"),
 ])
 @pytest.mark.parametrize("stream", [False, True])
 def test_fallback_to_gemini(gateway, mock, test_id, model, first_path, stream):
@@ -315,3 +330,77 @@ def test_broken_streams_and_answers(gateway, model):
     with pytest.raises(openai.InternalServerError) as e:
         client.chat.completions.create(model=model, messages=HELLO, extra_headers={"x-mock-malformed": "1"})
     assert e.value.status_code == 502
+
+
+@pytest.mark.parametrize("model,last_path", [
+    ("gemini-503-then-vertex-claude", f"{CLAUDE_PATH}:"),
+    ("gemini-429-then-claude", "/v1/messages"),
+])
+@pytest.mark.parametrize("stream", [False, True])
+def test_fallback_gemini_to_claude(gateway, mock, test_id, model, last_path, stream):
+    r = gateway.client().chat.completions.create(model=model, messages=HELLO, stream=stream,
+                                                 extra_headers={"x-test-id": test_id})
+    text = streamed_text(r) if stream else r.choices[0].message.content
+    assert text == "echo: hello there"
+    first, last = mock.requests(test_id)
+    assert first["path"].startswith("/v1beta/models/gemini-2.5-flash:")
+    assert last["path"].startswith(last_path)
+    assert last["body"]["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]
+
+
+# ---------------------------------------------------------------------------------------------
+# Claude on Vertex AI
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_vertex_claude_chat(gateway, mock, test_id, stream):
+    r = gateway.client().chat.completions.create(model="vertex-claude", messages=HELLO, stream=stream,
+                                                 extra_headers={"x-test-id": test_id})
+    if stream:
+        chunks = list(r)
+        assert streamed_text(chunks) == "echo: hello there"
+        assert chunks[-1].choices[0].finish_reason == "stop"
+    else:
+        assert r.choices[0].message.content == "echo: hello there"
+        assert r.choices[0].finish_reason == "stop"
+        assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens > 0
+    sent = only(mock.requests(test_id))
+    assert sent["path"] == f"{CLAUDE_PATH}:{'streamRawPredict' if stream else 'rawPredict'}"
+    assert sent["headers"]["authorization"] == "Bearer ya29.vertex-token-from-env"
+    assert "x-api-key" not in sent["headers"] and "anthropic-version" not in sent["headers"]
+    body = sent["body"]
+    assert "model" not in body and body["anthropic_version"] == "vertex-2023-10-16"
+    assert body["system"] == [{"type": "text", "text": "be brief"}]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_vertex_claude_two_turn_tools(gateway, mock, test_id, stream):
+    client = gateway.client()
+    assistant = first_turn(client, "vertex-claude", stream, test_id)
+    call = assistant["tool_calls"][0]
+    assert call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "mock"}
+    msgs = [
+        {"role": "user", "content": "weather in Paris?"},
+        assistant,
+        {"role": "tool", "tool_call_id": call["id"], "content": "sunny"},
+    ]
+    r = client.chat.completions.create(model="vertex-claude", messages=msgs, tools=[WEATHER_TOOL],
+                                       extra_headers={"x-test-id": test_id})
+    assert r.choices[0].message.content == "tool result: sunny"
+    second = mock.requests(test_id)[1]
+    assert second["path"] == f"{CLAUDE_PATH}:rawPredict"
+    assert second["body"]["messages"][1]["content"][0]["type"] == "tool_use"
+
+
+def test_vertex_claude_errors(gateway):
+    client = gateway.client()
+    with pytest.raises(openai.InternalServerError) as e:
+        client.chat.completions.create(model="vertex-claude", messages=HELLO, extra_headers={"x-mock-status": "529"})
+    assert e.value.status_code == 503 and e.value.body["code"] == "overloaded_error"
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model="vertex-claude", messages=HELLO, extra_headers={"x-mock-status": "429"})
+    assert e.value.body["code"] == "resource_exhausted"
+    with pytest.raises(openai.BadRequestError) as e:
+        client.embeddings.create(model="vertex-claude", input="x")
+    assert e.value.body["param"] == "model"

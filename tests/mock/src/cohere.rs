@@ -498,7 +498,6 @@ mod tests {
             seq: 7,
             method: &Method::POST,
             path: "/v2/chat",
-            query: None,
             body: Some(body),
             directives,
             created: 1_700_000_000,

@@ -2,7 +2,7 @@
 //! AI Studio (`/v1beta/models/{model}:{method}`) and Vertex AI
 //! (`/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:{method}`).
 //!
-//! Methods: `generateContent`, `streamGenerateContent` (SSE only: `alt=sse` is required),
+//! Methods: `generateContent`, `streamGenerateContent` (always SSE, as `alt=sse` asks),
 //! `batchEmbedContents` (AI Studio embeddings) and `predict` (Vertex embeddings), with Google's
 //! error bodies (`{"error":{"code","message","status","details"}}`).
 //!
@@ -66,20 +66,7 @@ pub fn handle(endpoint: &Endpoint, call: &Call) -> Reply {
     };
     match endpoint {
         Endpoint::Generate { model } => generate(model, body, call, false),
-        Endpoint::Stream { model } => {
-            if call
-                .query
-                .and_then(|q| q.split('&').find(|p| *p == "alt=sse"))
-                .is_none()
-            {
-                return error_reply(
-                    400,
-                    "The mock streams Server-Sent Events only: add alt=sse.",
-                    "INVALID_ARGUMENT",
-                );
-            }
-            generate(model, body, call, true)
-        }
+        Endpoint::Stream { model } => generate(model, body, call, true),
         Endpoint::BatchEmbed { model } => batch_embed(model, body, call),
         Endpoint::Predict { model } => predict(model, body, call),
     }
@@ -499,26 +486,20 @@ mod tests {
     use super::*;
     use crate::Directives;
 
-    fn call<'a>(
-        path: &'a str,
-        query: Option<&'a str>,
-        body: &'a Value,
-        d: &'a Directives,
-    ) -> Call<'a> {
+    fn call<'a>(path: &'a str, body: &'a Value, d: &'a Directives) -> Call<'a> {
         Call {
             seq: 7,
             method: &Method::POST,
             path,
-            query,
             body: Some(body),
             directives: d,
             created: 0,
         }
     }
 
-    fn run(path: &str, query: Option<&str>, body: &Value, d: &Directives) -> (u16, Vec<u8>) {
+    fn run(path: &str, body: &Value, d: &Directives) -> (u16, Vec<u8>) {
         let endpoint = route(&Method::POST, path).expect("route");
-        match handle(&endpoint, &call(path, query, body, d)) {
+        match handle(&endpoint, &call(path, body, d)) {
             Reply::Full { status, body, .. } => (status, body),
             Reply::Stream { events, .. } => (200, events.concat()),
         }
@@ -560,7 +541,7 @@ mod tests {
     fn text_answer_with_usage_and_signature() {
         let body = json!({"systemInstruction": {"parts": [{"text": "be brief"}]},
             "contents": [{"role": "user", "parts": [{"text": "hello there"}]}]});
-        let (status, out) = run(STUDIO, None, &body, &Directives::default());
+        let (status, out) = run(STUDIO, &body, &Directives::default());
         assert_eq!(status, 200);
         let v = json_of(&out);
         assert_eq!(
@@ -582,7 +563,7 @@ mod tests {
 
     #[test]
     fn tool_turns_require_the_issued_signature() {
-        let (_, out) = run(STUDIO, None, &tool_request(), &Directives::default());
+        let (_, out) = run(STUDIO, &tool_request(), &Directives::default());
         let part = json_of(&out)["candidates"][0]["content"]["parts"][0].clone();
         assert_eq!(
             part["functionCall"],
@@ -603,7 +584,7 @@ mod tests {
                 {"role": "model", "parts": [call]},
                 {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"output": "sunny"}}}]}
             ]);
-            run(STUDIO, None, &body, &Directives::default())
+            run(STUDIO, &body, &Directives::default())
         };
         let (status, out) = second(Some(&sig));
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
@@ -620,12 +601,10 @@ mod tests {
     }
 
     #[test]
-    fn streams_need_alt_sse_and_end_with_the_finish_reason() {
+    fn streams_end_with_the_finish_reason() {
         let path = "/v1beta/models/g:streamGenerateContent";
         let body = json!({"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]});
-        let (status, _) = run(path, None, &body, &Directives::default());
-        assert_eq!(status, 400);
-        let (status, out) = run(path, Some("alt=sse"), &body, &Directives::default());
+        let (status, out) = run(path, &body, &Directives::default());
         assert_eq!(status, 200);
         let text = String::from_utf8(out).unwrap();
         let events: Vec<Value> = text
@@ -652,13 +631,13 @@ mod tests {
             cut: true,
             ..Directives::default()
         };
-        let (_, out) = run(path, Some("alt=sse"), &body, &cut);
+        let (_, out) = run(path, &body, &cut);
         assert!(!String::from_utf8(out).unwrap().contains("finishReason"));
         let malformed = Directives {
             malformed: true,
             ..Directives::default()
         };
-        let (_, out) = run(path, Some("alt=sse"), &body, &malformed);
+        let (_, out) = run(path, &body, &malformed);
         assert!(String::from_utf8(out)
             .unwrap()
             .ends_with("data: {not json\r\n\r\n"));
@@ -671,7 +650,6 @@ mod tests {
             {"model": "models/e", "content": {"parts": [{"text": "b"}]}}]});
         let (status, out) = run(
             "/v1beta/models/e:batchEmbedContents",
-            None,
             &body,
             &Directives::default(),
         );
@@ -687,7 +665,6 @@ mod tests {
         assert_eq!(
             run(
                 "/v1beta/models/e:batchEmbedContents",
-                None,
                 &wrong,
                 &Directives::default()
             )
@@ -698,7 +675,7 @@ mod tests {
         let body =
             json!({"instances": [{"content": "a b"}], "parameters": {"outputDimensionality": 2}});
         let path = "/v1/projects/p/locations/l/publishers/google/models/text-embedding-005:predict";
-        let v = json_of(&run(path, None, &body, &Directives::default()).1);
+        let v = json_of(&run(path, &body, &Directives::default()).1);
         assert_eq!(
             v["predictions"][0]["embeddings"]["statistics"]["token_count"],
             2
@@ -726,7 +703,7 @@ mod tests {
                 status: got,
                 body: out,
                 ..
-            } = error(status, &call(STUDIO, None, &body, &d))
+            } = error(status, &call(STUDIO, &body, &d))
             else {
                 panic!("full reply expected")
             };

@@ -1,13 +1,16 @@
 //! switchboard-mock: a fake LLM provider for Switchboard's end-to-end tests and benchmarks.
 //!
 //! This file holds what every wire format shares: the CLI, the server, routing, behaviour
-//! directives and request recording. Each wire format is one module (`openai`, `gemini`, ...)
-//! with `route`, `handle` and `error`; the deterministic "model" lives in `conversation`.
+//! directives and request recording. Each wire format is one module (`openai`, `anthropic`,
+//! `gemini`, `vertex`, ...) with `route`, `handle` and `error`; the deterministic "model" lives
+//! in `conversation`.
 
+mod anthropic;
 mod cohere;
 mod conversation;
 mod gemini;
 mod openai;
+mod vertex;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -159,6 +162,9 @@ pub struct Directives {
     pub malformed: bool,
     /// `cut`: a truncated body, or a stream that ends early without its final events.
     pub cut: bool,
+    /// `midstream_error`: a stream that fails after its first events with the format's
+    /// in-stream error event (where the format has one, e.g. Anthropic's `error`).
+    pub midstream_error: bool,
     /// `chunk_delay=MS`: wait between stream events.
     pub chunk_delay_ms: u64,
     /// `usage=prompt:P;completion:C;cached:K;reasoning:R`.
@@ -200,6 +206,7 @@ impl Directives {
             }
             "malformed" => self.malformed = flag(value),
             "cut" => self.cut = flag(value),
+            "midstream_error" => self.midstream_error = flag(value),
             "reply" => self.reply = Some(value.to_owned()),
             "usage" => {
                 for item in value.split([';', ' ']) {
@@ -480,8 +487,6 @@ pub struct Call<'a> {
     pub method: &'a Method,
     /// The path after prefix stripping, without the query string.
     pub path: &'a str,
-    /// The query string, without `?`.
-    pub query: Option<&'a str>,
     /// The body as JSON, or `None` when it is not JSON.
     pub body: Option<&'a Value>,
     pub directives: &'a Directives,
@@ -495,23 +500,28 @@ pub struct Call<'a> {
 /// The endpoint a request is for, across wire formats.
 enum Route {
     OpenAi(openai::Endpoint),
+    Anthropic(anthropic::Endpoint),
     Gemini(gemini::Endpoint),
+    Vertex(vertex::Endpoint),
     Cohere(cohere::Endpoint),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
     openai::route(method, path)
         .map(Route::OpenAi)
+        .or_else(|| anthropic::route(method, path).map(Route::Anthropic))
         .or_else(|| gemini::route(method, path).map(Route::Gemini))
+        .or_else(|| vertex::route(method, path).map(Route::Vertex))
         .or_else(|| cohere::route(method, path).map(Route::Cohere))
-    // Further formats: `.or_else(|| anthropic::route(method, path).map(Route::Anthropic))`.
 }
 
 impl Route {
     fn handle(&self, call: &Call) -> Reply {
         match self {
             Route::OpenAi(endpoint) => openai::handle(endpoint, call),
+            Route::Anthropic(endpoint) => anthropic::handle(endpoint, call),
             Route::Gemini(endpoint) => gemini::handle(endpoint, call),
+            Route::Vertex(endpoint) => vertex::handle(endpoint, call),
             Route::Cohere(endpoint) => cohere::handle(endpoint, call),
         }
     }
@@ -519,7 +529,9 @@ impl Route {
     fn error(&self, status: u16, call: &Call) -> Reply {
         match self {
             Route::OpenAi(_) => openai::error(status, call),
+            Route::Anthropic(_) => anthropic::error(status, call),
             Route::Gemini(_) => gemini::error(status, call),
+            Route::Vertex(_) => vertex::error(status, call),
             Route::Cohere(_) => cohere::error(status, call),
         }
     }
@@ -575,15 +587,11 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
         tokio::time::sleep(Duration::from_millis(directives.delay_ms)).await;
     }
 
-    let (path_only, query) = match record.path.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (record.path.as_str(), None),
-    };
+    let path_only = record.path.split('?').next().unwrap_or("");
     let call = Call {
         seq,
         method: &parts.method,
         path: path_only,
-        query,
         body: record.body_is_json.then_some(&record.body),
         directives: &directives,
         created: SystemTime::now()
@@ -715,6 +723,7 @@ mod tests {
                 delay_ms: 50,
                 malformed: true,
                 cut: false,
+                midstream_error: false,
                 chunk_delay_ms: 7,
                 usage: UsageOverride {
                     prompt: Some(10),

@@ -6,6 +6,7 @@ pub mod azure;
 pub mod endpoint;
 pub mod openai;
 pub mod openai_compatible;
+pub mod sigv4;
 #[cfg(test)]
 pub mod testing;
 

@@ -3,6 +3,7 @@
 //! adding its file, one line in `KINDS`, and its fixture table.
 
 pub mod azure;
+pub mod bedrock;
 pub mod endpoint;
 pub mod openai;
 pub mod openai_compatible;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 const KINDS: &[(&str, Builder)] = &[
     ("openai", openai::build),
     ("azure", azure::build),
+    ("bedrock", bedrock::build),
     ("openai_compatible", openai_compatible::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
@@ -231,6 +233,15 @@ impl Credential {
             Credential::Present(s) => Ok(Some(s.expose())),
             Credential::Missing(m) => Err(GatewayError::server(m.clone())),
         }
+    }
+}
+
+/// Environment variables a kind reads when its section does not name them (the renderer
+/// lists them in `host_env_keys`).
+pub fn implied_env_names(spec: &ProviderSpec) -> Vec<&'static str> {
+    match spec.kind.as_str() {
+        "bedrock" => bedrock::implied_env_names(spec),
+        _ => Vec::new(),
     }
 }
 

@@ -260,11 +260,14 @@ mod tests {
         Ok(out)
     }
 
+    /// (name, encoded bytes, headers, payload)
+    type PositiveVector = (&'static str, &'static [u8], Vec<Header>, &'static [u8]);
+
     /// AWS's published event stream test vectors (as shipped with the AWS SDKs, e.g.
     /// aws-sdk-js-v3 `eventstream-marshaller` TestVectors), encoded bytes verbatim.
     #[test]
     fn aws_positive_vectors() {
-        let cases: [(&str, &[u8], Vec<Header>, &[u8]); 4] = [
+        let cases: [PositiveVector; 4] = [
             (
                 "empty_message",
                 &[0, 0, 0, 16, 0, 0, 0, 0, 5, 194, 72, 235, 125, 152, 200, 255],
@@ -385,7 +388,11 @@ mod tests {
         assert_eq!(whole[0].header(":message-type"), Some("event"));
         assert_eq!(whole[2].payload.len(), 300);
         for split in 0..=input.len() {
-            assert_eq!(decode_all(&input, split).unwrap(), whole, "split at {split}");
+            assert_eq!(
+                decode_all(&input, split).unwrap(),
+                whole,
+                "split at {split}"
+            );
         }
         let mut d = Decoder::new(1 << 20);
         let mut out = Vec::new();

@@ -432,7 +432,9 @@ mod tests {
         };
         let (creq, _) = canonical_request(&req, &[]);
         assert!(
-            creq.starts_with("POST\n/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse\n"),
+            creq.starts_with(
+                "POST\n/model/anthropic.claude-3-5-sonnet-20240620-v1%253A0/converse\n"
+            ),
             "{creq}"
         );
     }

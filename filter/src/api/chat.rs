@@ -495,6 +495,7 @@ fn is_zero(v: &u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     fn parse(json: &str) -> Result<ChatRequest, String> {
         let de = &mut serde_json::Deserializer::from_str(json);

@@ -105,6 +105,7 @@ pub struct EmbeddingsUsage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     #[test]
     fn input_shapes() {

@@ -172,6 +172,7 @@ impl std::fmt::Display for GatewayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     #[test]
     fn renders_openai_shape() {

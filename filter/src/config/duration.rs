@@ -59,6 +59,7 @@ impl<'de> Deserialize<'de> for Millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     #[test]
     fn parses_units() {

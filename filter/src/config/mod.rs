@@ -492,6 +492,7 @@ fn cluster_name(model: &str, taken: &mut HashMap<String, usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     fn env(name: &str) -> Option<String> {
         (name == "OPENAI_API_KEY").then(|| "sk-test".to_string())

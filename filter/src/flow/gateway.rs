@@ -183,6 +183,7 @@ pub fn envoy_error(status: u16, text: &str) -> GatewayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     fn gateway() -> Gateway {
         Gateway::from_text(

@@ -181,6 +181,7 @@ fn error_answer(e: &GatewayError) -> Answer {
 mod tests {
     use super::*;
     use crate::flow::gateway::admit;
+    use crate::testkit::test;
 
     fn gateway() -> Gateway {
         Gateway::from_text(

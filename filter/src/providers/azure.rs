@@ -82,6 +82,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 #[cfg(test)]
 mod tests {
     use crate::providers::testing::*;
+    use crate::testkit::test;
 
     #[test]
     fn paths_and_auth() {

@@ -72,6 +72,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     #[test]
     fn parses_base_urls() {

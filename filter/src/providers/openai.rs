@@ -458,6 +458,7 @@ impl StreamTranslator for PassthroughStream {
 mod tests {
     use super::*;
     use crate::providers::testing::*;
+    use crate::testkit::test;
 
     #[test]
     fn request_passes_through_with_model_replaced() {

@@ -131,6 +131,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 mod tests {
     use super::PRESETS;
     use crate::providers::testing::*;
+    use crate::testkit::test;
 
     #[test]
     fn every_preset_builds_and_routes() {

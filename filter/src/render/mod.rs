@@ -339,6 +339,7 @@ fn env_keys(doc: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     const CONFIG: &str = r#"
 listener: {port: 18000}

@@ -140,6 +140,7 @@ impl SseParser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     fn parse_split(input: &[u8], split: usize) -> Vec<SseEvent> {
         let mut p = SseParser::new(1 << 20);

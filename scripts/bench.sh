@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Benchmark, not a test: plain Envoy vs Envoy + Switchboard, same mock provider, same run.
+# wrk at c=1 and c=16 per case; reports RPS, p50, p99, the added latency and the RPS ratio,
+# and each Envoy's memory. Everything shares this machine's cores (wrk, mock, Envoy), so read
+# the ratios, not the absolute numbers.
+#
+#   scripts/bench.sh                 # all cases, 10 s per measurement
+#   BENCH_SECONDS=20 scripts/bench.sh openai
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+ONLY="${1:-}"
+OUT="$ROOT/.run/bench"
+mkdir -p "$OUT"
+
+build_wasm
+build_native
+ensure_venv
+ensure_apt wrk
+
+port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+# The mock, one thread (it is not what is measured).
+"$MOCK" --port 0 --threads 1 > "$OUT/mock.out" 2> "$OUT/mock.log" &
+pids+=($!)
+for _ in $(seq 50); do grep -q listening "$OUT/mock.out" && break; sleep 0.1; done
+MOCK_PORT=$(sed -E 's/.*:([0-9]+)$/\1/' "$OUT/mock.out")
+
+# Plain Envoy: the same listener → router → mock, no filter.
+PLAIN_PORT=$(port); PLAIN_ADMIN=$(port)
+cat > "$OUT/plain.yaml" <<YAML
+admin: {address: {socket_address: {address: 127.0.0.1, port_value: $PLAIN_ADMIN}}}
+static_resources:
+  listeners:
+  - name: plain
+    address: {socket_address: {address: 127.0.0.1, port_value: $PLAIN_PORT}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: plain
+          route_config:
+            virtual_hosts:
+            - {name: all, domains: ["*"], routes: [{match: {prefix: /}, route: {cluster: mock}}]}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
+  clusters:
+  - name: mock
+    type: STATIC
+    connect_timeout: 5s
+    load_assignment:
+      cluster_name: mock
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $MOCK_PORT}}}}]}]
+YAML
+
+# Envoy + Switchboard: one model per translated provider, all served by the mock.
+SB_PORT=$(port); SB_ADMIN=$(port)
+cat > "$OUT/switchboard.filter.yaml" <<YAML
+listener: {address: 127.0.0.1, port: $SB_PORT}
+admin: {address: 127.0.0.1, port: $SB_ADMIN}
+providers:
+  openai: {kind: openai, base_url: "http://127.0.0.1:$MOCK_PORT/v1", api_key: sk-bench}
+models:
+  - {name: bench-openai, deployments: [{provider: openai, model: gpt-4o-mini}]}
+YAML
+"$CLI" render "$OUT/switchboard.filter.yaml" --wasm "$WASM" -o "$OUT/switchboard.yaml"
+
+start_envoy() { # config base-id log
+  "$ENVOY" -c "$1" --base-id "$2" --concurrency 1 -l error > "$3" 2>&1 &
+  pids+=($!)
+  echo $!
+}
+PLAIN_PID=$(start_envoy "$OUT/plain.yaml" 9301 "$OUT/plain.log")
+SB_PID=$(start_envoy "$OUT/switchboard.yaml" 9302 "$OUT/switchboard.log")
+for admin in $PLAIN_ADMIN $SB_ADMIN; do
+  for _ in $(seq 100); do curl -sf "127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
+done
+
+cat > "$OUT/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = os.getenv("BENCH_BODY")
+LUA
+
+MESSAGES='[{"role":"system","content":"You are a concise assistant."},{"role":"user","content":"Summarise the plot of Hamlet in two sentences, please."}]'
+LONG_REPLY=$(printf 'token%.0s ' $(seq 200))
+
+# name | model (Switchboard side) | plain-Envoy request body model | extra JSON | mock header
+CASES=(
+  "openai-json|bench-openai|gpt-4o-mini|"
+  "openai-stream|bench-openai|gpt-4o-mini|,\"stream\":true"
+)
+
+# Runs wrk; prints "rps p50_us p99_us non2xx".
+measure() { # url body connections
+  BENCH_BODY="$2" wrk -t1 -c"$3" -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/post.lua" \
+    -H "x-mock-reply: ${MOCK_REPLY:-}" "$1" > "$OUT/wrk.txt" 2>&1 || true
+  "$VENV/bin/python" - "$OUT/wrk.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def us(v, unit): return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
+lat = {p: us(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)", text, re.M)}
+rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+errs = re.search(r"Socket errors:.*", text)
+if not rps or "50" not in lat:
+    sys.exit("wrk failed:\n" + text)
+print(f"{float(rps.group(1)):.0f} {lat['50']:.0f} {lat['99']:.0f} {int(bad.group(1)) if bad else 0}"
+      + (" " + errs.group(0).replace(" ", "_") if errs else ""))
+PY
+}
+
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+printf '\n%-16s %3s | %8s %8s %8s | %8s %8s %8s | %7s %7s %7s\n' case c "plain rps" "p50 µs" "p99 µs" "sb rps" "p50 µs" "p99 µs" "rps %" "+p50" "+p99"
+for spec in "${CASES[@]}"; do
+  IFS='|' read -r name model plain_model extra <<<"$spec"
+  [ -n "$ONLY" ] && [[ "$name" != $ONLY* ]] && continue
+  MOCK_REPLY=""
+  [[ "$name" == *stream* ]] && MOCK_REPLY="$LONG_REPLY"
+  for c in 1 16; do
+    read -r prps pp50 pp99 pbad _ <<<"$(measure "http://127.0.0.1:$PLAIN_PORT/v1/chat/completions" "{\"model\":\"$plain_model\",\"messages\":$MESSAGES$extra}" "$c")"
+    read -r srps sp50 sp99 sbad _ <<<"$(measure "http://127.0.0.1:$SB_PORT/v1/chat/completions" "{\"model\":\"$model\",\"messages\":$MESSAGES$extra}" "$c")"
+    printf '%-16s %3s | %8s %8s %8s | %8s %8s %8s | %6s%% %7s %7s\n' "$name" "$c" "$prps" "$pp50" "$pp99" "$srps" "$sp50" "$sp99" \
+      "$((100 * srps / prps))" "+$((sp50 - pp50))" "+$((sp99 - pp99))"
+    [ "$pbad" = 0 ] && [ "$sbad" = 0 ] || echo "  !! non-2xx answers: plain $pbad, switchboard $sbad" >&2
+    if [[ "$name" == *stream* ]]; then
+      echo "  stream tokens/s (200 tokens per answer): plain $((prps * 200)), switchboard $((srps * 200))"
+    fi
+  done
+done
+echo
+echo "memory (VmRSS after the runs): plain Envoy $(rss_kib "$PLAIN_PID") KiB, Envoy + Switchboard $(rss_kib "$SB_PID") KiB"
+echo "(wrk -t1, Envoy --concurrency 1, mock 1 thread, all on $(nproc) cores; ${SECONDS_PER_RUN}s per measurement)"

@@ -1,0 +1,41 @@
+"""Shared fixtures: one mock provider per session; a gateway per test module from its CONFIG."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from harness import Gateway, Mock, free_port, require_artifacts
+
+
+@pytest.fixture(scope="session")
+def mock():
+    require_artifacts()
+    m = Mock()
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="session")
+def dead_port() -> int:
+    """A port nothing listens on (connection refused)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def gateway(request, mock, dead_port):
+    """Envoy + Switchboard for the module's `CONFIG` (with ${MOCK} and ${DEAD_PORT} filled in)
+    and its optional `ENV` (host environment for the Wasm VM)."""
+    config = request.module.CONFIG.replace("${MOCK}", mock.url).replace("${DEAD_PORT}", str(dead_port))
+    gw = Gateway(config, name=request.module.__name__, env=getattr(request.module, "ENV", None))
+    yield gw
+    alive = gw.alive()
+    gw.stop()
+    assert alive, f"envoy died during the tests:\n{gw.log_tail()}"
+
+
+@pytest.fixture
+def test_id() -> str:
+    """A fresh id; send it as `x-test-id` to find this test's upstream requests in the mock."""
+    return uuid.uuid4().hex

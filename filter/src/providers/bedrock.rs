@@ -1283,6 +1283,7 @@ mod tests {
     use super::*;
     use crate::providers::testing::*;
     use crate::stream::eventstream::encode;
+    use crate::testkit::test;
 
     const KEYS: &str = "kind: bedrock\nregion: us-east-1\naccess_key_id: AKIDEXAMPLE\nsecret_access_key: wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n";
     const CLAUDE: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";

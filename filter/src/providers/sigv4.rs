@@ -203,6 +203,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     /// 2015-08-30T12:36:00Z, the time of AWS's SigV4 test suite.
     const SUITE_TIME_MS: u64 = 1_440_938_160_000;

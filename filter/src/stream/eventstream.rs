@@ -247,6 +247,7 @@ pub fn encode(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test;
 
     const FOO_BAR: &[u8] = b"{'foo':'bar'}";
 

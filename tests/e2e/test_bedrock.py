@@ -240,6 +240,18 @@ def test_sdk_default_credentials_with_session_token(gateway, mock, test_id):
     assert "x-amz-security-token" in sent["headers"]["authorization"], "the session token is signed"
 
 
+def test_client_aws_headers_do_not_reach_bedrock(gateway, mock, test_id):
+    r = gateway.client().chat.completions.create(
+        model="claude", messages=HELLO,
+        extra_headers={"x-test-id": test_id, "x-amz-security-token": "client-token",
+                       "x-amz-date": "19990101T000000Z", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+    )
+    assert r.choices[0].message.content == "echo: hello there"
+    sent = only(mock.requests(test_id))
+    assert "x-amz-security-token" not in sent["headers"] and "x-amz-content-sha256" not in sent["headers"]
+    assert sent["headers"]["x-amz-date"] != "19990101T000000Z"
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_wrong_secret_is_refused_by_the_signature_check(gateway, mock, test_id, stream):
     with pytest.raises(openai.PermissionDeniedError) as e:

@@ -117,11 +117,15 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
         };
         let session_token = match &settings.session_token {
             Some(spec) => setup.credential("session_token", Some(spec)),
-            // Optional: only long-term keys are needed, a token is used when the host has one.
-            None => match env_default(DEFAULT_SESSION_TOKEN_ENV).resolve(setup.env) {
-                Ok(token) => Credential::Present(token),
-                Err(_) => Credential::None,
-            },
+            // A token belongs to its keys: taken from the environment (when there is one) only
+            // with the access key id from the environment too.
+            None if settings.access_key_id.is_none() => {
+                match env_default(DEFAULT_SESSION_TOKEN_ENV).resolve(setup.env) {
+                    Ok(token) => Credential::Present(token),
+                    Err(_) => Credential::None,
+                }
+            }
+            None => Credential::None,
         };
         Auth::SigV4 {
             access_key_id: setup.credential(
@@ -159,15 +163,18 @@ pub fn implied_env_names(spec: &ProviderSpec) -> Vec<&'static str> {
     if spec.api_key.is_some() {
         return Vec::new();
     }
-    [
-        ("access_key_id", DEFAULT_ACCESS_KEY_ID_ENV),
-        ("secret_access_key", DEFAULT_SECRET_ACCESS_KEY_ENV),
-        ("session_token", DEFAULT_SESSION_TOKEN_ENV),
-    ]
-    .into_iter()
-    .filter(|(field, _)| !spec.settings.contains_key(*field))
-    .map(|(_, env)| env)
-    .collect()
+    let configured = |field: &str| spec.settings.contains_key(field);
+    let mut names = Vec::new();
+    if !configured("access_key_id") {
+        names.push(DEFAULT_ACCESS_KEY_ID_ENV);
+    }
+    if !configured("secret_access_key") {
+        names.push(DEFAULT_SECRET_ACCESS_KEY_ENV);
+    }
+    if !configured("session_token") && !configured("access_key_id") {
+        names.push(DEFAULT_SESSION_TOKEN_ENV);
+    }
+    names
 }
 
 impl Bedrock {
@@ -1318,9 +1325,15 @@ mod tests {
         let spec: ProviderSpec =
             serde_yaml::from_str("kind: bedrock\nregion: eu-west-3\naccess_key_id: {env: MY_KEY}")
                 .unwrap();
+        assert_eq!(spec.env_names(), ["MY_KEY", "AWS_SECRET_ACCESS_KEY"]);
+        let spec: ProviderSpec = serde_yaml::from_str("kind: bedrock\nregion: eu-west-3").unwrap();
         assert_eq!(
             spec.env_names(),
-            ["MY_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+            [
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN"
+            ]
         );
         let spec: ProviderSpec =
             serde_yaml::from_str("kind: bedrock\nregion: eu-west-3\napi_key: {env: BR}").unwrap();
@@ -1340,6 +1353,58 @@ mod tests {
             err.message,
             "provider `test` has no access_key_id configured"
         );
+    }
+
+    #[test]
+    fn session_tokens_come_with_their_keys() {
+        let env = |name: &str| match name {
+            "AWS_ACCESS_KEY_ID" => Some("AKIDENV".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("env-secret".to_owned()),
+            "AWS_SESSION_TOKEN" => Some("env-token".to_owned()),
+            _ => None,
+        };
+        let cases = [
+            (
+                "kind: bedrock\nregion: us-east-1",
+                Some("env-token"),
+                "AKIDENV/",
+            ),
+            (KEYS, None, "AKIDEXAMPLE/"),
+            (
+                &format!("{KEYS}session_token: own-token"),
+                Some("own-token"),
+                "AKIDEXAMPLE/",
+            ),
+        ];
+        let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
+        for (yaml, token, credential) in cases {
+            let spec: ProviderSpec = serde_yaml::from_str(yaml).unwrap();
+            let setup = ProviderSetup {
+                name: "test",
+                spec: &spec,
+                env: &env,
+                path: "providers.test".into(),
+            };
+            let Ok(p) = build(&setup) else {
+                panic!("{yaml}")
+            };
+            let up = p
+                .chat_request(&req, raw.as_bytes(), &attempt(CLAUDE))
+                .unwrap();
+            let header = |name: &str| {
+                up.headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            assert_eq!(header("x-amz-security-token"), token, "{yaml}");
+            assert!(
+                header("authorization")
+                    .unwrap()
+                    .contains(&format!("Credential={credential}")),
+                "{yaml}"
+            );
+        }
     }
 
     #[test]

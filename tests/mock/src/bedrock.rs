@@ -697,9 +697,13 @@ pub mod sigv4 {
         if auth.access_key_id != credentials.access_key_id {
             return Err(AuthError::UnknownAccessKey);
         }
-        for required in ["host", "x-amz-date"] {
-            if !auth.signed_headers.contains(&required) {
-                return Err(AuthError::Malformed(format!("{required} must be signed")));
+        let mut required = vec!["host", "x-amz-date"];
+        if headers.contains_key("x-amz-security-token") {
+            required.push("x-amz-security-token");
+        }
+        for name in required {
+            if !auth.signed_headers.contains(&name) {
+                return Err(AuthError::Malformed(format!("{name} must be signed")));
             }
         }
         let timestamp = headers
@@ -1073,6 +1077,16 @@ pub mod sigv4 {
             );
             assert!(matches!(
                 check(method, path, &unsigned_host, body, &creds, SUITE_NOW),
+                Err(AuthError::Malformed(_))
+            ));
+            // A security token must be signed: one slipped in afterwards is refused.
+            let mut unsigned_token = good.clone();
+            unsigned_token.insert(
+                "x-amz-security-token",
+                HeaderValue::from_static("slipped-in"),
+            );
+            assert!(matches!(
+                check(method, path, &unsigned_token, body, &creds, SUITE_NOW),
                 Err(AuthError::Malformed(_))
             ));
         }

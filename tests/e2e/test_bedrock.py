@@ -316,6 +316,20 @@ def test_unsupported_parameter_is_refused_before_bedrock(gateway, mock, test_id)
     assert mock.requests(test_id) == []
 
 
+@pytest.mark.parametrize("exception,code", [("throttlingException", "throttlingException"),
+                                            ("modelStreamErrorException", "modelStreamErrorException")])
+def test_mid_stream_exception_becomes_an_sdk_error(gateway, exception, code):
+    text = ""
+    with pytest.raises(openai.APIError) as e:
+        for c in gateway.client().chat.completions.create(
+                model="claude", messages=HELLO, stream=True,
+                extra_headers={"x-mock-bedrock-exception": exception}):
+            text += c.choices[0].delta.content or "" if c.choices else ""
+    assert text == "echo: ", "the text before the exception arrives"
+    assert e.value.message == f"Mock {exception} in the middle of the stream."
+    assert e.value.code == code
+
+
 def test_broken_streams_and_answers(gateway):
     client = gateway.client()
     for directive in ["x-mock-cut", "x-mock-malformed"]:

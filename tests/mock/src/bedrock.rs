@@ -7,6 +7,10 @@
 //! gateway that signs wrongly gets the 403 AWS would send. Requests are validated the way
 //! Bedrock does (alternating roles, no blank text, `toolConfig` present with tool blocks,
 //! no unknown fields), so a translation slip shows up as a 400.
+//!
+//! Besides the shared directives, a stream request with `x-mock-bedrock-exception: <type>`
+//! (e.g. `throttlingException`) gets that exception as an eventstream message after its first
+//! text, as Bedrock sends failures that happen mid-stream.
 
 use axum::http::Method;
 use serde_json::{json, Value};
@@ -17,6 +21,8 @@ use crate::{Call, Reply};
 pub use sigv4::Credentials;
 
 const EVENTSTREAM: &str = "application/vnd.amazon.eventstream";
+/// Header asking for an exception in the middle of a ConverseStream.
+const EXCEPTION_HEADER: &str = "x-mock-bedrock-exception";
 /// Embedding length when the request does not ask for one.
 const DEFAULT_DIMENSIONS: usize = 8;
 const MAX_DIMENSIONS: usize = 8192;
@@ -427,6 +433,23 @@ fn converse_stream(answer: &Answer, usage: &Usage, call: &Call) -> Reply {
                 (":message-type", "event"),
             ],
             b"{not json",
+        ));
+    }
+    if let Some(kind) = call
+        .headers
+        .get(EXCEPTION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        events.truncate(2);
+        events.push(eventstream::frame(
+            &[
+                (":exception-type", kind),
+                (":content-type", "application/json"),
+                (":message-type", "exception"),
+            ],
+            json!({ "message": format!("Mock {kind} in the middle of the stream.") })
+                .to_string()
+                .as_bytes(),
         ));
     }
     if call.directives.cut {

@@ -73,13 +73,12 @@ models:
 YAML
 "$CLI" render "$OUT/switchboard.filter.yaml" --wasm "$WASM" -o "$OUT/switchboard.yaml"
 
-start_envoy() { # config base-id log
-  "$ENVOY" -c "$1" --base-id "$2" --concurrency 1 -l error > "$3" 2>&1 &
-  pids+=($!)
-  echo $!
-}
-PLAIN_PID=$(start_envoy "$OUT/plain.yaml" 9301 "$OUT/plain.log")
-SB_PID=$(start_envoy "$OUT/switchboard.yaml" 9302 "$OUT/switchboard.log")
+"$ENVOY" -c "$OUT/plain.yaml" --base-id 9301 --concurrency 1 -l error > "$OUT/plain.log" 2>&1 &
+PLAIN_PID=$!
+pids+=($!)
+"$ENVOY" -c "$OUT/switchboard.yaml" --base-id 9302 --concurrency 1 -l error > "$OUT/switchboard.log" 2>&1 &
+SB_PID=$!
+pids+=($!)
 for admin in $PLAIN_ADMIN $SB_ADMIN; do
   for _ in $(seq 100); do curl -sf "127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
 done

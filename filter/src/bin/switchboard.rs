@@ -13,16 +13,19 @@ fn main() -> ExitCode {
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
     use std::process::ExitCode;
-    use switchboard::render::{bootstrap, prepare, RenderOptions};
+    use switchboard::render::{bootstrap, istio, prepare, RenderOptions};
 
     const USAGE: &str = "usage:
   switchboard validate FILE
-  switchboard render FILE --wasm PATH [--mock-upstream URL] [--format yaml|json] [-o OUT]
+  switchboard render FILE --wasm PATH [--mock-upstream URL] [--format yaml|json|istio]
+                     [--istio-host HOST] [-o OUT]
 
 validate  checks a filter configuration and reports every problem with its path
 render    prints a complete Envoy bootstrap for the configuration
             --wasm           path of switchboard.wasm as Envoy will see it
-            --mock-upstream  send every provider to this base URL (demos, tests)";
+            --mock-upstream  send every provider to this base URL (demos, tests)
+            --format istio   Gateway + VirtualService + EnvoyFilter for an Istio ingress
+                             gateway (--istio-host, default llm.example.com)";
 
     /// Prints `warn!` lines (e.g. unset provider keys) to stderr.
     struct StderrLog;
@@ -64,6 +67,7 @@ render    prints a complete Envoy bootstrap for the configuration
         let mut mock = None;
         let mut format = "yaml".to_owned();
         let mut out = None;
+        let mut istio_host = "llm.example.com".to_owned();
         let mut it = rest.iter();
         while let Some(arg) = it.next() {
             let mut value = || {
@@ -75,6 +79,7 @@ render    prints a complete Envoy bootstrap for the configuration
                 "--wasm" => wasm = Some(value()?),
                 "--mock-upstream" => mock = Some(value()?),
                 "--format" => format = value()?,
+                "--istio-host" => istio_host = value()?,
                 "-o" | "--output" => out = Some(value()?),
                 "-h" | "--help" => return Err(USAGE.into()),
                 other if !other.starts_with('-') && file.is_none() => file = Some(other.to_owned()),
@@ -100,15 +105,28 @@ render    prints a complete Envoy bootstrap for the configuration
             }
             "render" => {
                 let wasm = wasm.ok_or(format!("render needs --wasm PATH\n\n{USAGE}"))?;
-                let wasm = std::fs::canonicalize(&wasm)
-                    .map_err(|e| format!("{wasm}: {e}"))?
-                    .to_string_lossy()
-                    .into_owned();
-                let value = bootstrap(&prepared, &RenderOptions { wasm_path: wasm });
-                let text = match format.as_str() {
-                    "json" => serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?,
-                    "yaml" => serde_yaml::to_string(&value).map_err(|e| e.to_string())?,
-                    other => return Err(format!("unknown format `{other}`")),
+                let text = if format == "istio" {
+                    // The path inside the gateway pod, taken as given.
+                    let docs = istio(&prepared, &RenderOptions { wasm_path: wasm }, &istio_host);
+                    let mut text = String::new();
+                    for doc in docs {
+                        text.push_str("---\n");
+                        text.push_str(&serde_yaml::to_string(&doc).map_err(|e| e.to_string())?);
+                    }
+                    text
+                } else {
+                    let wasm = std::fs::canonicalize(&wasm)
+                        .map_err(|e| format!("{wasm}: {e}"))?
+                        .to_string_lossy()
+                        .into_owned();
+                    let value = bootstrap(&prepared, &RenderOptions { wasm_path: wasm });
+                    match format.as_str() {
+                        "json" => {
+                            serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
+                        }
+                        "yaml" => serde_yaml::to_string(&value).map_err(|e| e.to_string())?,
+                        other => return Err(format!("unknown format `{other}`")),
+                    }
                 };
                 match out {
                     Some(path) => std::fs::write(&path, text).map_err(|e| format!("{path}: {e}")),

@@ -49,7 +49,7 @@ impl SecretSpec {
             SecretSpec::Env { env: name } => match env.var(name) {
                 Some(v) if !v.is_empty() => Ok(Secret::new(v)),
                 _ => Err(format!(
-                    "environment variable {name} is not set (list it in the Wasm VM's host_env_keys)"
+                    "environment variable {name} is not set (Envoy passes it to the filter through host_env_keys)"
                 )),
             },
         }

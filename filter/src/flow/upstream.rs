@@ -2,6 +2,7 @@
 //! provider's answer (JSON, stream or error) into what the client sees.
 
 use super::ParsedRequest;
+use crate::api::chat::ResponseFormat;
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::providers::{
@@ -18,6 +19,7 @@ pub struct Exchange {
     include_usage: bool,
     base64_embeddings: bool,
     upstream_model: String,
+    json_schema: Option<String>,
     request_id: String,
     created: u64,
     translator: Option<Box<dyn StreamTranslator>>,
@@ -87,6 +89,15 @@ impl Exchange {
                 include_usage,
                 base64_embeddings,
                 upstream_model: deployment.upstream_model.clone(),
+                json_schema: match request {
+                    ParsedRequest::Chat(req) => match &req.response_format {
+                        Some(ResponseFormat::JsonSchema { json_schema }) => {
+                            Some(json_schema.name.clone())
+                        }
+                        _ => None,
+                    },
+                    ParsedRequest::Embeddings(_) => None,
+                },
                 request_id: request_id.to_owned(),
                 created: now_ms / 1000,
                 translator: None,
@@ -107,6 +118,7 @@ impl Exchange {
             base64_embeddings: self.base64_embeddings,
             created: self.created,
             request_id: &self.request_id,
+            json_schema: self.json_schema.as_deref(),
         }
     }
 
@@ -263,5 +275,41 @@ models:
         ex.stream_end(&mut out);
         assert_eq!(out, b"data: [DONE]\n\n");
         assert_eq!(ex.usage().unwrap().total_tokens(), 2);
+    }
+
+    #[test]
+    fn anthropic_answers_know_the_json_schema_and_overload_falls_back() {
+        let gw = Gateway::from_text(
+            r#"
+providers:
+  an: {kind: anthropic, api_key: k, base_url: "http://mock:9"}
+models:
+  - {name: claude, deployments: [{provider: an, model: claude-x}]}
+"#,
+            &|_: &str| None,
+        )
+        .unwrap();
+        let body = r#"{"model":"claude","messages":[{"role":"user","content":"hi"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object"}}}}"#;
+        let (mut ex, up) = begin(&gw, "claude/0", body).unwrap();
+        assert_eq!(up.path, "/v1/messages");
+        assert_eq!(ex.response_headers(&gw, 200), BodyPlan::Buffer);
+        let answer = ex.buffered(
+            &gw,
+            200,
+            br#"{"id":"msg_1","model":"claude-x","stop_reason":"tool_use","usage":{"input_tokens":2,"output_tokens":3},
+                "content":[{"type":"tool_use","id":"t","name":"person","input":{"name":"Ada"}}]}"#,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&answer.body.unwrap()).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], r#"{"name":"Ada"}"#);
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(ex.usage().unwrap().total_tokens(), 5);
+
+        let overloaded = ex.buffered(
+            &gw,
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        assert_eq!(overloaded.status, 503);
     }
 }

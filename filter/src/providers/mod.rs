@@ -2,8 +2,10 @@
 //! the provider's answer (JSON, stream, error) back to OpenAI's shape. Adding a provider means
 //! adding its file, one line in `KINDS`, and its fixture table.
 
+pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
+pub mod cohere;
 pub mod endpoint;
 pub mod openai;
 pub mod openai_compatible;
@@ -23,9 +25,11 @@ use serde::de::DeserializeOwned;
 /// Provider kinds and how to build each from its config section.
 const KINDS: &[(&str, Builder)] = &[
     ("openai", openai::build),
+    ("anthropic", anthropic::build),
     ("azure", azure::build),
     ("bedrock", bedrock::build),
     ("openai_compatible", openai_compatible::build),
+    ("cohere", cohere::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
     ("fireworks", openai_compatible::build),
@@ -76,6 +80,9 @@ pub struct ResponseContext<'a> {
     pub created: u64,
     /// Unique per request, for ids when the provider gives none.
     pub request_id: &'a str,
+    /// The name of the `json_schema` response format the client asked for: providers that
+    /// answer it through a forced tool turn that tool's call back into `content`.
+    pub json_schema: Option<&'a str>,
 }
 
 /// A translated answer. `body: None` means the provider's bytes already are the answer.

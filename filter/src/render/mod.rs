@@ -23,22 +23,29 @@ pub struct Prepared {
     pub gateway: Gateway,
 }
 
-/// Parses and validates the filter YAML; applies `mock_upstream` if asked.
+/// Parses and validates the filter YAML. With `mock_upstream`, every provider is sent to
+/// that base URL (keeping its API paths) and every `{env: NAME}` secret becomes the literal
+/// `mock-NAME`, so a demo or test runs without any real credentials.
 pub fn prepare(
     text: &str,
     env: &dyn crate::config::secret::Env,
     mock_upstream: Option<&str>,
 ) -> Result<Prepared, Vec<Problem>> {
-    let gateway = Gateway::from_text(text, env)?;
-    let mut document: Value =
-        serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
     let Some(mock) = mock_upstream else {
+        let gateway = Gateway::from_text(text, env)?;
+        let document =
+            serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
         return Ok(Prepared { document, gateway });
     };
     let mock = Endpoint::parse(mock).map_err(|m| vec![Problem::new("--mock-upstream", m)])?;
+    // Secrets are replaced below, so resolve them to placeholders (and warn about nothing).
+    let placeholder = |name: &str| Some(format!("mock-{name}"));
+    let original = Gateway::from_text(text, &placeholder)?;
+    let mut document: Value =
+        serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
     let scheme = if mock.tls { "https" } else { "http" };
     if let Some(providers) = document.get_mut("providers").and_then(Value::as_object_mut) {
-        for entry in &gateway.providers {
+        for entry in &original.providers {
             let base = entry.provider.endpoint();
             if let Some(spec) = providers
                 .get_mut(&entry.name)
@@ -51,6 +58,9 @@ pub fn prepare(
                     base.base_path
                 );
                 spec.insert("base_url".into(), Value::String(url));
+                for value in spec.values_mut() {
+                    replace_env_secrets(value);
+                }
             }
         }
     }
@@ -58,6 +68,22 @@ pub fn prepare(
         serde_yaml::to_string(&document).map_err(|e| vec![Problem::new("", e.to_string())])?;
     let gateway = Gateway::from_text(&patched, env)?;
     Ok(Prepared { document, gateway })
+}
+
+/// `{env: NAME}` → `"mock-NAME"`, recursively.
+fn replace_env_secrets(value: &mut Value) {
+    let env_name = value
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("env"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match (env_name, value) {
+        (Some(name), v) => *v = Value::String(format!("mock-{name}")),
+        (None, Value::Object(o)) => o.values_mut().for_each(replace_env_secrets),
+        (None, Value::Array(a)) => a.iter_mut().for_each(replace_env_secrets),
+        _ => {}
+    }
 }
 
 /// The Envoy bootstrap, as a JSON value (serialize it as YAML or JSON).
@@ -103,6 +129,69 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
             "clusters": clusters,
         }
     })
+}
+
+/// The same gateway for an Istio ingress gateway: a Gateway and VirtualService for `host`, and
+/// an EnvoyFilter that inserts the gateway-role filter before the router, turns the route into
+/// the `cluster_header` route with the fallback retry policy, and adds the model-group clusters
+/// with the upstream-role filter. (WasmPlugin cannot set `allow_on_headers_stop_iteration` nor
+/// attach upstream filters, hence EnvoyFilter.)
+pub fn istio(prepared: &Prepared, opts: &RenderOptions, host: &str) -> Vec<Value> {
+    let b = bootstrap(prepared, opts);
+    let hcm = b
+        .pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
+        .cloned()
+        .unwrap_or_default();
+    let route = hcm
+        .pointer("/route_config/virtual_hosts/0/routes/0")
+        .cloned()
+        .unwrap_or_default();
+    let gateway_match = json!({"context": "GATEWAY"});
+    let mut patches = vec![
+        json!({
+            "applyTo": "HTTP_FILTER",
+            "match": {"context": "GATEWAY", "listener": {"filterChain": {"filter": {
+                "name": "envoy.filters.network.http_connection_manager",
+                "subFilter": {"name": "envoy.filters.http.router"}}}}},
+            "patch": {"operation": "INSERT_BEFORE", "value": hcm.pointer("/http_filters/0")},
+        }),
+        json!({
+            "applyTo": "HTTP_ROUTE",
+            "match": {"context": "GATEWAY", "routeConfiguration": {"vhost": {
+                "name": format!("{host}:80"), "route": {"name": "switchboard"}}}},
+            "patch": {"operation": "MERGE", "value": {
+                "route": route.get("route"),
+                "per_request_buffer_limit_bytes": route.get("per_request_buffer_limit_bytes")}},
+        }),
+    ];
+    if let Some(clusters) = b
+        .pointer("/static_resources/clusters")
+        .and_then(Value::as_array)
+    {
+        patches.extend(clusters.iter().map(|c| {
+            json!({"applyTo": "CLUSTER", "match": gateway_match, "patch": {"operation": "ADD", "value": c}})
+        }));
+    }
+    vec![
+        json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+            "metadata": {"name": "switchboard", "namespace": "istio-system"},
+            "spec": {"selector": {"istio": "ingressgateway"}, "servers": [{
+                "port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": [host]}]},
+        }),
+        json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "switchboard", "namespace": "istio-system"},
+            // The destination is replaced by the EnvoyFilter's cluster_header route.
+            "spec": {"hosts": [host], "gateways": ["switchboard"], "http": [{
+                "name": "switchboard", "route": [{"destination": {"host": "switchboard.invalid"}}]}]},
+        }),
+        json!({
+            "apiVersion": "networking.istio.io/v1alpha3", "kind": "EnvoyFilter",
+            "metadata": {"name": "switchboard", "namespace": "istio-system"},
+            "spec": {"workloadSelector": {"labels": {"istio": "ingressgateway"}}, "configPatches": patches},
+        }),
+    ]
 }
 
 struct ListenerOptions {
@@ -442,6 +531,35 @@ models:
         assert_eq!(
             b["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"],
             18000
+        );
+    }
+
+    #[test]
+    fn istio_manifests_carry_the_same_filters_route_and_clusters() {
+        let prepared = prepare(CONFIG, &|_: &str| None, None).unwrap();
+        let opts = RenderOptions {
+            wasm_path: "/etc/switchboard/switchboard.wasm".into(),
+        };
+        let docs = istio(&prepared, &opts, "llm.example.com");
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["Gateway", "VirtualService", "EnvoyFilter"]);
+        let patches = docs[2]["spec"]["configPatches"].as_array().unwrap();
+        let b = bootstrap(&prepared, &opts);
+        let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        assert_eq!(patches[0]["patch"]["value"], hcm["http_filters"][0]);
+        assert_eq!(
+            patches[1]["patch"]["value"]["route"]["cluster_header"],
+            "x-switchboard-cluster"
+        );
+        assert_eq!(
+            patches[1]["match"]["routeConfiguration"]["vhost"]["name"],
+            "llm.example.com:80"
+        );
+        assert_eq!(patches.len(), 2 + 2, "one CLUSTER patch per model group");
+        assert_eq!(
+            patches[2]["patch"]["value"],
+            b["static_resources"]["clusters"][0]
         );
     }
 

@@ -16,7 +16,7 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use crate::conversation::{self, Answer, Conversation, Tool, ToolChoice, Turn, Usage};
-use crate::{Call, Reply};
+use crate::{Call, Received, Reply};
 
 pub use sigv4::Credentials;
 
@@ -67,20 +67,31 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
     }
 }
 
-pub fn handle(endpoint: &Endpoint, call: &Call, credentials: &Credentials) -> Reply {
-    if let Err(denied) = authenticate(call, credentials) {
+pub fn handle(
+    endpoint: &Endpoint,
+    call: &Call,
+    received: &Received,
+    credentials: &Credentials,
+) -> Reply {
+    if let Err(denied) = authenticate(call, received, credentials) {
         return denied;
     }
     match endpoint {
-        Endpoint::Converse { .. } => converse(call, false),
-        Endpoint::ConverseStream { .. } => converse(call, true),
+        Endpoint::Converse { .. } => converse(call, Mode::Json),
+        Endpoint::ConverseStream { .. } => {
+            let exception = received
+                .headers
+                .get(EXCEPTION_HEADER)
+                .and_then(|v| v.to_str().ok());
+            converse(call, Mode::Stream { exception })
+        }
         Endpoint::Invoke { model } => invoke(model, call),
     }
 }
 
 /// The error Bedrock sends for this status (after authentication, as AWS does).
-pub fn error(status: u16, call: &Call, credentials: &Credentials) -> Reply {
-    if let Err(denied) = authenticate(call, credentials) {
+pub fn error(status: u16, call: &Call, received: &Received, credentials: &Credentials) -> Reply {
+    if let Err(denied) = authenticate(call, received, credentials) {
         return denied;
     }
     let (kind, message) = match status {
@@ -129,16 +140,16 @@ fn validation(message: &str) -> Reply {
     aws_error(400, "ValidationException", message)
 }
 
-fn authenticate(call: &Call, credentials: &Credentials) -> Result<(), Reply> {
+fn authenticate(call: &Call, received: &Received, credentials: &Credentials) -> Result<(), Reply> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     sigv4::verify(
         call.method.as_str(),
-        call.raw_path,
-        call.headers,
-        call.raw_body,
+        received.raw_path,
+        received.headers,
+        received.body,
         credentials,
         now,
     )
@@ -342,7 +353,16 @@ fn usage_json(usage: &Usage) -> Value {
     out
 }
 
-fn converse(call: &Call, stream: bool) -> Reply {
+/// How a Converse answer is sent.
+enum Mode<'a> {
+    Json,
+    /// ConverseStream, optionally failing with this exception type after the first text.
+    Stream {
+        exception: Option<&'a str>,
+    },
+}
+
+fn converse(call: &Call, mode: Mode) -> Reply {
     let Some(body) = call.body else {
         return aws_error(
             400,
@@ -355,8 +375,8 @@ fn converse(call: &Call, stream: bool) -> Reply {
         Err(message) => return validation(&message),
     };
     let (answer, usage) = conversation::respond(&conversation, call.directives);
-    if stream {
-        return converse_stream(&answer, &usage, call);
+    if let Mode::Stream { exception } = mode {
+        return converse_stream(&answer, &usage, exception, call);
     }
     let (content, stop_reason) = match &answer {
         Answer::Text(text) => (json!([{ "text": text }]), "end_turn"),
@@ -390,7 +410,7 @@ fn event(kind: &str, mut payload: Value) -> Vec<u8> {
     )
 }
 
-fn converse_stream(answer: &Answer, usage: &Usage, call: &Call) -> Reply {
+fn converse_stream(answer: &Answer, usage: &Usage, exception: Option<&str>, call: &Call) -> Reply {
     let mut events = vec![event("messageStart", json!({ "role": "assistant" }))];
     let stop_reason = match answer {
         Answer::Text(text) => {
@@ -435,11 +455,7 @@ fn converse_stream(answer: &Answer, usage: &Usage, call: &Call) -> Reply {
             b"{not json",
         ));
     }
-    if let Some(kind) = call
-        .headers
-        .get(EXCEPTION_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(kind) = exception {
         events.truncate(2);
         events.push(eventstream::frame(
             &[
@@ -1187,21 +1203,22 @@ mod tests {
         );
     }
 
-    fn call_with<'a>(
-        body: &'a Value,
-        directives: &'a Directives,
-        headers: &'a HeaderMap,
-    ) -> Call<'a> {
+    fn call_with<'a>(body: &'a Value, directives: &'a Directives) -> Call<'a> {
         Call {
             seq: 1,
             method: &Method::POST,
             path: "/model/m/converse",
-            raw_path: "/model/m/converse",
-            headers,
-            raw_body: b"",
             body: Some(body),
             directives,
             created: 0,
+        }
+    }
+
+    fn received(headers: &HeaderMap) -> Received<'_> {
+        Received {
+            raw_path: "/model/m/converse",
+            headers,
+            body: b"",
         }
     }
 
@@ -1294,13 +1311,18 @@ mod tests {
             access_key_id: "AKID".into(),
             secret_access_key: "s".into(),
         };
-        let call = call_with(&body, &directives, &headers);
+        let call = call_with(&body, &directives);
         let Reply::Full {
             status,
             headers: out,
             body: bytes,
             ..
-        } = handle(&Endpoint::Converse { model: "m".into() }, &call, &creds)
+        } = handle(
+            &Endpoint::Converse { model: "m".into() },
+            &call,
+            &received(&headers),
+            &creds,
+        )
         else {
             panic!("a JSON error expected")
         };
@@ -1314,12 +1336,11 @@ mod tests {
         // A status directive does not get past authentication either.
         headers.insert("authorization", HeaderValue::from_static("AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"));
         headers.insert("x-amz-date", HeaderValue::from_static("20240101T000000Z"));
-        let call = call_with(&body, &directives, &headers);
         let Reply::Full {
             status,
             headers: out,
             ..
-        } = error(429, &call, &creds)
+        } = error(429, &call, &received(&headers), &creds)
         else {
             panic!("a JSON error expected")
         };
@@ -1333,9 +1354,8 @@ mod tests {
     fn converse_answers_and_streams() {
         let body = json!({"messages": [{"role": "user", "content": [{"text": "hello there"}]}]});
         let directives = Directives::default();
-        let headers = HeaderMap::new();
-        let call = call_with(&body, &directives, &headers);
-        let Reply::Full { body: bytes, .. } = converse(&call, false) else {
+        let call = call_with(&body, &directives);
+        let Reply::Full { body: bytes, .. } = converse(&call, Mode::Json) else {
             panic!()
         };
         let answer: Value = serde_json::from_slice(&bytes).unwrap();
@@ -1352,7 +1372,7 @@ mod tests {
         let Reply::Stream {
             content_type,
             events,
-        } = converse(&call, true)
+        } = converse(&call, Mode::Stream { exception: None })
         else {
             panic!()
         };

@@ -1,10 +1,13 @@
 //! switchboard-mock: a fake LLM provider for Switchboard's end-to-end tests and benchmarks.
 //!
 //! This file holds what every wire format shares: the CLI, the server, routing, behaviour
-//! directives and request recording. Each wire format is one module (`openai`, `bedrock`...)
-//! with `route`, `handle` and `error`; the deterministic "model" lives in `conversation`.
+//! directives and request recording. Each wire format is one module (`openai`, `anthropic`,
+//! `bedrock`, ...) with `route`, `handle` and `error`; the deterministic "model" lives in
+//! `conversation`.
 
+mod anthropic;
 mod bedrock;
+mod cohere;
 mod conversation;
 mod openai;
 
@@ -180,6 +183,9 @@ pub struct Directives {
     pub malformed: bool,
     /// `cut`: a truncated body, or a stream that ends early without its final events.
     pub cut: bool,
+    /// `midstream_error`: a stream that fails after its first events with the format's
+    /// in-stream error event (where the format has one, e.g. Anthropic's `error`).
+    pub midstream_error: bool,
     /// `chunk_delay=MS`: wait between stream events.
     pub chunk_delay_ms: u64,
     /// `usage=prompt:P;completion:C;cached:K;reasoning:R`.
@@ -221,6 +227,7 @@ impl Directives {
             }
             "malformed" => self.malformed = flag(value),
             "cut" => self.cut = flag(value),
+            "midstream_error" => self.midstream_error = flag(value),
             "reply" => self.reply = Some(value.to_owned()),
             "usage" => {
                 for item in value.split([';', ' ']) {
@@ -501,15 +508,19 @@ pub struct Call<'a> {
     pub method: &'a Method,
     /// The path after prefix stripping, without the query string.
     pub path: &'a str,
-    /// The path and query as received (what a request signature covers).
-    pub raw_path: &'a str,
-    pub headers: &'a HeaderMap,
-    pub raw_body: &'a [u8],
     /// The body as JSON, or `None` when it is not JSON.
     pub body: Option<&'a Value>,
     pub directives: &'a Directives,
     /// Unix seconds.
     pub created: u64,
+}
+
+/// A request exactly as received, for formats that check a signature over it (Bedrock's SigV4).
+pub struct Received<'a> {
+    /// Path and query, directive prefix included.
+    pub raw_path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -518,27 +529,35 @@ pub struct Call<'a> {
 /// The endpoint a request is for, across wire formats.
 enum Route {
     OpenAi(openai::Endpoint),
+    Anthropic(anthropic::Endpoint),
+    Cohere(cohere::Endpoint),
     Bedrock(bedrock::Endpoint),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
     openai::route(method, path)
         .map(Route::OpenAi)
+        .or_else(|| anthropic::route(method, path).map(Route::Anthropic))
+        .or_else(|| cohere::route(method, path).map(Route::Cohere))
         .or_else(|| bedrock::route(method, path).map(Route::Bedrock))
 }
 
 impl Route {
-    fn handle(&self, call: &Call, mock: &Mock) -> Reply {
+    fn handle(&self, call: &Call, received: &Received, mock: &Mock) -> Reply {
         match self {
             Route::OpenAi(endpoint) => openai::handle(endpoint, call),
-            Route::Bedrock(endpoint) => bedrock::handle(endpoint, call, &mock.aws),
+            Route::Anthropic(endpoint) => anthropic::handle(endpoint, call),
+            Route::Cohere(endpoint) => cohere::handle(endpoint, call),
+            Route::Bedrock(endpoint) => bedrock::handle(endpoint, call, received, &mock.aws),
         }
     }
 
-    fn error(&self, status: u16, call: &Call, mock: &Mock) -> Reply {
+    fn error(&self, status: u16, call: &Call, received: &Received, mock: &Mock) -> Reply {
         match self {
             Route::OpenAi(_) => openai::error(status, call),
-            Route::Bedrock(_) => bedrock::error(status, call, &mock.aws),
+            Route::Anthropic(_) => anthropic::error(status, call),
+            Route::Cohere(_) => cohere::error(status, call),
+            Route::Bedrock(_) => bedrock::error(status, call, received, &mock.aws),
         }
     }
 }
@@ -598,9 +617,6 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
         seq,
         method: &parts.method,
         path: path_only,
-        raw_path: &record.raw_path,
-        headers: &parts.headers,
-        raw_body: &bytes,
         body: record.body_is_json.then_some(&record.body),
         directives: &directives,
         created: SystemTime::now()
@@ -608,11 +624,16 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
+    let received = Received {
+        raw_path: &record.raw_path,
+        headers: &parts.headers,
+        body: &bytes,
+    };
     let reply = match route(&parts.method, path_only) {
         None => openai::not_found(&call),
         Some(route) => match directives.status {
-            Some(status) if status >= 400 => route.error(status, &call, &mock),
-            _ => route.handle(&call, &mock),
+            Some(status) if status >= 400 => route.error(status, &call, &received, &mock),
+            _ => route.handle(&call, &received, &mock),
         },
     };
     let mut response = reply.into_response(
@@ -749,6 +770,7 @@ mod tests {
                 delay_ms: 50,
                 malformed: true,
                 cut: false,
+                midstream_error: false,
                 chunk_delay_ms: 7,
                 usage: UsageOverride {
                     prompt: Some(10),

@@ -31,6 +31,11 @@ providers:
   anthropic: {kind: anthropic, base_url: "${MOCK}", api_key: sk-ant}
   anthropic-529: {kind: anthropic, base_url: "${MOCK}/mock/status=529", api_key: sk-ant-529}
   cohere-429: {kind: cohere, base_url: "${MOCK}/mock/status=429", api_key: co-429}
+  # The session mock's default AWS credentials (it checks SigV4).
+  bedrock: {kind: bedrock, region: us-east-1, base_url: "${MOCK}", access_key_id: AKIDEXAMPLE,
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+  bedrock-429: {kind: bedrock, region: us-east-1, base_url: "${MOCK}/mock/status=429", access_key_id: AKIDEXAMPLE,
+                secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 models:
   - {name: gemini-flash, deployments: [{provider: gemini, model: gemini-2.5-flash}]}
   - {name: vertex-gemini, deployments: [{provider: vertex, model: gemini-2.5-pro}]}
@@ -52,6 +57,9 @@ models:
   - {name: anthropic-529-then-gemini, deployments: [{provider: anthropic-529, model: claude-sonnet-4-5}], fallbacks: [gemini-flash]}
   - {name: cohere-429-then-gemini, deployments: [{provider: cohere-429, model: command-a-03-2025}], fallbacks: [gemini-flash]}
   - {name: gemini-429-then-claude, deployments: [{provider: gemini-429, model: gemini-2.5-flash}], fallbacks: [claude]}
+  - {name: bedrock-claude, deployments: [{provider: bedrock, model: "anthropic.claude-3-5-sonnet-20240620-v1:0"}]}
+  - {name: bedrock-429-then-gemini, deployments: [{provider: bedrock-429, model: "anthropic.claude-3-5-sonnet-20240620-v1:0"}], fallbacks: [gemini-flash]}
+  - {name: gemini-503-then-bedrock, deployments: [{provider: gemini-503, model: gemini-2.5-flash}], fallbacks: [bedrock-claude]}
 """
 
 ENV = {
@@ -285,6 +293,7 @@ def test_fallback_gemini_to_openai(gateway, mock, test_id, model, first_path, st
      "/v1/projects/p/locations/europe-west4/publishers/anthropic/models/claude-sonnet-4-5@20250929:"),
     ("anthropic-529-then-gemini", "/v1/messages"),
     ("cohere-429-then-gemini", "/v2/chat"),
+    ("bedrock-429-then-gemini", "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"),
 ])
 @pytest.mark.parametrize("stream", [False, True])
 def test_fallback_to_gemini(gateway, mock, test_id, model, first_path, stream):
@@ -332,12 +341,17 @@ def test_broken_streams_and_answers(gateway, model):
     assert e.value.status_code == 502
 
 
-@pytest.mark.parametrize("model,last_path", [
-    ("gemini-503-then-vertex-claude", f"{CLAUDE_PATH}:"),
-    ("gemini-429-then-claude", "/v1/messages"),
+ANTHROPIC_HELLO = [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]
+
+
+@pytest.mark.parametrize("model,last_path,messages", [
+    ("gemini-503-then-vertex-claude", f"{CLAUDE_PATH}:", ANTHROPIC_HELLO),
+    ("gemini-429-then-claude", "/v1/messages", ANTHROPIC_HELLO),
+    ("gemini-503-then-bedrock", "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse",
+     [{"role": "user", "content": [{"text": "hello there"}]}]),
 ])
 @pytest.mark.parametrize("stream", [False, True])
-def test_fallback_gemini_to_claude(gateway, mock, test_id, model, last_path, stream):
+def test_fallback_gemini_to_claude(gateway, mock, test_id, model, last_path, messages, stream):
     r = gateway.client().chat.completions.create(model=model, messages=HELLO, stream=stream,
                                                  extra_headers={"x-test-id": test_id})
     text = streamed_text(r) if stream else r.choices[0].message.content
@@ -345,7 +359,7 @@ def test_fallback_gemini_to_claude(gateway, mock, test_id, model, last_path, str
     first, last = mock.requests(test_id)
     assert first["path"].startswith("/v1beta/models/gemini-2.5-flash:")
     assert last["path"].startswith(last_path)
-    assert last["body"]["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]
+    assert last["body"]["messages"] == messages
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,12 +4,16 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod bedrock;
 pub mod cohere;
 pub mod endpoint;
+pub mod gemini;
 pub mod openai;
 pub mod openai_compatible;
+pub mod sigv4;
 #[cfg(test)]
 pub mod testing;
+pub mod vertex;
 
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -25,7 +29,10 @@ const KINDS: &[(&str, Builder)] = &[
     ("openai", openai::build),
     ("anthropic", anthropic::build),
     ("azure", azure::build),
+    ("bedrock", bedrock::build),
     ("openai_compatible", openai_compatible::build),
+    ("gemini", gemini::build),
+    ("vertex", vertex::build),
     ("cohere", cohere::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
@@ -237,6 +244,15 @@ impl Credential {
             Credential::Present(s) => Ok(Some(s.expose())),
             Credential::Missing(m) => Err(GatewayError::server(m.clone())),
         }
+    }
+}
+
+/// Environment variables a kind reads when its section does not name them (the renderer
+/// lists them in `host_env_keys`).
+pub fn implied_env_names(spec: &ProviderSpec) -> Vec<&'static str> {
+    match spec.kind.as_str() {
+        "bedrock" => bedrock::implied_env_names(spec),
+        _ => Vec::new(),
     }
 }
 

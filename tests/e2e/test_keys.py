@@ -204,9 +204,9 @@ def test_team_limits_are_shared_by_its_keys(gateway):
 
 def test_tokens_per_minute_reserve_estimates_across_workers(gateway):
     # Each request is estimated at 3 (11 bytes / 4) + 4 (message) + 100 (max_tokens) = 107
-    # tokens; while they are in flight (the mock holds them 1.5 s), 4 fit in 500 and a 5th not.
+    # tokens; while they are in flight (the mock holds them 3 s), 4 fit in 500 and a 5th not.
     results = burst(10, lambda i: chat(gateway, key=KEYS["tpm"], max_tokens=100,
-                                       headers={"x-mock-delay": "1500"}))
+                                       headers={"x-mock-delay": "3000"}))
     codes = [r.status_code for r in results]
     assert codes.count(200) == 4 and codes.count(429) == 6, codes
     for r in results:
@@ -221,7 +221,7 @@ def test_tokens_per_minute_reserve_estimates_across_workers(gateway):
 
 
 def test_parallel_requests_are_capped_and_released(gateway):
-    results = burst(6, lambda i: chat(gateway, key=KEYS["parallel"], headers={"x-mock-delay": "1000"}))
+    results = burst(6, lambda i: chat(gateway, key=KEYS["parallel"], headers={"x-mock-delay": "2000"}))
     codes = [r.status_code for r in results]
     assert codes.count(200) == 2 and codes.count(429) == 4, codes
     for r in results:

@@ -364,3 +364,74 @@ def test_access_log_is_the_spend_ledger(gw, mix):
     assert round(total * 1e6) == 9149
     total_counter = sum(v for k, v in scrape(gw).items() if k[0] == "switchboard_cost_nano_usd")
     assert total_counter == 9149 * 1000
+
+
+def test_grafana_dashboard_reads_metrics_that_exist(gw, mix):
+    """Every metric and label the dashboard queries is in the scrape."""
+    from harness import ROOT
+
+    dashboard = json.loads((ROOT / "examples/grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(exprs) >= 10
+    scraped = scrape(gw)
+    names = {k[0] for k in scraped}
+    labels = {name for k in scraped for name, _ in k[1]} | {"le"}
+    for expr in exprs:
+        for metric in re.findall(r"\b(switchboard_\w+)\{", expr):
+            assert re.sub(r"_bucket$", "", metric) in {re.sub(r"_(bucket|count|sum)$", "", n) for n in names}, expr
+        for group in re.findall(r"by \(([^)]*)\)", expr):
+            for label in group.split(","):
+                assert label.strip() in labels, (label, expr)
+
+
+PRICE_FILE = {  # LiteLLM's format: USD per token, provider-prefixed keys
+    "sample_spec": {"input_cost_per_token": 0.0, "litellm_provider": "one of ..."},
+    "gpt-4o-2024-08-06": {"input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05,
+                          "cache_read_input_token_cost": 1.25e-06, "mode": "chat"},
+    "azure/gpt-4o": {"input_cost_per_token": 2.75e-06, "output_cost_per_token": 1.1e-05, "mode": "chat"},
+}
+
+
+def test_render_bakes_litellm_prices(tmp_path):
+    import subprocess
+
+    from harness import CLI, WASM
+
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps(PRICE_FILE))
+    config = tmp_path / "sb.yaml"
+    config.write_text("""
+options: {prices_file: prices.json}
+providers:
+  openai: {kind: openai, api_key: sk}
+  azure: {kind: azure, base_url: "https://r.openai.azure.com", api_key: k}
+models:
+  - name: gpt-4o
+    deployments:
+      - {provider: openai, model: gpt-4o-2024-08-06}
+      - {provider: azure, model: prod-4o, price_as: azure/gpt-4o}
+      - {provider: azure, model: other, price: {input: 1, output: 2}}
+  - name: mystery
+    deployments: [{provider: openai, model: my-finetune}]
+""")
+    out = subprocess.run([str(CLI), "validate", str(config)], capture_output=True, text=True, check=True).stdout
+    assert "models[0].deployments[0] (openai gpt-4o-2024-08-06): priced from LiteLLM `gpt-4o-2024-08-06`" in out
+    assert "models[0].deployments[1] (azure prod-4o): priced from LiteLLM `azure/gpt-4o`" in out
+    assert "models[0].deployments[2] (azure other): priced by its `price:`" in out
+    assert "models[1].deployments[0] (openai my-finetune): no price" in out
+
+    bootstrap = tmp_path / "envoy.yaml"
+    result = subprocess.run([str(CLI), "render", str(config), "--prices", str(prices), "--wasm", str(WASM),
+                             "--format", "json", "-o", str(bootstrap)], capture_output=True, text=True, check=True)
+    assert "warning: models[1].deployments[0] (openai my-finetune): no price" in result.stderr
+    envoy = json.loads(bootstrap.read_text())
+    hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    filter_config = json.loads(hcm["http_filters"][0]["typed_config"]["config"]["configuration"]["value"])
+    deployments = filter_config["models"][0]["deployments"]
+    assert deployments[0]["price"] == {"input": 2.5, "output": 10.0, "cache_read": 1.25}
+    assert deployments[1]["price"] == {"input": 2.75, "output": 11.0}
+    assert deployments[2]["price"] == {"input": 1, "output": 2}
+    assert "price" not in filter_config["models"][1]["deployments"][0]
+    assert hcm["access_log"][0]["name"] == "envoy.access_loggers.stdout"
+    assert {t["tag_name"] for t in envoy["stats_config"]["stats_tags"]} >= {
+        "gen_ai.request.model", "gen_ai.provider.name", "switchboard.deployment", "gen_ai.token.type"}

@@ -268,8 +268,13 @@ impl HttpContext for GatewayFilter {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let first_chunk = self.awaiting_first_chunk && body_size > 0;
+        if !(first_chunk || end_of_stream || self.rewrite_error.is_some()) {
+            // A chunk passing through: nothing to do, nothing worth a clock read.
+            return Action::Continue;
+        }
         let start = now_ns(self);
-        if self.awaiting_first_chunk && body_size > 0 {
+        if first_chunk {
             self.awaiting_first_chunk = false;
             if let Some(Ok(mut r)) = self.record.as_ref().map(|r| r.try_borrow_mut()) {
                 r.first_chunk(start);

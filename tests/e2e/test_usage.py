@@ -326,44 +326,67 @@ def access_log_lines(gw, ids: dict, timeout=20.0) -> dict:
 
 # (request, model, provider, deployment, attempts, input, output, cached, reasoning, cost, status)
 LEDGER = [
-    ("json", "gpt-4o", "openai", "gpt-4o/0", "1", "120", "30", "20", "0", "0.000575", 200),
-    ("stream", "gpt-4o", "openai", "gpt-4o/0", "1", "200", "50", "0", "10", "0.001", 200),
-    ("stream_usage", "gpt-4o", "openai", "gpt-4o/0", "1", "80", "20", "40", "0", "0.00035", 200),
-    ("azure", "azure-gpt", "azure", "azure-gpt/0", "1", "1000", "100", "0", "0", "0.0065", 200),
-    ("tier", "llama", "groq", "llama/0", "1", "2000", "100", "0", "0", "0.00044", 200),
-    ("below_tier", "llama", "groq", "llama/0", "1", "500", "100", "0", "0", "0.000033", 200),
-    ("fallback_429", "fb-429", "openai", "gpt-4o/0", "2", "10", "5", "0", "0", "0.000075", 200),
-    ("fallback_refused", "fb-refused", "openai", "gpt-4o/0", "2", "30", "10", "0", "0", "0.000175", 200),
-    ("error_503", "only-503", "o503", "only-503/0", "2", None, None, None, None, None, 503),
-    ("unknown", None, None, None, "0", None, None, None, None, None, 404),
-    ("unpriced", "unpriced", "openai", "unpriced/0", "1", "7", "3", "0", "0", None, 200),
-    ("embeddings", "embed", "openai", "embed/0", "1", "50", "0", "0", "0", "0.000001", 200),
-    ("cut", "gpt-4o", "openai", "gpt-4o/0", "1", None, None, None, None, None, 200),
+    ("json", "gpt-4o", "openai", "gpt-4o/0", 1, 120, 30, 20, 0, 0.000575, 200),
+    ("stream", "gpt-4o", "openai", "gpt-4o/0", 1, 200, 50, 0, 10, 0.001, 200),
+    ("stream_usage", "gpt-4o", "openai", "gpt-4o/0", 1, 80, 20, 40, 0, 0.00035, 200),
+    ("azure", "azure-gpt", "azure", "azure-gpt/0", 1, 1000, 100, 0, 0, 0.0065, 200),
+    ("tier", "llama", "groq", "llama/0", 1, 2000, 100, 0, 0, 0.00044, 200),
+    ("below_tier", "llama", "groq", "llama/0", 1, 500, 100, 0, 0, 0.000033, 200),
+    ("fallback_429", "fb-429", "openai", "gpt-4o/0", 2, 10, 5, 0, 0, 0.000075, 200),
+    ("fallback_refused", "fb-refused", "openai", "gpt-4o/0", 2, 30, 10, 0, 0, 0.000175, 200),
+    ("error_503", "only-503", "o503", "only-503/0", 2, None, None, None, None, None, 503),
+    ("unknown", None, None, None, 0, None, None, None, None, None, 404),
+    ("unpriced", "unpriced", "openai", "unpriced/0", 1, 7, 3, 0, 0, None, 200),
+    ("embeddings", "embed", "openai", "embed/0", 1, 50, 0, 0, 0, 0.000001, 200),
+    ("cut", "gpt-4o", "openai", "gpt-4o/0", 1, None, None, None, None, None, 200),
 ]
 
 
 def test_access_log_is_the_spend_ledger(gw, mix):
     lines = access_log_lines(gw, mix.ids)
-    assert len(lines) == len(mix.ids) == len(LEDGER)
+    assert all(i in lines for i in mix.ids.values()) and len(mix.ids) == len(LEDGER)
     for name, model, provider, deployment, attempts, inp, out, cached, reasoning, usd, status in LEDGER:
         line = lines[mix.ids[name]]
         got = {k: line[k] for k in ("model", "provider", "deployment", "attempts", "input_tokens",
                                     "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
-                                    "status", "method", "path")}
+                                    "status", "method", "path", "cache_write_tokens")}
         assert got == {"model": model, "provider": provider, "deployment": deployment,
                        "attempts": attempts, "input_tokens": inp, "output_tokens": out,
                        "cached_tokens": cached, "reasoning_tokens": reasoning, "cost_usd": usd,
+                       "cache_write_tokens": None if inp is None else 0,
                        "status": status, "method": "POST",
                        "path": "/v1/embeddings" if name == "embeddings" else "/v1/chat/completions"}, name
-        assert int(line["overhead_us"]) > 0, name
+        assert line["overhead_us"] > 0, name
         assert isinstance(line["duration_ms"], int) and line["start_time"], name
         streamed = name in ("stream", "stream_usage", "fallback_refused", "cut")
         assert (line["time_to_first_chunk_ms"] is not None) == streamed, name
     # The ledger adds up to the cost counter: 575 + 1000 + 350 + 6500 + 440 + 33 + 75 + 175 + 1 µ$
-    total = sum(float(line["cost_usd"]) for line in lines.values() if line["cost_usd"])
-    assert round(total * 1e6) == 9149
+    costs = [line["cost_usd"] for line in lines.values() if line["cost_usd"] is not None]
+    assert round(sum(costs) * 1e6) == 9149
     total_counter = sum(v for k, v in scrape(gw).items() if k[0] == "switchboard_cost_nano_usd")
     assert total_counter == 9149 * 1000
+
+
+def test_every_ledger_line_is_json(gw, mix):
+    import socket
+
+    # Rejected by Envoy's HTTP codec (a local reply, flag DPE).
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    # A request id a client chose, with quotes: escaped by the filter.
+    odd = 'quote"and\\backslash'
+    httpx.get(gw.url + "/health", headers={"x-request-id": odd}, timeout=5)
+    deadline = time.monotonic() + 10
+    while True:
+        entries = [json.loads(line) for line in gw.access_log.read_text().splitlines()]
+        codec = [e for e in entries if e["response_flags"] == "DPE"]
+        health = [e for e in entries if e.get("request_id") == odd]
+        if (codec and health) or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert codec and codec[0]["status"] == 400 and codec[0].get("cost_usd") is None
+    assert health and health[0]["path"] == "/health" and health[0]["model"] is None
 
 
 def test_grafana_dashboard_reads_metrics_that_exist(gw, mix):

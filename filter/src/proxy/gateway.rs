@@ -9,7 +9,9 @@ use crate::config::Gateway;
 use crate::flow::gateway::{
     admit, classify, envoy_error, get_model, list_models, too_large, Endpoint,
 };
-use crate::flow::record::{answer_headers, RequestRecord, PATH_PROPERTY};
+use crate::flow::record::{
+    answer_headers, ledger_fragment, RequestLine, RequestRecord, LEDGER_PROPERTY,
+};
 use crate::providers::Operation;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -30,6 +32,8 @@ pub struct GatewayFilter {
     /// A 2xx stream whose first chunk is not seen yet.
     awaiting_first_chunk: bool,
     finished: bool,
+    /// Request id, method and path, for the ledger.
+    line: RequestLine,
 }
 
 impl GatewayFilter {
@@ -44,6 +48,7 @@ impl GatewayFilter {
             status: 0,
             awaiting_first_chunk: false,
             finished: false,
+            line: RequestLine::default(),
         }
     }
 
@@ -60,26 +65,21 @@ impl GatewayFilter {
         }
     }
 
-    /// Closes the record once: metrics, then the access-log fields as filter state (read by
-    /// the HCM access log, which Envoy writes after the last response callback).
+    /// Closes the request once: metrics from its record, then its ledger fields as filter
+    /// state for the HCM access log (which Envoy 1.40 writes after the last response callback
+    /// and after `on_log`).
     fn finish(&mut self, callback_start_ns: u64) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
-        let Some(record) = self.record.clone() else {
-            return;
-        };
-        let now = now_ns(self);
-        let summary = {
-            let Ok(mut r) = record.try_borrow_mut() else {
-                return;
-            };
+        let summary = self.record.clone().and_then(|record| {
+            let now = now_ns(self);
+            let mut r = record.try_borrow_mut().ok()?;
             r.add_overhead(now.saturating_sub(callback_start_ns));
-            r.finish(&self.gw, self.status, now, &mut &*self.metrics)
-        };
-        for (key, value) in summary.access_log_fields() {
-            self.set_property(vec![key], Some(value.as_bytes()));
-        }
+            Some(r.finish(&self.gw, self.status, now, &mut &*self.metrics))
+        });
+        let fragment = ledger_fragment(&self.line, summary.as_ref());
+        self.set_property(vec![LEDGER_PROPERTY], Some(fragment.as_bytes()));
     }
 
     fn reply_json(&self, status: u16, body: &[u8]) {
@@ -179,11 +179,14 @@ impl HttpContext for GatewayFilter {
 impl GatewayFilter {
     fn request_headers(&mut self, end_of_stream: bool, start_ns: u64) -> Action {
         self.strip_own_headers();
-        let method = self.get_http_request_header(":method").unwrap_or_default();
-        let path = self.get_http_request_header(":path").unwrap_or_default();
-        // The upstream role rewrites `:path` in the header map the access log reads later.
-        self.set_property(vec![PATH_PROPERTY], Some(path.as_bytes()));
-        let endpoint = match classify(&method, &path) {
+        self.line = RequestLine {
+            request_id: self
+                .get_http_request_header("x-request-id")
+                .unwrap_or_default(),
+            method: self.get_http_request_header(":method").unwrap_or_default(),
+            path: self.get_http_request_header(":path").unwrap_or_default(),
+        };
+        let endpoint = match classify(&self.line.method, &self.line.path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
         };

@@ -40,7 +40,7 @@ const DIRECTIVE_PREFIX: &str = "/mock/";
 const DIRECTIVE_HEADER: &str = "x-mock-";
 
 const USAGE: &str = "usage: switchboard-mock [--host 127.0.0.1] [--port 0] [--threads 1] \
-[--aws-access-key-id AKIDEXAMPLE] [--aws-secret-access-key KEY]";
+[--aws-access-key-id AKIDEXAMPLE] [--aws-secret-access-key KEY] [--aws-allow-unsigned]";
 
 /// The credentials Bedrock requests must be signed with unless given: AWS's documentation
 /// example keys.
@@ -73,11 +73,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Cli, String> {
         aws: bedrock::Credentials {
             access_key_id: DEFAULT_AWS_ACCESS_KEY_ID.to_owned(),
             secret_access_key: DEFAULT_AWS_SECRET_ACCESS_KEY.to_owned(),
+            allow_unsigned: false,
         },
     };
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(Cli::Help);
+        }
+        if arg == "--aws-allow-unsigned" {
+            out.aws.allow_unsigned = true;
+            continue;
         }
         let known = [
             "--host",
@@ -713,6 +718,7 @@ mod tests {
                 aws: bedrock::Credentials {
                     access_key_id: DEFAULT_AWS_ACCESS_KEY_ID.into(),
                     secret_access_key: DEFAULT_AWS_SECRET_ACCESS_KEY.into(),
+                    allow_unsigned: false,
                 },
             }))
         );
@@ -734,6 +740,7 @@ mod tests {
                 aws: bedrock::Credentials {
                     access_key_id: "AKIDTEST".into(),
                     secret_access_key: "s3cret".into(),
+                    allow_unsigned: false,
                 },
             }))
         );

@@ -56,5 +56,5 @@ build_wasm() {
 }
 
 build_native() {
-  (cd "$ROOT" && cargo build -q --release -p switchboard --bin switchboard -p switchboard-mock)
+  (cd "$ROOT" && cargo build -q --release -p switchboard -p switchboard-mock --bins)
 }

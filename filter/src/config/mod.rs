@@ -190,6 +190,7 @@ impl ProviderSpec {
                 .and_then(|v| v.as_str());
             names.extend(env);
         }
+        names.extend(providers::implied_env_names(self));
         names
     }
 }

@@ -164,13 +164,14 @@ pub fn too_large(limit: u32) -> GatewayError {
     .with_code("request_too_large")
 }
 
-/// Envoy's plain-text local replies, explained in OpenAI's shape.
-pub fn envoy_error(status: u16, text: &str) -> GatewayError {
+/// Envoy's plain-text local replies, explained in OpenAI's shape. Envoy answers 413 itself
+/// when a body outgrows its buffer before the filter sees it: same answer as the filter's own.
+pub fn envoy_error(status: u16, text: &str, max_request_bytes: u32) -> GatewayError {
     let text = text.trim();
     let message = match status {
+        413 => return too_large(max_request_bytes),
         503 => format!("No deployment of this model could answer: {text}"),
         504 => format!("The provider did not answer in time: {text}"),
-        413 => format!("The request body is too large: {text}"),
         _ => format!("The gateway could not complete the request: {text}"),
     };
     let kind = match status {
@@ -305,17 +306,18 @@ mod tests {
 
     #[test]
     fn envoy_local_replies_become_openai_errors() {
-        let e = envoy_error(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n");
+        let e = envoy_error(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n", 10);
         assert_eq!((e.status, e.kind), (503, ErrorKind::Upstream));
         assert!(e
             .message
             .starts_with("No deployment of this model could answer: upstream connect error"));
         assert!(!e.message.ends_with('\n'));
         assert_eq!(
-            envoy_error(504, "upstream request timeout").kind,
+            envoy_error(504, "upstream request timeout", 10).kind,
             ErrorKind::Timeout
         );
-        assert_eq!(too_large(10).status, 413);
+        assert_eq!(envoy_error(413, "Payload Too Large", 10), too_large(10));
+        assert_eq!(too_large(10).code.as_deref(), Some("request_too_large"));
     }
 
     #[test]

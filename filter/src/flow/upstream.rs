@@ -2,6 +2,7 @@
 //! provider's answer (JSON, stream or error) into what the client sees.
 
 use super::ParsedRequest;
+use crate::api::chat::ResponseFormat;
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::providers::{
@@ -18,6 +19,7 @@ pub struct Exchange {
     include_usage: bool,
     base64_embeddings: bool,
     upstream_model: String,
+    json_schema: Option<String>,
     request_id: String,
     created: u64,
     translator: Option<Box<dyn StreamTranslator>>,
@@ -90,6 +92,15 @@ impl Exchange {
                 include_usage,
                 base64_embeddings,
                 upstream_model: deployment.upstream_model.clone(),
+                json_schema: match request {
+                    ParsedRequest::Chat(req) => match &req.response_format {
+                        Some(ResponseFormat::JsonSchema { json_schema }) => {
+                            Some(json_schema.name.clone())
+                        }
+                        _ => None,
+                    },
+                    ParsedRequest::Embeddings(_) => None,
+                },
                 request_id: request_id.to_owned(),
                 created: now_ms / 1000,
                 translator: None,
@@ -111,6 +122,7 @@ impl Exchange {
             base64_embeddings: self.base64_embeddings,
             created: self.created,
             request_id: &self.request_id,
+            json_schema: self.json_schema.as_deref(),
         }
     }
 
@@ -290,5 +302,41 @@ models:
         cut.stream_chunk(b"data: {\"choices\":[]}\n\n", &mut out);
         cut.stream_end(&mut out);
         assert!(!cut.stream_complete(), "{}", String::from_utf8_lossy(&out));
+    }
+
+    #[test]
+    fn anthropic_answers_know_the_json_schema_and_overload_falls_back() {
+        let gw = Gateway::from_text(
+            r#"
+providers:
+  an: {kind: anthropic, api_key: k, base_url: "http://mock:9"}
+models:
+  - {name: claude, deployments: [{provider: an, model: claude-x}]}
+"#,
+            &|_: &str| None,
+        )
+        .unwrap();
+        let body = r#"{"model":"claude","messages":[{"role":"user","content":"hi"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object"}}}}"#;
+        let (mut ex, up) = begin(&gw, "claude/0", body).unwrap();
+        assert_eq!(up.path, "/v1/messages");
+        assert_eq!(ex.response_headers(&gw, 200), BodyPlan::Buffer);
+        let answer = ex.buffered(
+            &gw,
+            200,
+            br#"{"id":"msg_1","model":"claude-x","stop_reason":"tool_use","usage":{"input_tokens":2,"output_tokens":3},
+                "content":[{"type":"tool_use","id":"t","name":"person","input":{"name":"Ada"}}]}"#,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&answer.body.unwrap()).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], r#"{"name":"Ada"}"#);
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(ex.usage().unwrap().total_tokens(), 5);
+
+        let overloaded = ex.buffered(
+            &gw,
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        assert_eq!(overloaded.status, 503);
     }
 }

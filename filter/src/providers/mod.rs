@@ -2,12 +2,18 @@
 //! the provider's answer (JSON, stream, error) back to OpenAI's shape. Adding a provider means
 //! adding its file, one line in `KINDS`, and its fixture table.
 
+pub mod anthropic;
 pub mod azure;
+pub mod bedrock;
+pub mod cohere;
 pub mod endpoint;
+pub mod gemini;
 pub mod openai;
 pub mod openai_compatible;
+pub mod sigv4;
 #[cfg(test)]
 pub mod testing;
+pub mod vertex;
 
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -21,8 +27,13 @@ use serde::de::DeserializeOwned;
 /// Provider kinds and how to build each from its config section.
 const KINDS: &[(&str, Builder)] = &[
     ("openai", openai::build),
+    ("anthropic", anthropic::build),
     ("azure", azure::build),
+    ("bedrock", bedrock::build),
     ("openai_compatible", openai_compatible::build),
+    ("gemini", gemini::build),
+    ("vertex", vertex::build),
+    ("cohere", cohere::build),
     ("groq", openai_compatible::build),
     ("together", openai_compatible::build),
     ("fireworks", openai_compatible::build),
@@ -73,6 +84,9 @@ pub struct ResponseContext<'a> {
     pub created: u64,
     /// Unique per request, for ids when the provider gives none.
     pub request_id: &'a str,
+    /// The name of the `json_schema` response format the client asked for: providers that
+    /// answer it through a forced tool turn that tool's call back into `content`.
+    pub json_schema: Option<&'a str>,
 }
 
 /// A translated answer. `body: None` means the provider's bytes already are the answer.
@@ -80,6 +94,21 @@ pub struct ResponseContext<'a> {
 pub struct Translated {
     pub body: Option<Vec<u8>>,
     pub usage: Option<Usage>,
+}
+
+impl Translated {
+    /// A translated chat answer and the usage it reports.
+    pub fn completion(
+        completion: &crate::api::chat::ChatCompletion,
+        usage: Option<Usage>,
+    ) -> Result<Translated, GatewayError> {
+        let body =
+            serde_json::to_vec(completion).map_err(|e| GatewayError::server(e.to_string()))?;
+        Ok(Translated {
+            body: Some(body),
+            usage,
+        })
+    }
 }
 
 /// Turns a provider's response stream into OpenAI SSE, whatever way the bytes are split.
@@ -230,6 +259,15 @@ impl Credential {
             Credential::Present(s) => Ok(Some(s.expose())),
             Credential::Missing(m) => Err(GatewayError::server(m.clone())),
         }
+    }
+}
+
+/// Environment variables a kind reads when its section does not name them (the renderer
+/// lists them in `host_env_keys`).
+pub fn implied_env_names(spec: &ProviderSpec) -> Vec<&'static str> {
+    match spec.kind.as_str() {
+        "bedrock" => bedrock::implied_env_names(spec),
+        _ => Vec::new(),
     }
 }
 

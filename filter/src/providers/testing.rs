@@ -82,6 +82,7 @@ pub fn ctx(include_usage: bool) -> ResponseContext<'static> {
         base64_embeddings: false,
         created: 1_700_000_000,
         request_id: "req-1",
+        json_schema: None,
     }
 }
 

@@ -306,7 +306,11 @@ impl GatewayFilter {
         let original = self
             .get_http_response_body(0, body_size)
             .unwrap_or_default();
-        let err = envoy_error(status, &String::from_utf8_lossy(&original));
+        let err = envoy_error(
+            status,
+            &String::from_utf8_lossy(&original),
+            self.gw.options.max_request_bytes,
+        );
         let json = err.to_json();
         self.set_http_response_body(0, body_size, &json);
         Action::Continue

@@ -20,10 +20,19 @@ use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Client headers that must not reach a provider: the client's own credentials and
-/// encodings we could not translate.
-const DROPPED_REQUEST_HEADERS: [&str; 4] =
-    ["authorization", "x-api-key", "api-key", "accept-encoding"];
+/// Client headers that must not reach a provider: the client's own credentials (AWS's
+/// included: an unsigned security token would change whose request it is) and encodings we
+/// could not translate.
+const DROPPED_REQUEST_HEADERS: [&str; 8] = [
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "x-amz-security-token",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "accept-encoding",
+];
 
 pub struct UpstreamFilter {
     gw: Rc<Gateway>,

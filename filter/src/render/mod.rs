@@ -144,9 +144,14 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
 /// attach upstream filters, hence EnvoyFilter.)
 pub fn istio(prepared: &Prepared, opts: &RenderOptions, host: &str) -> Vec<Value> {
     let b = bootstrap(prepared, opts);
-    let hcm =
-        &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
-    let route = &hcm["route_config"]["virtual_hosts"][0]["routes"][0];
+    let hcm = b
+        .pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
+        .cloned()
+        .unwrap_or_default();
+    let route = hcm
+        .pointer("/route_config/virtual_hosts/0/routes/0")
+        .cloned()
+        .unwrap_or_default();
     let gateway_match = json!({"context": "GATEWAY"});
     let mut patches = vec![
         json!({
@@ -154,18 +159,21 @@ pub fn istio(prepared: &Prepared, opts: &RenderOptions, host: &str) -> Vec<Value
             "match": {"context": "GATEWAY", "listener": {"filterChain": {"filter": {
                 "name": "envoy.filters.network.http_connection_manager",
                 "subFilter": {"name": "envoy.filters.http.router"}}}}},
-            "patch": {"operation": "INSERT_BEFORE", "value": hcm["http_filters"][0]},
+            "patch": {"operation": "INSERT_BEFORE", "value": hcm.pointer("/http_filters/0")},
         }),
         json!({
             "applyTo": "HTTP_ROUTE",
             "match": {"context": "GATEWAY", "routeConfiguration": {"vhost": {
                 "name": format!("{host}:80"), "route": {"name": "switchboard"}}}},
             "patch": {"operation": "MERGE", "value": {
-                "route": route["route"],
-                "per_request_buffer_limit_bytes": route["per_request_buffer_limit_bytes"]}},
+                "route": route.get("route"),
+                "per_request_buffer_limit_bytes": route.get("per_request_buffer_limit_bytes")}},
         }),
     ];
-    if let Some(clusters) = b["static_resources"]["clusters"].as_array() {
+    if let Some(clusters) = b
+        .pointer("/static_resources/clusters")
+        .and_then(Value::as_array)
+    {
         patches.extend(clusters.iter().map(|c| {
             json!({"applyTo": "CLUSTER", "match": gateway_match, "patch": {"operation": "ADD", "value": c}})
         }));

@@ -1,11 +1,17 @@
 //! switchboard-mock: a fake LLM provider for Switchboard's end-to-end tests and benchmarks.
 //!
 //! This file holds what every wire format shares: the CLI, the server, routing, behaviour
-//! directives and request recording. Each wire format is one module (`openai`, later others)
-//! with `route`, `handle` and `error`; the deterministic "model" lives in `conversation`.
+//! directives and request recording. Each wire format is one module (`openai`, `anthropic`,
+//! `bedrock`, `gemini`, `vertex`, ...) with `route`, `handle` and `error`; the deterministic
+//! "model" lives in `conversation`.
 
+mod anthropic;
+mod bedrock;
+mod cohere;
 mod conversation;
+mod gemini;
 mod openai;
+mod vertex;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -33,7 +39,13 @@ const DIRECTIVE_PREFIX: &str = "/mock/";
 /// Header prefix carrying directives: `x-mock-<name>: <value>`.
 const DIRECTIVE_HEADER: &str = "x-mock-";
 
-const USAGE: &str = "usage: switchboard-mock [--host 127.0.0.1] [--port 0] [--threads 1]";
+const USAGE: &str = "usage: switchboard-mock [--host 127.0.0.1] [--port 0] [--threads 1] \
+[--aws-access-key-id AKIDEXAMPLE] [--aws-secret-access-key KEY] [--aws-allow-unsigned]";
+
+/// The credentials Bedrock requests must be signed with unless given: AWS's documentation
+/// example keys.
+const DEFAULT_AWS_ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+const DEFAULT_AWS_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 // ---------------------------------------------------------------------------------------------
 // CLI
@@ -43,6 +55,8 @@ struct Args {
     host: String,
     port: u16,
     threads: usize,
+    /// What Bedrock requests' SigV4 signatures are checked against.
+    aws: bedrock::Credentials,
 }
 
 #[derive(Debug, PartialEq)]
@@ -56,12 +70,27 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Cli, String> {
         host: "127.0.0.1".to_owned(),
         port: 0,
         threads: 1,
+        aws: bedrock::Credentials {
+            access_key_id: DEFAULT_AWS_ACCESS_KEY_ID.to_owned(),
+            secret_access_key: DEFAULT_AWS_SECRET_ACCESS_KEY.to_owned(),
+            allow_unsigned: false,
+        },
     };
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(Cli::Help);
         }
-        let known = ["--host", "--port", "--threads"];
+        if arg == "--aws-allow-unsigned" {
+            out.aws.allow_unsigned = true;
+            continue;
+        }
+        let known = [
+            "--host",
+            "--port",
+            "--threads",
+            "--aws-access-key-id",
+            "--aws-secret-access-key",
+        ];
         if !known.contains(&arg.split_once('=').map_or(arg.as_str(), |(name, _)| name)) {
             return Err(format!("unknown argument {arg}"));
         }
@@ -86,6 +115,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Cli, String> {
                     .filter(|n| *n >= 1)
                     .ok_or_else(|| format!("--threads: not a positive number: {value}"))?
             }
+            "--aws-access-key-id" => out.aws.access_key_id = value,
+            "--aws-secret-access-key" => out.aws.secret_access_key = value,
             _ => return Err(format!("unknown argument {name}")),
         }
     }
@@ -132,9 +163,11 @@ async fn serve(args: Args) -> std::io::Result<()> {
         writeln!(stdout, "listening on {addr}")?;
         stdout.flush()?;
     }
-    let app = Router::new()
-        .fallback(handle)
-        .with_state(Arc::new(Mock::default()));
+    let app = Router::new().fallback(handle).with_state(Arc::new(Mock {
+        seq: AtomicU64::default(),
+        records: Mutex::default(),
+        aws: args.aws,
+    }));
     let listener = listener.tap_io(|tcp| {
         // Stream events are small writes; do not let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
@@ -157,6 +190,9 @@ pub struct Directives {
     pub malformed: bool,
     /// `cut`: a truncated body, or a stream that ends early without its final events.
     pub cut: bool,
+    /// `midstream_error`: a stream that fails after its first events with the format's
+    /// in-stream error event (where the format has one, e.g. Anthropic's `error`).
+    pub midstream_error: bool,
     /// `chunk_delay=MS`: wait between stream events.
     pub chunk_delay_ms: u64,
     /// `usage=prompt:P;completion:C;cached:K;reasoning:R`.
@@ -198,6 +234,7 @@ impl Directives {
             }
             "malformed" => self.malformed = flag(value),
             "cut" => self.cut = flag(value),
+            "midstream_error" => self.midstream_error = flag(value),
             "reply" => self.reply = Some(value.to_owned()),
             "usage" => {
                 for item in value.split([';', ' ']) {
@@ -339,10 +376,10 @@ impl Record {
     }
 }
 
-#[derive(Default)]
 struct Mock {
     seq: AtomicU64,
     records: Mutex<VecDeque<Arc<Record>>>,
+    aws: bedrock::Credentials,
 }
 
 impl Mock {
@@ -485,29 +522,57 @@ pub struct Call<'a> {
     pub created: u64,
 }
 
+/// A request exactly as received, for formats that check a signature over it (Bedrock's SigV4).
+pub struct Received<'a> {
+    /// Path and query, directive prefix included.
+    pub raw_path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+}
+
 // ---------------------------------------------------------------------------------------------
 // Routing
 
 /// The endpoint a request is for, across wire formats.
 enum Route {
     OpenAi(openai::Endpoint),
+    Anthropic(anthropic::Endpoint),
+    Gemini(gemini::Endpoint),
+    Vertex(vertex::Endpoint),
+    Cohere(cohere::Endpoint),
+    Bedrock(bedrock::Endpoint),
 }
 
 fn route(method: &Method, path: &str) -> Option<Route> {
-    openai::route(method, path).map(Route::OpenAi)
-    // Further formats: `.or_else(|| anthropic::route(method, path).map(Route::Anthropic))`.
+    openai::route(method, path)
+        .map(Route::OpenAi)
+        .or_else(|| anthropic::route(method, path).map(Route::Anthropic))
+        .or_else(|| gemini::route(method, path).map(Route::Gemini))
+        .or_else(|| vertex::route(method, path).map(Route::Vertex))
+        .or_else(|| cohere::route(method, path).map(Route::Cohere))
+        .or_else(|| bedrock::route(method, path).map(Route::Bedrock))
 }
 
 impl Route {
-    fn handle(&self, call: &Call) -> Reply {
+    fn handle(&self, call: &Call, received: &Received, mock: &Mock) -> Reply {
         match self {
             Route::OpenAi(endpoint) => openai::handle(endpoint, call),
+            Route::Anthropic(endpoint) => anthropic::handle(endpoint, call),
+            Route::Gemini(endpoint) => gemini::handle(endpoint, call),
+            Route::Vertex(endpoint) => vertex::handle(endpoint, call),
+            Route::Cohere(endpoint) => cohere::handle(endpoint, call),
+            Route::Bedrock(endpoint) => bedrock::handle(endpoint, call, received, &mock.aws),
         }
     }
 
-    fn error(&self, status: u16, call: &Call) -> Reply {
+    fn error(&self, status: u16, call: &Call, received: &Received, mock: &Mock) -> Reply {
         match self {
             Route::OpenAi(_) => openai::error(status, call),
+            Route::Anthropic(_) => anthropic::error(status, call),
+            Route::Gemini(_) => gemini::error(status, call),
+            Route::Vertex(_) => vertex::error(status, call),
+            Route::Cohere(_) => cohere::error(status, call),
+            Route::Bedrock(_) => bedrock::error(status, call, received, &mock.aws),
         }
     }
 }
@@ -574,11 +639,16 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
+    let received = Received {
+        raw_path: &record.raw_path,
+        headers: &parts.headers,
+        body: &bytes,
+    };
     let reply = match route(&parts.method, path_only) {
         None => openai::not_found(&call),
         Some(route) => match directives.status {
-            Some(status) if status >= 400 => route.error(status, &call),
-            _ => route.handle(&call),
+            Some(status) if status >= 400 => route.error(status, &call, &received, &mock),
+            _ => route.handle(&call, &received, &mock),
         },
     };
     let mut response = reply.into_response(
@@ -644,15 +714,34 @@ mod tests {
             Ok(Cli::Run(Args {
                 host: "127.0.0.1".into(),
                 port: 0,
-                threads: 1
+                threads: 1,
+                aws: bedrock::Credentials {
+                    access_key_id: DEFAULT_AWS_ACCESS_KEY_ID.into(),
+                    secret_access_key: DEFAULT_AWS_SECRET_ACCESS_KEY.into(),
+                    allow_unsigned: false,
+                },
             }))
         );
         assert_eq!(
-            args(&["--host", "0.0.0.0", "--port=8080", "--threads", "4"]),
+            args(&[
+                "--host",
+                "0.0.0.0",
+                "--port=8080",
+                "--threads",
+                "4",
+                "--aws-access-key-id",
+                "AKIDTEST",
+                "--aws-secret-access-key=s3cret",
+            ]),
             Ok(Cli::Run(Args {
                 host: "0.0.0.0".into(),
                 port: 8080,
-                threads: 4
+                threads: 4,
+                aws: bedrock::Credentials {
+                    access_key_id: "AKIDTEST".into(),
+                    secret_access_key: "s3cret".into(),
+                    allow_unsigned: false,
+                },
             }))
         );
         assert_eq!(args(&["--help"]), Ok(Cli::Help));
@@ -698,6 +787,7 @@ mod tests {
                 delay_ms: 50,
                 malformed: true,
                 cut: false,
+                midstream_error: false,
                 chunk_delay_ms: 7,
                 usage: UsageOverride {
                     prompt: Some(10),

@@ -343,16 +343,16 @@ fn tools(config: Option<&Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
     Ok((tools, choice))
 }
 
-/// Bedrock's `inputTokens` leave out the tokens read from the cache.
+/// Bedrock's `inputTokens` leave out the tokens read from or written to the cache.
 fn usage_json(usage: &Usage) -> Value {
     let mut out = json!({
-        "inputTokens": usage.prompt.saturating_sub(usage.cached),
+        "inputTokens": usage.prompt.saturating_sub(usage.cached).saturating_sub(usage.cache_write),
         "outputTokens": usage.completion,
         "totalTokens": usage.total(),
     });
-    if usage.cached > 0 {
+    if usage.cached > 0 || usage.cache_write > 0 {
         out["cacheReadInputTokens"] = json!(usage.cached);
-        out["cacheWriteInputTokens"] = json!(0);
+        out["cacheWriteInputTokens"] = json!(usage.cache_write);
     }
     out
 }

@@ -195,7 +195,7 @@ pub struct Directives {
     pub midstream_error: bool,
     /// `chunk_delay=MS`: wait between stream events.
     pub chunk_delay_ms: u64,
-    /// `usage=prompt:P;completion:C;cached:K;reasoning:R`.
+    /// `usage=prompt:P;completion:C;cached:K;cache_write:W;reasoning:R`.
     pub usage: UsageOverride,
     /// `reply=TEXT`: the assistant text.
     pub reply: Option<String>,
@@ -207,6 +207,7 @@ pub struct UsageOverride {
     pub prompt: Option<u64>,
     pub completion: Option<u64>,
     pub cached: Option<u64>,
+    pub cache_write: Option<u64>,
     pub reasoning: Option<u64>,
 }
 
@@ -248,6 +249,7 @@ impl Directives {
                         "prompt" => &mut self.usage.prompt,
                         "completion" => &mut self.usage.completion,
                         "cached" => &mut self.usage.cached,
+                        "cache_write" => &mut self.usage.cache_write,
                         "reasoning" => &mut self.usage.reasoning,
                         _ => continue,
                     };
@@ -793,6 +795,7 @@ mod tests {
                     prompt: Some(10),
                     completion: Some(5),
                     cached: Some(2),
+                    cache_write: None,
                     reasoning: None
                 },
                 reply: Some("hi there".into()),

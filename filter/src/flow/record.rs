@@ -283,8 +283,13 @@ struct LedgerFields<'a> {
 /// The ledger fields as JSON object members after a comma (`,"request_id":"…",…`): the
 /// rendered access log appends them to Envoy's own fields inside one JSON object, and a
 /// request the filter never saw simply has none (Envoy writes an absent value as nothing).
-/// Strings are JSON-escaped here: Envoy's text format would not escape them.
-pub fn ledger_fragment(request: &RequestLine, summary: Option<&Summary>) -> String {
+/// Strings are JSON-escaped here: Envoy's text format would not escape them. `extra` fields
+/// (e.g. who called) follow as strings.
+pub fn ledger_fragment(
+    request: &RequestLine,
+    summary: Option<&Summary>,
+    extra: &[(&str, String)],
+) -> String {
     let usage = summary.and_then(|s| s.usage);
     let fields = LedgerFields {
         request_id: &request.request_id,
@@ -306,10 +311,16 @@ pub fn ledger_fragment(request: &RequestLine, summary: Option<&Summary>) -> Stri
         overhead_us: summary.map_or(0, |s| s.overhead_us),
     };
     let object = serde_json::to_string(&fields).unwrap_or_default();
-    match object.strip_prefix('{').and_then(|o| o.strip_suffix('}')) {
-        Some(members) if !members.is_empty() => format!(",{members}"),
-        _ => String::new(),
+    let Some(members) = object.strip_prefix('{').and_then(|o| o.strip_suffix('}')) else {
+        return String::new();
+    };
+    let mut fragment = format!(",{members}");
+    for (name, value) in extra {
+        if let (Ok(name), Ok(value)) = (serde_json::to_string(name), serde_json::to_string(value)) {
+            fragment.push_str(&format!(",{name}:{value}"));
+        }
     }
+    fragment
 }
 
 /// The `x-switchboard-*` headers of a JSON answer: which deployment answered after how many
@@ -495,7 +506,7 @@ models:
             method: "POST".into(),
             path: "/v1/chat/completions".into(),
         };
-        let fragment = ledger_fragment(&line, Some(&summary));
+        let fragment = ledger_fragment(&line, Some(&summary), &[("key", "shop\n".into())]);
         let entry: serde_json::Value =
             serde_json::from_str(&format!("{{\"status\":200{fragment}}}")).unwrap();
         assert_eq!(
@@ -505,7 +516,8 @@ models:
                 "path": "/v1/chat/completions", "model": "gpt", "provider": "oa",
                 "deployment": "gpt/0", "attempts": 1, "input_tokens": 120, "output_tokens": 30,
                 "cached_tokens": 20, "cache_write_tokens": 0, "reasoning_tokens": 5,
-                "cost_usd": 0.000756, "time_to_first_chunk_ms": 40, "overhead_us": 85
+                "cost_usd": 0.000756, "time_to_first_chunk_ms": 40, "overhead_us": 85,
+                "key": "shop\n"
             })
         );
         assert!(
@@ -601,7 +613,7 @@ models:
             format!("requests.gen_ai_operation_name=embeddings.{none}.http_status_class=4xx"),
             vec![1]
         )));
-        let fragment = ledger_fragment(&RequestLine::default(), Some(&summary));
+        let fragment = ledger_fragment(&RequestLine::default(), Some(&summary), &[]);
         assert_eq!(
             fragment,
             r#","request_id":"","method":"","path":"","model":null,"provider":null,"deployment":null,"attempts":0,"input_tokens":null,"output_tokens":null,"cached_tokens":null,"cache_write_tokens":null,"reasoning_tokens":null,"cost_usd":null,"time_to_first_chunk_ms":null,"overhead_us":0"#

@@ -78,7 +78,7 @@ impl GatewayFilter {
             r.add_overhead(now.saturating_sub(callback_start_ns));
             Some(r.finish(&self.gw, self.status, now, &mut &*self.metrics))
         });
-        let fragment = ledger_fragment(&self.line, summary.as_ref());
+        let fragment = ledger_fragment(&self.line, summary.as_ref(), &[]);
         self.set_property(vec![LEDGER_PROPERTY], Some(fragment.as_bytes()));
     }
 

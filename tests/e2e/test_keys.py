@@ -330,9 +330,12 @@ def metric(name, model, operation="chat", **labels):
 
 
 def access_log(key: str, n: int, timeout=20.0) -> list[dict]:
+    """The ledger lines of a key. `cost_usd` is a JSON number holding an exact decimal: read
+    as its text (the budgets left are strings already)."""
     deadline = time.monotonic() + timeout
     while True:
-        lines = [json.loads(line) for line in ACCESS_LOG.read_text().splitlines()] if ACCESS_LOG.exists() else []
+        text = ACCESS_LOG.read_text() if ACCESS_LOG.exists() else ""
+        lines = [json.loads(line, parse_float=str) for line in text.splitlines()]
         mine = [line for line in lines if line.get("key") == key]
         if len(mine) >= n or time.monotonic() > deadline:
             return mine

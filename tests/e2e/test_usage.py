@@ -3,7 +3,8 @@ errors, embeddings) through the real Envoy, the mock reporting known usage (`x-m
 exact token counts and cost checked in Envoy's `/stats/prometheus` and in the JSON access log.
 
 Every expected number is worked out by hand below from the prices in CONFIG (USD per million
-tokens): cost = (input - cached) * input_rate + cached * cache_read + output * output_rate.
+tokens): cost = (input - cached - written) * input_rate + cached * cache_read
++ written * cache_write + output * output_rate.
 """
 
 import json
@@ -24,6 +25,7 @@ providers:
   openai: {kind: openai, base_url: "${MOCK}/v1", api_key: sk-openai}
   azure: {kind: azure, base_url: "${MOCK}", api_key: azure-key, api_version: "2024-10-21"}
   groq: {kind: groq, base_url: "${MOCK}/openai/v1", api_key: gsk}
+  anthropic: {kind: anthropic, base_url: "${MOCK}", api_key: sk-ant}
   o429: {kind: openai, base_url: "${MOCK}/mock/status=429/v1", api_key: sk-429}
   o503: {kind: openai, base_url: "${MOCK}/mock/status=503/v1", api_key: sk-503}
   refused: {kind: openai, base_url: "http://127.0.0.1:${DEAD_PORT}/v1", api_key: sk-dead}
@@ -54,6 +56,10 @@ models:
   - name: embed
     price: {input: 0.02, output: 0}
     deployments: [{provider: openai, model: text-embedding-3-small}]
+  - name: claude
+    price: {input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}
+    max_tokens: 1024
+    deployments: [{provider: anthropic, model: claude-sonnet-4-5}]
 """
 
 HELLO = [{"role": "user", "content": "hello"}]
@@ -69,11 +75,13 @@ REFUSED_FAILED = ("fb-refused", "refused", "fb-refused_0")
 ONLY503 = ("only-503", "o503", "only-503_0")
 UNPRICED = ("unpriced", "openai", "unpriced_0")
 EMBED = ("embed", "openai", "embed_0")
+CLAUDE = ("claude", "anthropic", "claude_0")
 NOTHING = ("none", "none", "none")
 
 
-def usage_header(prompt=0, completion=0, cached=0, reasoning=0):
-    return {"x-mock-usage": f"prompt:{prompt};completion:{completion};cached:{cached};reasoning:{reasoning}"}
+def usage_header(prompt=0, completion=0, cached=0, reasoning=0, written=0):
+    return {"x-mock-usage": f"prompt:{prompt};completion:{completion};cached:{cached};"
+                            f"cache_write:{written};reasoning:{reasoning}"}
 
 
 class Mix:
@@ -137,6 +145,11 @@ class Mix:
                           headers=self.headers("cut", {"x-mock-cut": "1"}),
                           json={"model": "gpt-4o", "messages": HELLO, "stream": True}) as r:
             self.seen["cut"] = (r.status_code, r.read().decode())
+        # N. Anthropic, which reports cache writes: 1000 in = 200 read + 500 written + 300 plain;
+        #    300 * 3 + 200 * 0.3 + 500 * 3.75 + 100 * 15 = 900 + 60 + 1875 + 1500 = 4335 µ$
+        self.chat("anthropic", "claude", usage_header(1000, 100, cached=200, written=500))
+        # O. Anthropic stream: 60 * 3 + 40 * 3.75 + 20 * 15 = 180 + 150 + 300 = 630 µ$
+        self.stream("anthropic_stream", "claude", usage_header(100, 20, written=40))
 
 
 @pytest.fixture(scope="module")
@@ -178,14 +191,14 @@ def key(metric, target, operation="chat", **extra):
     return (metric, frozenset(labels.items()))
 
 
-def tokens(target, input, output, cache_read=0, reasoning=0, operation="chat"):
+def tokens(target, input, output, cache_read=0, reasoning=0, operation="chat", cache_write=0):
     """The five token series of one target."""
     name = "switchboard_gen_ai_client_token_usage"
     return {
         key(name, target, operation, gen_ai_token_type="input"): input,
         key(name, target, operation, gen_ai_token_type="output"): output,
         key(name, target, operation, gen_ai_token_type="cache_read"): cache_read,
-        key(name, target, operation, gen_ai_token_type="cache_write"): 0,
+        key(name, target, operation, gen_ai_token_type="cache_write"): cache_write,
         key(name, target, operation, gen_ai_token_type="reasoning"): reasoning,
     }
 
@@ -225,6 +238,9 @@ def test_the_client_sees_what_it_asked_for(mix):
     assert "x-switchboard-cost" not in headers and headers["x-switchboard-input-tokens"] == "7"
     headers, _ = mix.seen["embeddings"]
     assert headers["x-switchboard-cost"] == "0.000001"
+    headers, completion = mix.seen["anthropic"]
+    assert completion.usage.prompt_tokens == 1000  # Anthropic's 300 + 200 read + 500 written
+    assert (headers["x-switchboard-cost"], headers["x-switchboard-cache-write-tokens"]) == ("0.004335", "500")
 
     # Usage was asked from the provider on every stream, but only C's client sees a usage chunk.
     assert all(c.usage is None for c in mix.seen["stream"])
@@ -275,6 +291,10 @@ def test_prometheus_counts_exactly_the_tokens_and_cost(gw, mix):
     expected |= requests(EMBED, "2xx", 1, "embeddings")
     expected |= tokens(EMBED, 50, 0, operation="embeddings")
     expected |= cost(EMBED, 1 * 1000, "embeddings")
+    # Anthropic: cache reads and writes, each at its own rate
+    expected |= requests(CLAUDE, "2xx", 2)
+    expected |= tokens(CLAUDE, 1000 + 100, 100 + 20, cache_read=200, cache_write=500 + 40)
+    expected |= cost(CLAUDE, (4335 + 630) * 1000)
 
     counters = ("switchboard_requests", "switchboard_gen_ai_client_token_usage",
                 "switchboard_cost_nano_usd", "switchboard_fallbacks", "switchboard_upstream_errors")
@@ -288,7 +308,7 @@ def test_histograms_count_every_request(gw, mix):
     first_chunk = "switchboard_gen_ai_client_operation_time_to_first_chunk_count"
     overhead = "switchboard_gateway_overhead_count"
     expected_requests = {GPT: 4, AZURE: 1, LLAMA: 2, FB429_ANSWER: 1, REFUSED_ANSWER: 1,
-                         ONLY503: 1, NOTHING: 1, UNPRICED: 1}
+                         ONLY503: 1, NOTHING: 1, UNPRICED: 1, CLAUDE: 2}
     expected = {key(duration, t): n for t, n in expected_requests.items()}
     expected |= {key(overhead, t): n for t, n in expected_requests.items()}
     expected[key(duration, EMBED, "embeddings")] = 1
@@ -296,6 +316,7 @@ def test_histograms_count_every_request(gw, mix):
     # streams: B, C and M on gpt-4o; H via the fallback
     expected[key(first_chunk, GPT)] = 3
     expected[key(first_chunk, REFUSED_ANSWER)] = 1
+    expected[key(first_chunk, CLAUDE)] = 1
     deadline = time.monotonic() + 15
     while True:
         got = {k: v for k, v in scrape(gw).items() if k[0] in (duration, first_chunk, overhead)}
@@ -326,44 +347,72 @@ def access_log_lines(gw, ids: dict, timeout=20.0) -> dict:
 
 # (request, model, provider, deployment, attempts, input, output, cached, reasoning, cost, status)
 LEDGER = [
-    ("json", "gpt-4o", "openai", "gpt-4o/0", "1", "120", "30", "20", "0", "0.000575", 200),
-    ("stream", "gpt-4o", "openai", "gpt-4o/0", "1", "200", "50", "0", "10", "0.001", 200),
-    ("stream_usage", "gpt-4o", "openai", "gpt-4o/0", "1", "80", "20", "40", "0", "0.00035", 200),
-    ("azure", "azure-gpt", "azure", "azure-gpt/0", "1", "1000", "100", "0", "0", "0.0065", 200),
-    ("tier", "llama", "groq", "llama/0", "1", "2000", "100", "0", "0", "0.00044", 200),
-    ("below_tier", "llama", "groq", "llama/0", "1", "500", "100", "0", "0", "0.000033", 200),
-    ("fallback_429", "fb-429", "openai", "gpt-4o/0", "2", "10", "5", "0", "0", "0.000075", 200),
-    ("fallback_refused", "fb-refused", "openai", "gpt-4o/0", "2", "30", "10", "0", "0", "0.000175", 200),
-    ("error_503", "only-503", "o503", "only-503/0", "2", None, None, None, None, None, 503),
-    ("unknown", None, None, None, "0", None, None, None, None, None, 404),
-    ("unpriced", "unpriced", "openai", "unpriced/0", "1", "7", "3", "0", "0", None, 200),
-    ("embeddings", "embed", "openai", "embed/0", "1", "50", "0", "0", "0", "0.000001", 200),
-    ("cut", "gpt-4o", "openai", "gpt-4o/0", "1", None, None, None, None, None, 200),
+    ("json", "gpt-4o", "openai", "gpt-4o/0", 1, 120, 30, 20, 0, 0.000575, 200),
+    ("stream", "gpt-4o", "openai", "gpt-4o/0", 1, 200, 50, 0, 10, 0.001, 200),
+    ("stream_usage", "gpt-4o", "openai", "gpt-4o/0", 1, 80, 20, 40, 0, 0.00035, 200),
+    ("azure", "azure-gpt", "azure", "azure-gpt/0", 1, 1000, 100, 0, 0, 0.0065, 200),
+    ("tier", "llama", "groq", "llama/0", 1, 2000, 100, 0, 0, 0.00044, 200),
+    ("below_tier", "llama", "groq", "llama/0", 1, 500, 100, 0, 0, 0.000033, 200),
+    ("fallback_429", "fb-429", "openai", "gpt-4o/0", 2, 10, 5, 0, 0, 0.000075, 200),
+    ("fallback_refused", "fb-refused", "openai", "gpt-4o/0", 2, 30, 10, 0, 0, 0.000175, 200),
+    ("error_503", "only-503", "o503", "only-503/0", 2, None, None, None, None, None, 503),
+    ("unknown", None, None, None, 0, None, None, None, None, None, 404),
+    ("unpriced", "unpriced", "openai", "unpriced/0", 1, 7, 3, 0, 0, None, 200),
+    ("embeddings", "embed", "openai", "embed/0", 1, 50, 0, 0, 0, 0.000001, 200),
+    ("cut", "gpt-4o", "openai", "gpt-4o/0", 1, None, None, None, None, None, 200),
+    ("anthropic", "claude", "anthropic", "claude/0", 1, 1000, 100, 200, 0, 0.004335, 200),
+    ("anthropic_stream", "claude", "anthropic", "claude/0", 1, 100, 20, 0, 0, 0.00063, 200),
 ]
+
+CACHE_WRITES = {"anthropic": 500, "anthropic_stream": 40}
 
 
 def test_access_log_is_the_spend_ledger(gw, mix):
     lines = access_log_lines(gw, mix.ids)
-    assert len(lines) == len(mix.ids) == len(LEDGER)
+    assert all(i in lines for i in mix.ids.values()) and len(mix.ids) == len(LEDGER)
     for name, model, provider, deployment, attempts, inp, out, cached, reasoning, usd, status in LEDGER:
         line = lines[mix.ids[name]]
         got = {k: line[k] for k in ("model", "provider", "deployment", "attempts", "input_tokens",
                                     "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd",
-                                    "status", "method", "path")}
+                                    "status", "method", "path", "cache_write_tokens")}
         assert got == {"model": model, "provider": provider, "deployment": deployment,
                        "attempts": attempts, "input_tokens": inp, "output_tokens": out,
                        "cached_tokens": cached, "reasoning_tokens": reasoning, "cost_usd": usd,
+                       "cache_write_tokens": None if inp is None else CACHE_WRITES.get(name, 0),
                        "status": status, "method": "POST",
                        "path": "/v1/embeddings" if name == "embeddings" else "/v1/chat/completions"}, name
-        assert int(line["overhead_us"]) > 0, name
+        assert line["overhead_us"] > 0, name
         assert isinstance(line["duration_ms"], int) and line["start_time"], name
-        streamed = name in ("stream", "stream_usage", "fallback_refused", "cut")
+        streamed = name in ("stream", "stream_usage", "fallback_refused", "cut", "anthropic_stream")
         assert (line["time_to_first_chunk_ms"] is not None) == streamed, name
-    # The ledger adds up to the cost counter: 575 + 1000 + 350 + 6500 + 440 + 33 + 75 + 175 + 1 µ$
-    total = sum(float(line["cost_usd"]) for line in lines.values() if line["cost_usd"])
-    assert round(total * 1e6) == 9149
+    # The ledger adds up to the cost counter:
+    # 575 + 1000 + 350 + 6500 + 440 + 33 + 75 + 175 + 1 + 4335 + 630 = 14114 µ$
+    costs = [line["cost_usd"] for line in lines.values() if line["cost_usd"] is not None]
+    assert round(sum(costs) * 1e6) == 14114
     total_counter = sum(v for k, v in scrape(gw).items() if k[0] == "switchboard_cost_nano_usd")
-    assert total_counter == 9149 * 1000
+    assert total_counter == 14114 * 1000
+
+
+def test_every_ledger_line_is_json(gw, mix):
+    import socket
+
+    # Rejected by Envoy's HTTP codec (a local reply, flag DPE).
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    # A request id a client chose, with quotes: escaped by the filter.
+    odd = 'quote"and\\backslash'
+    httpx.get(gw.url + "/health", headers={"x-request-id": odd}, timeout=5)
+    deadline = time.monotonic() + 10
+    while True:
+        entries = [json.loads(line) for line in gw.access_log.read_text().splitlines()]
+        codec = [e for e in entries if e["response_flags"] == "DPE"]
+        health = [e for e in entries if e.get("request_id") == odd]
+        if (codec and health) or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert codec and codec[0]["status"] == 400 and codec[0].get("cost_usd") is None
+    assert health and health[0]["path"] == "/health" and health[0]["model"] is None
 
 
 def test_grafana_dashboard_reads_metrics_that_exist(gw, mix):

@@ -415,6 +415,55 @@ pub struct FunctionCallOut {
     pub arguments: String,
 }
 
+impl ChatCompletion {
+    /// A `chat.completion` answer.
+    pub fn new(
+        id: String,
+        created: u64,
+        model: String,
+        choices: Vec<Choice>,
+        usage: Option<crate::usage::Usage>,
+    ) -> Self {
+        ChatCompletion {
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices,
+            usage: usage.map(|u| u.report()),
+        }
+    }
+}
+
+impl Choice {
+    pub fn new(index: u32, message: AssistantMessage, finish_reason: FinishReason) -> Self {
+        Choice {
+            index,
+            message,
+            finish_reason: Some(finish_reason),
+            logprobs: None,
+        }
+    }
+}
+
+impl AssistantMessage {
+    /// An assistant turn from a provider's parts; empty reasoning and tool calls are left out.
+    pub fn new(content: Option<String>, reasoning: String, tool_calls: Vec<ToolCallOut>) -> Self {
+        AssistantMessage {
+            role: "assistant",
+            content,
+            reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+            tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
+            refusal: None,
+        }
+    }
+}
+
+/// The text of an answer as OpenAI gives it: `null` when the turn is only tool calls.
+pub fn content_beside_tools(text: String, tool_calls: &[ToolCallOut]) -> Option<String> {
+    (!text.is_empty() || tool_calls.is_empty()).then_some(text)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatChunk {
     pub id: String,
@@ -424,6 +473,20 @@ pub struct ChatChunk {
     pub choices: Vec<ChunkChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageReport>,
+}
+
+impl ChatChunk {
+    /// A `chat.completion.chunk` without usage.
+    pub fn new(id: String, created: u64, model: String, choices: Vec<ChunkChoice>) -> Self {
+        ChatChunk {
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model,
+            choices,
+            usage: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -14,6 +14,8 @@ use crate::limits::{Caller, Limits, SubjectRef};
 use crate::providers::Operation;
 use crate::usage::pricing::Cost;
 use crate::usage::Usage;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 /// What is known about one request, in host-clock nanoseconds where a time.
 #[derive(Debug, Clone)]
@@ -247,82 +249,84 @@ impl RequestRecord {
     }
 }
 
-/// Filter-state key of the path the client asked for. (`%REQ(:PATH)%` in the access log shows
-/// the provider's path: every attempt rewrites the one request header map.)
-pub const PATH_PROPERTY: &str = "switchboard.path";
+/// Filter-state key (`wasm.switchboard` in Envoy) of the request's ledger fields.
+pub const LEDGER_PROPERTY: &str = "switchboard";
 
-/// Every field `Summary::access_log_fields` may give, in log order: the filter-state keys
-/// (`wasm.` + key in Envoy) the rendered access log reads.
-pub const ACCESS_LOG_FIELDS: [&str; 16] = [
-    "switchboard.model",
-    "switchboard.provider",
-    "switchboard.deployment",
-    "switchboard.attempts",
-    "switchboard.input_tokens",
-    "switchboard.output_tokens",
-    "switchboard.cached_tokens",
-    "switchboard.cache_write_tokens",
-    "switchboard.reasoning_tokens",
-    "switchboard.cost_usd",
-    "switchboard.time_to_first_chunk_ms",
-    "switchboard.overhead_us",
-    "switchboard.key",
-    "switchboard.team",
-    "switchboard.key_budget_remaining_usd",
-    "switchboard.team_budget_remaining_usd",
-];
-
-impl Summary {
-    /// The fields of the access log line, as filter-state keys and values; unknown ones are
-    /// left out, so the log shows them as absent rather than as zero.
-    pub fn access_log_fields(&self) -> Vec<(&'static str, String)> {
-        let mut fields = Vec::with_capacity(12);
-        let mut put = |name: &'static str, value: Option<String>| {
-            if let Some(v) = value {
-                fields.push((name, v));
-            }
-        };
-        put("switchboard.model", self.model.clone());
-        put("switchboard.provider", self.provider.clone());
-        put("switchboard.deployment", self.deployment.clone());
-        put("switchboard.attempts", Some(self.attempts.to_string()));
-        if let Some(u) = &self.usage {
-            put(
-                "switchboard.input_tokens",
-                Some(u.prompt_tokens.to_string()),
-            );
-            put(
-                "switchboard.output_tokens",
-                Some(u.completion_tokens.to_string()),
-            );
-            put(
-                "switchboard.cached_tokens",
-                Some(u.cached_tokens.to_string()),
-            );
-            put(
-                "switchboard.cache_write_tokens",
-                Some(u.cache_write_tokens.to_string()),
-            );
-            put(
-                "switchboard.reasoning_tokens",
-                Some(u.reasoning_tokens.to_string()),
-            );
-        }
-        put("switchboard.cost_usd", self.cost.map(Cost::usd));
-        put(
-            "switchboard.time_to_first_chunk_ms",
-            self.time_to_first_chunk_ms.map(|ms| ms.to_string()),
-        );
-        put(
-            "switchboard.overhead_us",
-            Some(self.overhead_us.to_string()),
-        );
-        fields
-    }
+/// What the gateway role read off the request line, for the ledger. (`%REQ(:PATH)%` in the
+/// access log would show the provider's path: every attempt rewrites the one header map.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestLine {
+    pub request_id: String,
+    pub method: String,
+    pub path: String,
 }
 
-/// The access-log fields of a virtual key's request: the key, its team, and what is left of
-/// their budgets after this request (pico-dollars in `remaining`, as `Limits` counts them).
+/// The request's fields in the spend ledger, in log order; unknown values are `null`, never 0.
+#[derive(Serialize)]
+struct LedgerFields<'a> {
+    request_id: &'a str,
+    method: &'a str,
+    path: &'a str,
+    model: Option<&'a str>,
+    provider: Option<&'a str>,
+    deployment: Option<&'a str>,
+    attempts: u32,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cached_tokens: Option<u64>,
+    cache_write_tokens: Option<u64>,
+    reasoning_tokens: Option<u64>,
+    /// Exact decimal USD, written as a JSON number.
+    cost_usd: Option<Box<RawValue>>,
+    time_to_first_chunk_ms: Option<u64>,
+    overhead_us: u64,
+}
+
+/// The ledger fields as JSON object members after a comma (`,"request_id":"…",…`): the
+/// rendered access log appends them to Envoy's own fields inside one JSON object, and a
+/// request the filter never saw simply has none (Envoy writes an absent value as nothing).
+/// Strings are JSON-escaped here: Envoy's text format would not escape them. `extra` fields
+/// (e.g. who called) follow as strings.
+pub fn ledger_fragment(
+    request: &RequestLine,
+    summary: Option<&Summary>,
+    extra: &[(&str, String)],
+) -> String {
+    let usage = summary.and_then(|s| s.usage);
+    let fields = LedgerFields {
+        request_id: &request.request_id,
+        method: &request.method,
+        path: &request.path,
+        model: summary.and_then(|s| s.model.as_deref()),
+        provider: summary.and_then(|s| s.provider.as_deref()),
+        deployment: summary.and_then(|s| s.deployment.as_deref()),
+        attempts: summary.map_or(0, |s| s.attempts),
+        input_tokens: usage.map(|u| u.prompt_tokens),
+        output_tokens: usage.map(|u| u.completion_tokens),
+        cached_tokens: usage.map(|u| u.cached_tokens),
+        cache_write_tokens: usage.map(|u| u.cache_write_tokens),
+        reasoning_tokens: usage.map(|u| u.reasoning_tokens),
+        cost_usd: summary
+            .and_then(|s| s.cost)
+            .and_then(|c| RawValue::from_string(c.usd()).ok()),
+        time_to_first_chunk_ms: summary.and_then(|s| s.time_to_first_chunk_ms),
+        overhead_us: summary.map_or(0, |s| s.overhead_us),
+    };
+    let object = serde_json::to_string(&fields).unwrap_or_default();
+    let Some(members) = object.strip_prefix('{').and_then(|o| o.strip_suffix('}')) else {
+        return String::new();
+    };
+    let mut fragment = format!(",{members}");
+    for (name, value) in extra {
+        if let (Ok(name), Ok(value)) = (serde_json::to_string(name), serde_json::to_string(value)) {
+            fragment.push_str(&format!(",{name}:{value}"));
+        }
+    }
+    fragment
+}
+
+/// The ledger's `extra` fields of a virtual key's request: the key, its team, and what is left
+/// of their budgets after this request (pico-dollars in `remaining`, as `Limits` counts them).
 pub fn caller_fields(
     limits: &Limits,
     caller: Caller,
@@ -334,14 +338,14 @@ pub fn caller_fields(
     let Some(key) = limits.keys.get(k) else {
         return Vec::new();
     };
-    let mut fields = vec![("switchboard.key", key.subject.name.clone())];
+    let mut fields = vec![("key", key.subject.name.clone())];
     if let Some(team) = key.team.and_then(|t| limits.teams.get(t)) {
-        fields.push(("switchboard.team", team.name.clone()));
+        fields.push(("team", team.name.clone()));
     }
     for &(subject, left) in remaining {
         let name = match subject {
-            SubjectRef::Key(_) => "switchboard.key_budget_remaining_usd",
-            SubjectRef::Team(_) => "switchboard.team_budget_remaining_usd",
+            SubjectRef::Key(_) => "key_budget_remaining_usd",
+            SubjectRef::Team(_) => "team_budget_remaining_usd",
         };
         fields.push((name, Cost(left).usd()));
     }
@@ -525,18 +529,30 @@ models:
                 series("requests", GPT, "http_status_class=2xx", &[1]),
             ]
         );
-        let fields = summary.access_log_fields();
-        let get = |k: &str| {
-            fields
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.as_str())
+        // The ledger fragment completes Envoy's fields into one JSON object.
+        let line = RequestLine {
+            request_id: "r-\"1\"".into(),
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
         };
-        assert_eq!(get("switchboard.cost_usd"), Some("0.000756"));
-        assert_eq!(get("switchboard.deployment"), Some("gpt/0"));
-        assert_eq!(get("switchboard.provider"), Some("oa"));
-        assert_eq!(get("switchboard.time_to_first_chunk_ms"), Some("40"));
-        assert_eq!(get("switchboard.cached_tokens"), Some("20"));
+        let fragment = ledger_fragment(&line, Some(&summary), &[("key", "shop\n".into())]);
+        let entry: serde_json::Value =
+            serde_json::from_str(&format!("{{\"status\":200{fragment}}}")).unwrap();
+        assert_eq!(
+            entry,
+            serde_json::json!({
+                "status": 200, "request_id": "r-\"1\"", "method": "POST",
+                "path": "/v1/chat/completions", "model": "gpt", "provider": "oa",
+                "deployment": "gpt/0", "attempts": 1, "input_tokens": 120, "output_tokens": 30,
+                "cached_tokens": 20, "cache_write_tokens": 0, "reasoning_tokens": 5,
+                "cost_usd": 0.000756, "time_to_first_chunk_ms": 40, "overhead_us": 85,
+                "key": "shop\n"
+            })
+        );
+        assert!(
+            fragment.contains(r#""cost_usd":0.000756,"#),
+            "exact decimal: {fragment}"
+        );
     }
 
     #[test]
@@ -626,12 +642,10 @@ models:
             format!("requests.gen_ai_operation_name=embeddings.{none}.http_status_class=4xx"),
             vec![1]
         )));
+        let fragment = ledger_fragment(&RequestLine::default(), Some(&summary), &[]);
         assert_eq!(
-            summary.access_log_fields(),
-            [
-                ("switchboard.attempts", "0".into()),
-                ("switchboard.overhead_us", "0".into())
-            ]
+            fragment,
+            r#","request_id":"","method":"","path":"","model":null,"provider":null,"deployment":null,"attempts":0,"input_tokens":null,"output_tokens":null,"cached_tokens":null,"cache_write_tokens":null,"reasoning_tokens":null,"cost_usd":null,"time_to_first_chunk_ms":null,"overhead_us":0"#
         );
 
         let mut unpriced = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
@@ -674,22 +688,25 @@ models:
         assert_eq!(
             caller_fields(limits, Caller::Key(0), &remaining),
             [
-                ("switchboard.key", "shop".to_owned()),
-                ("switchboard.team", "web".to_owned()),
-                ("switchboard.key_budget_remaining_usd", "2.5".to_owned()),
-                ("switchboard.team_budget_remaining_usd", "0".to_owned()),
+                ("key", "shop".to_owned()),
+                ("team", "web".to_owned()),
+                ("key_budget_remaining_usd", "2.5".to_owned()),
+                ("team_budget_remaining_usd", "0".to_owned()),
             ]
         );
         assert_eq!(
             caller_fields(limits, Caller::Key(1), &[]),
-            [("switchboard.key", "solo".to_owned())]
+            [("key", "solo".to_owned())]
         );
         assert!(caller_fields(limits, Caller::Anonymous, &[]).is_empty());
-        for (field, _) in caller_fields(limits, Caller::Key(0), &remaining) {
-            assert!(
-                ACCESS_LOG_FIELDS.contains(&field),
-                "{field} is not rendered"
-            );
-        }
+        // They close the ledger line as string members.
+        let fields = caller_fields(limits, Caller::Key(0), &remaining);
+        let fragment = ledger_fragment(&RequestLine::default(), None, &fields);
+        let entry: serde_json::Value =
+            serde_json::from_str(&format!("{{\"status\":429{fragment}}}")).unwrap();
+        assert_eq!(entry["key"], "shop");
+        assert_eq!(entry["team"], "web");
+        assert_eq!(entry["key_budget_remaining_usd"], "2.5");
+        assert_eq!(entry["team_budget_remaining_usd"], "0");
     }
 }

@@ -999,32 +999,19 @@ pub fn chat_completion(
         None => Some(text),
     };
     let usage = msg.usage.map(WireUsage::normalise);
-    let completion = ChatCompletion {
-        id: msg
-            .id
-            .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id)),
-        object: "chat.completion",
-        created: ctx.created,
-        model: msg.model.unwrap_or_else(|| ctx.upstream_model.to_owned()),
-        choices: vec![Choice {
-            index: 0,
-            message: AssistantMessage {
-                role: "assistant",
-                content,
-                reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                tool_calls: (!calls.is_empty()).then_some(calls),
-                refusal: None,
-            },
-            finish_reason: Some(finish),
-            logprobs: None,
-        }],
-        usage: usage.map(|u| u.report()),
-    };
-    let body = serde_json::to_vec(&completion).map_err(|e| GatewayError::server(e.to_string()))?;
-    Ok(Translated {
-        body: Some(body),
+    let id = msg
+        .id
+        .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id));
+    let model = msg.model.unwrap_or_else(|| ctx.upstream_model.to_owned());
+    let message = AssistantMessage::new(content, reasoning, calls);
+    let completion = ChatCompletion::new(
+        id,
+        ctx.created,
+        model,
+        vec![Choice::new(0, message, finish)],
         usage,
-    })
+    );
+    Translated::completion(&completion, usage)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1438,14 +1425,8 @@ impl MessagesEvents {
     }
 
     fn write(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>, out: &mut Vec<u8>) {
-        let chunk = ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: self.model.clone(),
-            choices,
-            usage: usage.map(|u| u.report()),
-        };
+        let mut chunk = ChatChunk::new(self.id.clone(), self.created, self.model.clone(), choices);
+        chunk.usage = usage.map(|u| u.report());
         write_sse_json(out, &chunk);
     }
 }

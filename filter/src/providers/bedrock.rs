@@ -17,9 +17,9 @@ use super::{
     ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::{
-    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, ContentPart,
-    Delta, FinishReason, FunctionCallOut, FunctionDelta, ImageSource, Message, MessageContent,
-    ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
+    content_beside_tools, AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice,
+    ChunkChoice, ContentPart, Delta, FinishReason, FunctionCallOut, FunctionDelta, ImageSource,
+    Message, MessageContent, ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
 };
 use crate::api::embeddings::{
     Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
@@ -300,31 +300,19 @@ impl Provider for Bedrock {
             None => FinishReason::Stop,
         };
         let usage = answer.usage.map(|u| u.normalise());
-        let completion = ChatCompletion {
-            id: format!("chatcmpl-{}", ctx.request_id),
-            object: "chat.completion",
-            created: ctx.created,
-            model: ctx.upstream_model.to_owned(),
-            choices: vec![Choice {
-                index: 0,
-                message: AssistantMessage {
-                    role: "assistant",
-                    content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
-                    reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                    tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-                    refusal: None,
-                },
-                finish_reason: Some(finish_reason),
-                logprobs: None,
-            }],
-            usage: usage.map(|u| u.report()),
-        };
-        let body =
-            serde_json::to_vec(&completion).map_err(|e| GatewayError::server(e.to_string()))?;
-        Ok(Translated {
-            body: Some(body),
+        let content = content_beside_tools(text, &tool_calls);
+        let completion = ChatCompletion::new(
+            format!("chatcmpl-{}", ctx.request_id),
+            ctx.created,
+            ctx.upstream_model.to_owned(),
+            vec![Choice::new(
+                0,
+                AssistantMessage::new(content, reasoning, tool_calls),
+                finish_reason,
+            )],
             usage,
-        })
+        );
+        Translated::completion(&completion, usage)
     }
 
     fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
@@ -929,14 +917,7 @@ impl ConverseStream {
     }
 
     fn chunk(&self, choices: Vec<ChunkChoice>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: self.model.clone(),
-            choices,
-            usage: None,
-        }
+        ChatChunk::new(self.id.clone(), self.created, self.model.clone(), choices)
     }
 
     fn write_delta(&mut self, out: &mut Vec<u8>, delta: Delta, finish: Option<FinishReason>) {

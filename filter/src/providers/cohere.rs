@@ -22,9 +22,9 @@ use super::{
     ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::{
-    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, ContentPart,
-    Delta, FinishReason, FunctionCallOut, FunctionDelta, Message, MessageContent, ResponseFormat,
-    Role, ToolCallDelta, ToolCallOut, ToolChoice,
+    content_beside_tools, AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice,
+    ChunkChoice, ContentPart, Delta, FinishReason, FunctionCallOut, FunctionDelta, Message,
+    MessageContent, ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
 };
 use crate::api::embeddings::{
     Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
@@ -166,33 +166,22 @@ impl Provider for Cohere {
                 },
             })
             .collect();
-        let completion = ChatCompletion {
-            id: answer
-                .id
-                .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id)),
-            object: "chat.completion",
-            created: ctx.created,
-            model: ctx.upstream_model.to_owned(),
-            choices: vec![Choice {
-                index: 0,
-                message: AssistantMessage {
-                    role: "assistant",
-                    content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
-                    reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
-                    tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-                    refusal: None,
-                },
-                finish_reason: Some(finish),
-                logprobs: None,
-            }],
-            usage: usage.map(|u| u.report()),
-        };
-        let body =
-            serde_json::to_vec(&completion).map_err(|e| GatewayError::server(e.to_string()))?;
-        Ok(Translated {
-            body: Some(body),
+        let id = answer
+            .id
+            .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id));
+        let content = content_beside_tools(text, &tool_calls);
+        let completion = ChatCompletion::new(
+            id,
+            ctx.created,
+            ctx.upstream_model.to_owned(),
+            vec![Choice::new(
+                0,
+                AssistantMessage::new(content, reasoning, tool_calls),
+                finish,
+            )],
             usage,
-        })
+        );
+        Translated::completion(&completion, usage)
     }
 
     fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
@@ -852,19 +841,18 @@ impl CohereStream {
     }
 
     fn chunk(&self, delta: Delta, finish_reason: Option<FinishReason>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: self.model.clone(),
-            choices: vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason,
-                logprobs: None,
-            }],
-            usage: None,
-        }
+        let choice = ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason,
+            logprobs: None,
+        };
+        ChatChunk::new(
+            self.id.clone(),
+            self.created,
+            self.model.clone(),
+            vec![choice],
+        )
     }
 
     /// Sends a delta, preceded by the role chunk when it is the first.

@@ -24,9 +24,9 @@ use super::{
     ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::{
-    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, ContentPart,
-    Delta, FinishReason, FunctionCallOut, FunctionDelta, ImageSource, Message, MessageContent,
-    ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
+    content_beside_tools, AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice,
+    ChunkChoice, ContentPart, Delta, FinishReason, FunctionCallOut, FunctionDelta, ImageSource,
+    Message, MessageContent, ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
 };
 use crate::api::embeddings::{
     Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
@@ -933,37 +933,23 @@ pub fn chat_completion(
                 }
             })
             .collect();
-        let content = (tool_calls.is_empty() || !said.text.is_empty()).then_some(said.text);
-        choices.push(Choice {
-            index: candidate.index.unwrap_or(position as u32),
-            message: AssistantMessage {
-                role: "assistant",
-                content,
-                reasoning_content: (!said.reasoning.is_empty()).then_some(said.reasoning),
-                tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
-                refusal: None,
-            },
-            finish_reason: Some(finish),
-            logprobs: None,
-        });
+        let content = content_beside_tools(said.text, &tool_calls);
+        choices.push(Choice::new(
+            candidate.index.unwrap_or(position as u32),
+            AssistantMessage::new(content, said.reasoning, tool_calls),
+            finish,
+        ));
     }
-    let completion = ChatCompletion {
-        id: answer
-            .response_id
-            .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id)),
-        object: "chat.completion",
-        created: ctx.created,
-        model: answer
-            .model_version
-            .unwrap_or_else(|| ctx.upstream_model.to_owned()),
-        choices,
-        usage: usage.map(|u| u.report()),
-    };
-    let body = serde_json::to_vec(&completion).map_err(|e| GatewayError::server(e.to_string()))?;
-    Ok(Translated {
-        body: Some(body),
+    let id = answer
+        .response_id
+        .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id));
+    let model = answer
+        .model_version
+        .unwrap_or_else(|| ctx.upstream_model.to_owned());
+    Translated::completion(
+        &ChatCompletion::new(id, ctx.created, model, choices, usage),
         usage,
-    })
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1022,17 +1008,11 @@ impl GeminiStream {
     }
 
     fn chunk(&self, choices: Vec<ChunkChoice>) -> ChatChunk {
-        ChatChunk {
-            id: self
-                .id
-                .clone()
-                .unwrap_or_else(|| format!("chatcmpl-{}", self.request_id)),
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: self.model.clone(),
-            choices,
-            usage: None,
-        }
+        let id = self
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("chatcmpl-{}", self.request_id));
+        ChatChunk::new(id, self.created, self.model.clone(), choices)
     }
 
     fn write_delta(

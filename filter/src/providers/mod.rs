@@ -96,6 +96,21 @@ pub struct Translated {
     pub usage: Option<Usage>,
 }
 
+impl Translated {
+    /// A translated chat answer and the usage it reports.
+    pub fn completion(
+        completion: &crate::api::chat::ChatCompletion,
+        usage: Option<Usage>,
+    ) -> Result<Translated, GatewayError> {
+        let body =
+            serde_json::to_vec(completion).map_err(|e| GatewayError::server(e.to_string()))?;
+        Ok(Translated {
+            body: Some(body),
+            usage,
+        })
+    }
+}
+
 /// Turns a provider's response stream into OpenAI SSE, whatever way the bytes are split.
 pub trait StreamTranslator {
     /// Consumes the next upstream bytes, appending what the client should see to `out`.

@@ -14,7 +14,10 @@ use crate::flow::gateway::{
     Endpoint,
 };
 use crate::flow::metrics::{status_class, Metric, MetricsSink, Rejection, Series, Target};
-use crate::flow::record::{answer_headers, caller_fields, RequestRecord, Summary, PATH_PROPERTY};
+use crate::flow::record::{
+    answer_headers, caller_fields, ledger_fragment, RequestLine, RequestRecord, Summary,
+    LEDGER_PROPERTY,
+};
 use crate::limits::keys::presented;
 use crate::limits::{settlement, Caller, Reservation, SubjectRef};
 use crate::providers::Operation;
@@ -41,6 +44,8 @@ pub struct GatewayFilter {
     caller: Caller,
     /// What an admitted request of a key holds on its limits until the response ends.
     reservation: Option<Reservation>,
+    /// Request id, method and path, for the ledger.
+    line: RequestLine,
 }
 
 impl GatewayFilter {
@@ -57,6 +62,7 @@ impl GatewayFilter {
             finished: false,
             caller: Caller::Anonymous,
             reservation: None,
+            line: RequestLine::default(),
         }
     }
 
@@ -73,35 +79,30 @@ impl GatewayFilter {
         }
     }
 
-    /// Closes the record once: metrics, then the access-log fields as filter state (read by
-    /// the HCM access log, which Envoy writes after the last response callback).
+    /// Closes the request once: settles its key's reservation, metrics from its record (and
+    /// its key's), then its ledger fields, who called included, as filter state for the HCM
+    /// access log (which Envoy 1.40 writes after the last response callback and after `on_log`).
     fn finish(&mut self, callback_start_ns: u64) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
         // First, whatever else fails: a reservation must never outlive its request.
         self.settle();
-        let Some(record) = self.record.clone() else {
-            return;
-        };
-        let now = now_ns(self);
-        let (summary, model) = {
-            let Ok(mut r) = record.try_borrow_mut() else {
-                return;
-            };
+        let finished = self.record.clone().and_then(|record| {
+            let now = now_ns(self);
+            let mut r = record.try_borrow_mut().ok()?;
             r.add_overhead(now.saturating_sub(callback_start_ns));
             let summary = r.finish(&self.gw, self.status, now, &mut &*self.metrics);
-            (summary, r.model)
-        };
-        let remaining = self.key_metrics(&summary, model);
-        let fields = summary.access_log_fields().into_iter().chain(caller_fields(
-            &self.gw.limits,
-            self.caller,
-            &remaining,
-        ));
-        for (key, value) in fields {
-            self.set_property(vec![key], Some(value.as_bytes()));
-        }
+            Some((summary, r.model))
+        });
+        let remaining = finished
+            .as_ref()
+            .map(|(summary, model)| self.key_metrics(summary, *model))
+            .unwrap_or_default();
+        let caller = caller_fields(&self.gw.limits, self.caller, &remaining);
+        let summary = finished.as_ref().map(|(summary, _)| summary);
+        let fragment = ledger_fragment(&self.line, summary, &caller);
+        self.set_property(vec![LEDGER_PROPERTY], Some(fragment.as_bytes()));
     }
 
     /// Who is calling, from the key headers, which are then removed: no provider sees them.
@@ -303,11 +304,14 @@ impl HttpContext for GatewayFilter {
 impl GatewayFilter {
     fn request_headers(&mut self, end_of_stream: bool, start_ns: u64) -> Action {
         self.strip_own_headers();
-        let method = self.get_http_request_header(":method").unwrap_or_default();
-        let path = self.get_http_request_header(":path").unwrap_or_default();
-        // The upstream role rewrites `:path` in the header map the access log reads later.
-        self.set_property(vec![PATH_PROPERTY], Some(path.as_bytes()));
-        let endpoint = match classify(&method, &path) {
+        self.line = RequestLine {
+            request_id: self
+                .get_http_request_header("x-request-id")
+                .unwrap_or_default(),
+            method: self.get_http_request_header(":method").unwrap_or_default(),
+            path: self.get_http_request_header(":path").unwrap_or_default(),
+        };
+        let endpoint = match classify(&self.line.method, &self.line.path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
         };

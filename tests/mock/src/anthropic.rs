@@ -288,11 +288,11 @@ fn thinking_text(conversation: &Conversation) -> String {
     format!("The user wrote: {last}")
 }
 
-/// Anthropic's usage: `input_tokens` excludes what was read from the cache.
+/// Anthropic's usage: `input_tokens` excludes what was read from or written to the cache.
 fn usage_json(usage: &Usage, thinking_tokens: Option<u64>) -> Value {
     let mut out = json!({
-        "input_tokens": usage.prompt.saturating_sub(usage.cached),
-        "cache_creation_input_tokens": 0,
+        "input_tokens": usage.prompt.saturating_sub(usage.cached).saturating_sub(usage.cache_write),
+        "cache_creation_input_tokens": usage.cache_write,
         "cache_read_input_tokens": usage.cached,
         "output_tokens": usage.completion
     });

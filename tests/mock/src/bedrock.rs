@@ -141,6 +141,10 @@ fn validation(message: &str) -> Reply {
 }
 
 fn authenticate(call: &Call, received: &Received, credentials: &Credentials) -> Result<(), Reply> {
+    // Only the benchmark's plain-Envoy baseline sends unsigned requests, and only when allowed.
+    if credentials.allow_unsigned && !received.headers.contains_key("authorization") {
+        return Ok(());
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -339,16 +343,16 @@ fn tools(config: Option<&Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
     Ok((tools, choice))
 }
 
-/// Bedrock's `inputTokens` leave out the tokens read from the cache.
+/// Bedrock's `inputTokens` leave out the tokens read from or written to the cache.
 fn usage_json(usage: &Usage) -> Value {
     let mut out = json!({
-        "inputTokens": usage.prompt.saturating_sub(usage.cached),
+        "inputTokens": usage.prompt.saturating_sub(usage.cached).saturating_sub(usage.cache_write),
         "outputTokens": usage.completion,
         "totalTokens": usage.total(),
     });
-    if usage.cached > 0 {
+    if usage.cached > 0 || usage.cache_write > 0 {
         out["cacheReadInputTokens"] = json!(usage.cached);
-        out["cacheWriteInputTokens"] = json!(0);
+        out["cacheWriteInputTokens"] = json!(usage.cache_write);
     }
     out
 }
@@ -637,6 +641,8 @@ pub mod sigv4 {
     pub struct Credentials {
         pub access_key_id: String,
         pub secret_access_key: String,
+        /// Accept requests with no `authorization` at all (`--aws-allow-unsigned`, bench only).
+        pub allow_unsigned: bool,
     }
 
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -912,6 +918,7 @@ pub mod sigv4 {
             Credentials {
                 access_key_id: "AKIDEXAMPLE".into(),
                 secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+                allow_unsigned: false,
             }
         }
 
@@ -1310,6 +1317,7 @@ mod tests {
         let creds = Credentials {
             access_key_id: "AKID".into(),
             secret_access_key: "s".into(),
+            allow_unsigned: false,
         };
         let call = call_with(&body, &directives);
         let Reply::Full {

@@ -90,6 +90,8 @@ pub struct Usage {
     pub completion: u64,
     /// Part of `prompt` served from a prompt cache.
     pub cached: u64,
+    /// Part of `prompt` written to a prompt cache (reported by the wires that report it).
+    pub cache_write: u64,
     /// Part of `completion` spent on reasoning.
     pub reasoning: u64,
 }
@@ -124,6 +126,7 @@ pub fn respond(conversation: &Conversation, directives: &Directives) -> (Answer,
             .unwrap_or_else(|| prompt_tokens(&conversation.turns)),
         completion: over.completion.unwrap_or(completion_words.max(1)),
         cached: over.cached.unwrap_or(0),
+        cache_write: over.cache_write.unwrap_or(0),
         reasoning: over.reasoning.unwrap_or(0),
     };
     (answer, usage)

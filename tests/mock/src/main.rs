@@ -40,7 +40,7 @@ const DIRECTIVE_PREFIX: &str = "/mock/";
 const DIRECTIVE_HEADER: &str = "x-mock-";
 
 const USAGE: &str = "usage: switchboard-mock [--host 127.0.0.1] [--port 0] [--threads 1] \
-[--aws-access-key-id AKIDEXAMPLE] [--aws-secret-access-key KEY]";
+[--aws-access-key-id AKIDEXAMPLE] [--aws-secret-access-key KEY] [--aws-allow-unsigned]";
 
 /// The credentials Bedrock requests must be signed with unless given: AWS's documentation
 /// example keys.
@@ -73,11 +73,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Cli, String> {
         aws: bedrock::Credentials {
             access_key_id: DEFAULT_AWS_ACCESS_KEY_ID.to_owned(),
             secret_access_key: DEFAULT_AWS_SECRET_ACCESS_KEY.to_owned(),
+            allow_unsigned: false,
         },
     };
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" {
             return Ok(Cli::Help);
+        }
+        if arg == "--aws-allow-unsigned" {
+            out.aws.allow_unsigned = true;
+            continue;
         }
         let known = [
             "--host",
@@ -190,7 +195,7 @@ pub struct Directives {
     pub midstream_error: bool,
     /// `chunk_delay=MS`: wait between stream events.
     pub chunk_delay_ms: u64,
-    /// `usage=prompt:P;completion:C;cached:K;reasoning:R`.
+    /// `usage=prompt:P;completion:C;cached:K;cache_write:W;reasoning:R`.
     pub usage: UsageOverride,
     /// `reply=TEXT`: the assistant text.
     pub reply: Option<String>,
@@ -202,6 +207,7 @@ pub struct UsageOverride {
     pub prompt: Option<u64>,
     pub completion: Option<u64>,
     pub cached: Option<u64>,
+    pub cache_write: Option<u64>,
     pub reasoning: Option<u64>,
 }
 
@@ -243,6 +249,7 @@ impl Directives {
                         "prompt" => &mut self.usage.prompt,
                         "completion" => &mut self.usage.completion,
                         "cached" => &mut self.usage.cached,
+                        "cache_write" => &mut self.usage.cache_write,
                         "reasoning" => &mut self.usage.reasoning,
                         _ => continue,
                     };
@@ -713,6 +720,7 @@ mod tests {
                 aws: bedrock::Credentials {
                     access_key_id: DEFAULT_AWS_ACCESS_KEY_ID.into(),
                     secret_access_key: DEFAULT_AWS_SECRET_ACCESS_KEY.into(),
+                    allow_unsigned: false,
                 },
             }))
         );
@@ -734,6 +742,7 @@ mod tests {
                 aws: bedrock::Credentials {
                     access_key_id: "AKIDTEST".into(),
                     secret_access_key: "s3cret".into(),
+                    allow_unsigned: false,
                 },
             }))
         );
@@ -786,6 +795,7 @@ mod tests {
                     prompt: Some(10),
                     completion: Some(5),
                     cached: Some(2),
+                    cache_write: None,
                     reasoning: None
                 },
                 reply: Some("hi there".into()),

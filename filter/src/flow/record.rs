@@ -32,6 +32,9 @@ pub struct RequestRecord {
     current: Option<(usize, bool)>,
     failures: Vec<(usize, ErrorType)>,
     answer: Option<Answer>,
+    /// The latest attempt's answer went through the upstream role, so it is in OpenAI's shape
+    /// (otherwise the answer the gateway sees is Envoy's own, e.g. a connect-failure 503).
+    translated: bool,
 }
 
 /// The attempt whose answer the client got.
@@ -72,6 +75,7 @@ impl RequestRecord {
             current: None,
             failures: Vec::new(),
             answer: None,
+            translated: false,
         }
     }
 
@@ -92,6 +96,17 @@ impl RequestRecord {
         }
         self.attempts = self.attempts.saturating_add(1);
         self.current = Some((deployment, false));
+        self.translated = false;
+    }
+
+    /// The upstream role is translating the latest attempt's answer.
+    pub fn answer_translated(&mut self) {
+        self.translated = true;
+    }
+
+    /// Whether the answer reaching the client is the upstream role's translation.
+    pub fn is_translated(&self) -> bool {
+        self.translated
     }
 
     /// The attempt in flight failed (its error answer, or it could not be sent). Only its

@@ -46,6 +46,8 @@ pub struct GatewayFilter {
     reservation: Option<Reservation>,
     /// Request id, method and path, for the ledger.
     line: RequestLine,
+    /// This filter answered the request itself (its answer needs no rewriting).
+    replied_locally: bool,
 }
 
 impl GatewayFilter {
@@ -63,6 +65,7 @@ impl GatewayFilter {
             caller: Caller::Anonymous,
             reservation: None,
             line: RequestLine::default(),
+            replied_locally: false,
         }
     }
 
@@ -103,21 +106,6 @@ impl GatewayFilter {
         let summary = finished.as_ref().map(|(summary, _)| summary);
         let fragment = ledger_fragment(&self.line, summary, &caller);
         self.set_property(vec![LEDGER_PROPERTY], Some(fragment.as_bytes()));
-    }
-
-    /// Who is calling, from the key headers, which are then removed: no provider sees them.
-    fn authenticate(&mut self) -> Result<(), GatewayError> {
-        let header = |name: &str| self.get_http_request_header(name);
-        let key = presented(
-            header("authorization").as_deref(),
-            header("x-api-key").as_deref(),
-            header("api-key").as_deref(),
-        );
-        self.caller = self.gw.limits.authenticate(&key, now_ms(self))?;
-        for name in KEY_HEADERS {
-            self.set_http_request_header(name, None);
-        }
-        Ok(())
     }
 
     /// Ends the request's hold on its key's limits, with what the record says it used.
@@ -204,42 +192,26 @@ impl GatewayFilter {
         );
     }
 
-    fn reply_json(&self, status: u16, body: &[u8]) {
+    fn reply_json(&mut self, status: u16, body: &[u8]) {
+        self.replied_locally = true;
         self.send_http_response(
             u32::from(status),
-            vec![
-                ("content-type", "application/json"),
-                (TRANSLATED_HEADER, "local"),
-            ],
+            vec![("content-type", "application/json")],
             Some(body),
         );
     }
 
-    fn reply_error(&self, err: &GatewayError) -> Action {
+    fn reply_error(&mut self, err: &GatewayError) -> Action {
+        self.replied_locally = true;
         let retry_after = err.retry_after.map(|s| s.to_string());
-        let mut headers = vec![
-            ("content-type", "application/json"),
-            (TRANSLATED_HEADER, "local"),
-        ];
+        let mut headers = vec![("content-type", "application/json")];
         if let Some(r) = retry_after.as_deref() {
             headers.push(("retry-after", r));
         }
         self.send_http_response(u32::from(err.status), headers, Some(&err.to_json()));
         Action::Pause
     }
-
-    /// Drops every `x-switchboard-*` header a client sent: routing is ours alone.
-    fn strip_own_headers(&self) {
-        for (name, _) in self.get_http_request_headers() {
-            if name.starts_with(OWN_PREFIX) {
-                self.set_http_request_header(&name, None);
-            }
-        }
-    }
 }
-
-/// Where clients put their virtual key.
-const KEY_HEADERS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
 
 impl Context for GatewayFilter {}
 
@@ -303,14 +275,24 @@ impl HttpContext for GatewayFilter {
 
 impl GatewayFilter {
     fn request_headers(&mut self, end_of_stream: bool, start_ns: u64) -> Action {
-        self.strip_own_headers();
-        self.line = RequestLine {
-            request_id: self
-                .get_http_request_header("x-request-id")
-                .unwrap_or_default(),
-            method: self.get_http_request_header(":method").unwrap_or_default(),
-            path: self.get_http_request_header(":path").unwrap_or_default(),
-        };
+        // One host call for every header: the request line, the key, the declared length, and
+        // any `x-switchboard-*` header a client sent, dropped (routing is ours alone). The
+        // key headers themselves never reach a provider: the upstream role drops them.
+        let mut key = [None, None, None];
+        let mut declared_length = None;
+        for (name, value) in self.get_http_request_headers() {
+            match name.as_str() {
+                ":method" => self.line.method = value,
+                ":path" => self.line.path = value,
+                "x-request-id" => self.line.request_id = value,
+                "content-length" => declared_length = value.parse::<u64>().ok(),
+                "authorization" => key[0] = Some(value),
+                "x-api-key" => key[1] = Some(value),
+                "api-key" => key[2] = Some(value),
+                own if own.starts_with(OWN_PREFIX) => self.set_http_request_header(own, None),
+                _ => {}
+            }
+        }
         let endpoint = match classify(&self.line.method, &self.line.path) {
             Ok(e) => e,
             Err(e) => return self.reply_error(&e),
@@ -320,7 +302,14 @@ impl GatewayFilter {
         }
         // Health checks need no key; everything else does (unless the gateway is open).
         if endpoint != Endpoint::Health {
-            if let Err(e) = self.authenticate() {
+            let [authorization, x_api_key, api_key] = key;
+            let presented = presented(
+                authorization.as_deref(),
+                x_api_key.as_deref(),
+                api_key.as_deref(),
+            );
+            let caller = self.gw.limits.authenticate(&presented, now_ms(self));
+            if let Err(e) = caller.map(|c| self.caller = c) {
                 self.rejected(Rejection::InvalidKey, None, None);
                 return self.reply_error(&e);
             }
@@ -348,10 +337,8 @@ impl GatewayFilter {
                         "The request body is empty; send a JSON object.",
                     ));
                 }
-                let declared = self
-                    .get_http_request_header("content-length")
-                    .and_then(|v| v.parse::<u64>().ok());
-                if declared.is_some_and(|n| n > u64::from(self.gw.options.max_request_bytes)) {
+                if declared_length.is_some_and(|n| n > u64::from(self.gw.options.max_request_bytes))
+                {
                     return self.reply_error(&too_large(self.gw.options.max_request_bytes));
                 }
                 // Wait for the body: the model, hence the cluster, is in it.
@@ -410,7 +397,8 @@ impl GatewayFilter {
             }
         }
         self.set_http_request_header(CLUSTER_HEADER, Some(&admission.model.cluster));
-        let (id, header) = handoff::park(admission.request, record);
+        let request_id = self.line.request_id.clone();
+        let (id, header) = handoff::park(admission.request, request_id, record);
         self.handoff = Some(id);
         self.set_http_request_header(HANDOFF_HEADER, Some(&header));
         Action::Continue
@@ -422,11 +410,21 @@ impl GatewayFilter {
             .and_then(|s| s.parse::<u16>().ok())
             .unwrap_or(0);
         self.status = status;
-        if let Some(translated) = self.get_http_response_header(TRANSLATED_HEADER) {
+        if self.replied_locally {
+            return Action::Continue;
+        }
+        let translated = self
+            .record
+            .as_ref()
+            .and_then(|r| r.try_borrow().ok().map(|r| r.is_translated()))
+            .unwrap_or(false);
+        if translated {
+            self.answer_headers(status);
+            return Action::Continue;
+        }
+        // The upstream role's own refusal (it could not prepare the attempt) is marked.
+        if self.get_http_response_header(TRANSLATED_HEADER).is_some() {
             self.set_http_response_header(TRANSLATED_HEADER, None);
-            if translated != "local" {
-                self.answer_headers(status);
-            }
             return Action::Continue;
         }
         if status < 400 || end_of_stream {

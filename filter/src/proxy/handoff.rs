@@ -22,6 +22,8 @@ use std::rc::Rc;
 
 pub struct Parked {
     pub request: ParsedRequest,
+    /// The client request's `x-request-id` (ids of answers the provider leaves unnamed).
+    pub request_id: String,
     /// Header names set by earlier attempts of this request.
     pub attempt_headers: RefCell<Vec<String>>,
     pub record: Rc<RefCell<RequestRecord>>,
@@ -33,7 +35,11 @@ thread_local! {
 }
 
 /// Parks a request until the gateway role's request ends; returns the header value.
-pub fn park(request: ParsedRequest, record: Rc<RefCell<RequestRecord>>) -> (u64, String) {
+pub fn park(
+    request: ParsedRequest,
+    request_id: String,
+    record: Rc<RefCell<RequestRecord>>,
+) -> (u64, String) {
     let id = NEXT_ID.with(|n| {
         let id = n.get();
         n.set(id.wrapping_add(1));
@@ -42,6 +48,7 @@ pub fn park(request: ParsedRequest, record: Rc<RefCell<RequestRecord>>) -> (u64,
     let tag = operation_tag(request.operation());
     let parked = Rc::new(Parked {
         request,
+        request_id,
         attempt_headers: RefCell::new(Vec::new()),
         record,
     });

@@ -114,9 +114,12 @@ impl UpstreamFilter {
                 self.with_record(|r| r.begin_attempt(index));
             }
         }
-        let request_id = self
-            .get_http_request_header("x-request-id")
-            .unwrap_or_default();
+        let request_id = match &source {
+            Source::Parked(parked) => parked.request_id.clone(),
+            Source::Parsed(_) => self
+                .get_http_request_header("x-request-id")
+                .unwrap_or_default(),
+        };
         let (exchange, upstream) = Exchange::begin(
             &self.gw,
             &deployment,
@@ -243,7 +246,11 @@ impl UpstreamFilter {
         if let Some(exchange) = self.exchange.as_mut() {
             self.plan = exchange.response_headers(&self.gw, self.status);
         }
-        self.set_http_response_header(TRANSLATED_HEADER, Some("1"));
+        self.with_record(RequestRecord::answer_translated);
+        if self.record.is_none() {
+            // No shared record (the roles run in different VMs): tell the gateway role by header.
+            self.set_http_response_header(TRANSLATED_HEADER, Some("1"));
+        }
         if end_of_stream {
             self.answered(None, self.status, true);
         }
@@ -312,11 +319,8 @@ impl UpstreamFilter {
             .unwrap_or_default();
         let answer = exchange.buffered(&self.gw, self.status, &body);
         self.answered(exchange.usage(), answer.status, true);
-        match answer.body {
-            Some(new_body) => {
-                self.replace_answer(answer.status, answer.retry_after, &new_body, body_size)
-            }
-            None => self.set_http_response_header("content-encoding", None),
+        if let Some(new_body) = answer.body {
+            self.replace_answer(answer.status, answer.retry_after, &new_body, body_size);
         }
         Action::Continue
     }

@@ -15,6 +15,8 @@ use std::collections::BTreeSet;
 /// Namespace of the endpoint metadata the upstream role reads.
 pub const METADATA_NAMESPACE: &str = "switchboard";
 const CLUSTER_HEADER: &str = "x-switchboard-cluster";
+/// Listener buffer beyond `max_request_bytes`.
+const LISTENER_BUFFER_SLACK: u32 = 1 << 20;
 
 pub struct RenderOptions {
     /// Absolute path of `switchboard.wasm` as Envoy will see it.
@@ -109,7 +111,10 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
             "listeners": [{
                 "name": "switchboard",
                 "address": socket(&listener.address, listener.port),
-                "per_connection_buffer_limit_bytes": gw.options.max_request_bytes.saturating_add(65536),
+                // Envoy answers a plain 413 itself when its buffer fills before the filter sees
+                // the body: the slack (more than one read of a socket) lets the filter refuse
+                // first, in OpenAI's shape.
+                "per_connection_buffer_limit_bytes": gw.options.max_request_bytes.saturating_add(LISTENER_BUFFER_SLACK),
                 "filter_chains": [{
                     "filters": [{
                         "name": "envoy.filters.network.http_connection_manager",

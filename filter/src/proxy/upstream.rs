@@ -293,7 +293,10 @@ impl UpstreamFilter {
             exchange.stream_end(&mut out);
             self.answered(exchange.usage(), self.status, exchange.stream_complete());
         }
-        self.set_http_response_body(0, body_size, &out);
+        // Most chunks of a pass-through stream leave as they came: no copy back into Envoy.
+        if out != chunk {
+            self.set_http_response_body(0, body_size, &out);
+        }
     }
 
     fn buffered_body(

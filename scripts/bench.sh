@@ -116,28 +116,38 @@ CASES=(
   "bedrock-stream|bench-bedrock|true|/model/$BEDROCK_MODEL/converse-stream|$CONVERSE_BODY"
 )
 
-# Runs wrk; prints "rps p50_us p99_us non2xx".
-measure() { # url body connections [header]
-  local header=()
-  [ -n "${4:-}" ] && header=(-H "$4")
-  BENCH_BODY="$2" wrk -t1 -c"$3" -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/post.lua" "${header[@]}" \
-    "$1" > "$OUT/wrk.txt" 2>&1 || true
-  "$VENV/bin/python" - "$OUT/wrk.txt" <<'PY'
+# CPU time (user + system, clock ticks) an Envoy has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Runs wrk against one Envoy; prints "rps p50_us p99_us non2xx cpu_us_per_request". The CPU
+# the Envoy spent per request is the steadiest figure on a shared machine: wrk and the mock
+# compete for the same cores, so RPS and latency move with whatever else runs.
+measure() { # envoy_pid url body connections [header]
+  local header=() before after
+  [ -n "${5:-}" ] && header=(-H "$5")
+  before=$(cpu_ticks "$1")
+  BENCH_BODY="$3" wrk -t1 -c"$4" -d"${SECONDS_PER_RUN}s" --latency -s "$OUT/post.lua" "${header[@]}" \
+    "$2" > "$OUT/wrk.txt" 2>&1 || true
+  after=$(cpu_ticks "$1")
+  "$VENV/bin/python" - "$OUT/wrk.txt" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
 def us(v, unit): return float(v) * {"us": 1, "ms": 1e3, "s": 1e6}[unit]
 lat = {p: us(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)", text, re.M)}
 rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
 bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
 if not rps or "50" not in lat:
     sys.exit("wrk failed:\n" + text)
-print(f"{float(rps.group(1)):.0f} {lat['50']:.0f} {lat['99']:.0f} {int(bad.group(1)) if bad else 0}")
+done = re.search(r"(\d+) requests in", text)
+cpu_us = ticks * 1e6 / hz / max(int(done.group(1)), 1) if done else 0
+print(f"{float(rps.group(1)):.0f} {lat['50']:.0f} {lat['99']:.0f} {int(bad.group(1)) if bad else 0} {cpu_us:.0f}")
 PY
 }
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-printf '\n%-16s %3s | %8s %8s %8s | %8s %8s %8s | %7s %7s %7s\n' case c "plain rps" "p50 µs" "p99 µs" "sb rps" "p50 µs" "p99 µs" "rps %" "+p50" "+p99"
+printf '\n%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %7s %7s %7s %7s\n' case c "plain rps" "p50 µs" "p99 µs" "cpu µs" "sb rps" "p50 µs" "p99 µs" "cpu µs" "rps %" "+p50" "+p99" "+cpu"
 for spec in "${CASES[@]}"; do
   IFS='|' read -r name model stream plain_path plain_body <<<"$spec"
   [ -n "$ONLY" ] && [[ "$name" != $ONLY* ]] && continue
@@ -148,10 +158,10 @@ for spec in "${CASES[@]}"; do
     header="x-mock-reply: $LONG_REPLY"
   fi
   for c in 1 16; do
-    read -r prps pp50 pp99 pbad <<<"$(measure "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$c" "$header")"
-    read -r srps sp50 sp99 sbad <<<"$(measure "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$c" "$header")"
-    printf '%-16s %3s | %8s %8s %8s | %8s %8s %8s | %6s%% %7s %7s\n' "$name" "$c" "$prps" "$pp50" "$pp99" "$srps" "$sp50" "$sp99" \
-      "$((100 * srps / prps))" "+$((sp50 - pp50))" "+$((sp99 - pp99))"
+    read -r prps pp50 pp99 pbad pcpu <<<"$(measure "$PLAIN_PID" "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$c" "$header")"
+    read -r srps sp50 sp99 sbad scpu <<<"$(measure "$SB_PID" "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$c" "$header")"
+    printf '%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s%% %7s %7s %7s\n' "$name" "$c" "$prps" "$pp50" "$pp99" "$pcpu" "$srps" "$sp50" "$sp99" "$scpu" \
+      "$((100 * srps / prps))" "+$((sp50 - pp50))" "+$((sp99 - pp99))" "+$((scpu - pcpu))"
     [ "$pbad" = 0 ] && [ "$sbad" = 0 ] || echo "  !! non-2xx answers: plain $pbad, switchboard $sbad" >&2
     if [ "$stream" = true ]; then
       echo "  output tokens/s ($STREAM_TOKENS per answer): plain passthrough $((prps * STREAM_TOKENS)), through Switchboard $((srps * STREAM_TOKENS))"
@@ -160,4 +170,5 @@ for spec in "${CASES[@]}"; do
 done
 echo
 echo "memory (VmRSS after the runs): plain Envoy $(rss_kib "$PLAIN_PID") KiB, Envoy + Switchboard $(rss_kib "$SB_PID") KiB"
-echo "(wrk -t1, Envoy --concurrency 1, mock 1 thread, all on $(nproc) cores; ${SECONDS_PER_RUN}s per measurement)"
+echo "(wrk -t1, Envoy --concurrency 1, mock 1 thread, all on $(nproc) cores; ${SECONDS_PER_RUN}s per measurement;"
+echo " cpu µs = the Envoy process's user + system CPU time per request)"

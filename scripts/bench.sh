@@ -171,6 +171,20 @@ print(f"{float(rps.group(1)):.0f} {lat['50']:.0f} {lat['99']:.0f} {int(bad.group
 PY
 }
 
+# Sets name, stream, plain_path, plain_body, sb_body and header from a CASES entry; fails for
+# a case the command line left out.
+read_case() {
+  local model
+  IFS='|' read -r name model stream plain_path plain_body <<<"$1"
+  [ -z "$ONLY" ] || [[ "$name" == $ONLY* ]] || return 1
+  sb_body="{\"model\":\"$model\",$OPENAI_BODY}"
+  header=""
+  if [ "$stream" = true ]; then
+    sb_body="{\"model\":\"$model\",\"stream\":true,$OPENAI_BODY}"
+    header="x-mock-reply: $LONG_REPLY"
+  fi
+}
+
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # Sends `requests` requests one after another on one connection; fails on a non-2xx answer.
@@ -212,14 +226,7 @@ instructions_per_request() { # envoy_pid url body [header]
 if $INSTRUCTIONS; then
   printf '\n%-16s | %15s | %15s | %6s\n' case "plain instr/req" "sb instr/req" ratio
   for spec in "${CASES[@]}"; do
-    IFS='|' read -r name model stream plain_path plain_body <<<"$spec"
-    [ -n "$ONLY" ] && [[ "$name" != $ONLY* ]] && continue
-    sb_body="{\"model\":\"$model\",$OPENAI_BODY}"
-    header=""
-    if [ "$stream" = true ]; then
-      sb_body="{\"model\":\"$model\",\"stream\":true,$OPENAI_BODY}"
-      header="x-mock-reply: $LONG_REPLY"
-    fi
+    read_case "$spec" || continue
     plain=$(instructions_per_request "$PLAIN_PID" "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$header")
     sb=$(instructions_per_request "$SB_PID" "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$header")
     printf '%-16s | %15s | %15s | %5s%%\n' "$name" "$plain" "$sb" "$((100 * sb / plain))"
@@ -230,14 +237,7 @@ fi
 
 printf '\n%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %7s %7s %7s %7s\n' case c "plain rps" "p50 µs" "p99 µs" "cpu µs" "sb rps" "p50 µs" "p99 µs" "cpu µs" "rps %" "+p50" "+p99" "+cpu"
 for spec in "${CASES[@]}"; do
-  IFS='|' read -r name model stream plain_path plain_body <<<"$spec"
-  [ -n "$ONLY" ] && [[ "$name" != $ONLY* ]] && continue
-  sb_body="{\"model\":\"$model\",$OPENAI_BODY}"
-  header=""
-  if [ "$stream" = true ]; then
-    sb_body="{\"model\":\"$model\",\"stream\":true,$OPENAI_BODY}"
-    header="x-mock-reply: $LONG_REPLY"
-  fi
+  read_case "$spec" || continue
   for c in 1 16; do
     read -r prps pp50 pp99 pbad pcpu <<<"$(measure "$PLAIN_PID" "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$c" "$header")"
     read -r srps sp50 sp99 sbad scpu <<<"$(measure "$SB_PID" "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$c" "$header")"

@@ -31,9 +31,9 @@ use super::{
     ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::{
-    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, ContentPart,
-    Delta, FinishReason, FunctionCallOut, FunctionDelta, ImageSource, JsonSchemaFormat, Message,
-    MessageContent, ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
+    AssistantMessage, ChatChunk, ChatRequest, ChunkChoice, ContentPart, Delta, FinishReason,
+    FunctionCallOut, FunctionDelta, ImageSource, JsonSchemaFormat, Message, MessageContent,
+    ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
 };
 use crate::api::{ErrorKind, GatewayError};
 use crate::config::secret::Secret;
@@ -999,19 +999,8 @@ pub fn chat_completion(
         None => Some(text),
     };
     let usage = msg.usage.map(WireUsage::normalise);
-    let id = msg
-        .id
-        .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id));
-    let model = msg.model.unwrap_or_else(|| ctx.upstream_model.to_owned());
     let message = AssistantMessage::new(content, reasoning, calls);
-    let completion = ChatCompletion::new(
-        id,
-        ctx.created,
-        model,
-        vec![Choice::new(0, message, finish)],
-        usage,
-    );
-    Translated::completion(&completion, usage)
+    Translated::one_choice(ctx, msg.id, msg.model, message, finish, usage)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ use super::{
     ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::{
-    content_beside_tools, AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice,
-    ChunkChoice, ContentPart, Delta, FinishReason, FunctionCallOut, FunctionDelta, ImageSource,
-    Message, MessageContent, ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
+    content_beside_tools, AssistantMessage, ChatChunk, ChatRequest, ChunkChoice, ContentPart,
+    Delta, FinishReason, FunctionCallOut, FunctionDelta, ImageSource, Message, MessageContent,
+    ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
 };
 use crate::api::embeddings::{
     Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
@@ -301,18 +301,8 @@ impl Provider for Bedrock {
         };
         let usage = answer.usage.map(|u| u.normalise());
         let content = content_beside_tools(text, &tool_calls);
-        let completion = ChatCompletion::new(
-            format!("chatcmpl-{}", ctx.request_id),
-            ctx.created,
-            ctx.upstream_model.to_owned(),
-            vec![Choice::new(
-                0,
-                AssistantMessage::new(content, reasoning, tool_calls),
-                finish_reason,
-            )],
-            usage,
-        );
-        Translated::completion(&completion, usage)
+        let message = AssistantMessage::new(content, reasoning, tool_calls);
+        Translated::one_choice(ctx, None, None, message, finish_reason, usage)
     }
 
     fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {

@@ -22,9 +22,9 @@ use super::{
     ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::{
-    content_beside_tools, AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice,
-    ChunkChoice, ContentPart, Delta, FinishReason, FunctionCallOut, FunctionDelta, Message,
-    MessageContent, ResponseFormat, Role, ToolCallDelta, ToolCallOut, ToolChoice,
+    content_beside_tools, AssistantMessage, ChatChunk, ChatRequest, ChunkChoice, ContentPart,
+    Delta, FinishReason, FunctionCallOut, FunctionDelta, Message, MessageContent, ResponseFormat,
+    Role, ToolCallDelta, ToolCallOut, ToolChoice,
 };
 use crate::api::embeddings::{
     Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
@@ -166,22 +166,9 @@ impl Provider for Cohere {
                 },
             })
             .collect();
-        let id = answer
-            .id
-            .unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id));
         let content = content_beside_tools(text, &tool_calls);
-        let completion = ChatCompletion::new(
-            id,
-            ctx.created,
-            ctx.upstream_model.to_owned(),
-            vec![Choice::new(
-                0,
-                AssistantMessage::new(content, reasoning, tool_calls),
-                finish,
-            )],
-            usage,
-        );
-        Translated::completion(&completion, usage)
+        let message = AssistantMessage::new(content, reasoning, tool_calls);
+        Translated::one_choice(ctx, answer.id, None, message, finish, usage)
     }
 
     fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {

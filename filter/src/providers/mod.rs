@@ -15,7 +15,7 @@ pub mod sigv4;
 pub mod testing;
 pub mod vertex;
 
-use crate::api::chat::ChatRequest;
+use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, FinishReason};
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::GatewayError;
 use crate::config::secret::{Env, Secret, SecretSpec};
@@ -99,7 +99,7 @@ pub struct Translated {
 impl Translated {
     /// A translated chat answer and the usage it reports.
     pub fn completion(
-        completion: &crate::api::chat::ChatCompletion,
+        completion: &ChatCompletion,
         usage: Option<Usage>,
     ) -> Result<Translated, GatewayError> {
         let body =
@@ -108,6 +108,26 @@ impl Translated {
             body: Some(body),
             usage,
         })
+    }
+
+    /// A translated answer with one choice, the assistant's `message` (`id` and `model` as the
+    /// provider named them, else made up from `ctx`).
+    pub fn one_choice(
+        ctx: &ResponseContext,
+        id: Option<String>,
+        model: Option<String>,
+        message: AssistantMessage,
+        finish: FinishReason,
+        usage: Option<Usage>,
+    ) -> Result<Translated, GatewayError> {
+        let completion = ChatCompletion::new(
+            id.unwrap_or_else(|| format!("chatcmpl-{}", ctx.request_id)),
+            ctx.created,
+            model.unwrap_or_else(|| ctx.upstream_model.to_owned()),
+            vec![Choice::new(0, message, finish)],
+            usage,
+        );
+        Translated::completion(&completion, usage)
     }
 }
 

@@ -64,7 +64,16 @@ pub struct TeamSpec {
 }
 
 /// Names become parts of shared-data keys and metric names: keep them plain.
-fn check_name(name: &str, path: &str, problems: &mut Vec<Problem>) {
+/// The name of the `index`th key or team: well formed, and not one `seen` already holds
+/// (`seen` maps names to their index; `kind` is for the message).
+fn check_name(
+    kind: &str,
+    name: &str,
+    index: usize,
+    path: &str,
+    seen: &mut HashMap<String, usize>,
+    problems: &mut Vec<Problem>,
+) {
     let plain = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -72,6 +81,12 @@ fn check_name(name: &str, path: &str, problems: &mut Vec<Problem>) {
         problems.push(Problem::new(
             format!("{path}.name"),
             format!("`{name}` must be 1 to 64 characters from A-Z, a-z, 0-9, `_` and `-`"),
+        ));
+    }
+    if seen.insert(name.to_owned(), index).is_some() {
+        problems.push(Problem::new(
+            format!("{path}.name"),
+            format!("{kind} `{name}` is declared twice"),
         ));
     }
 }
@@ -124,13 +139,7 @@ pub fn build(
     let mut team_lookup = HashMap::new();
     for (i, t) in teams.iter().enumerate() {
         let path = format!("teams[{i}]");
-        check_name(&t.name, &path, problems);
-        if team_lookup.insert(t.name.clone(), i).is_some() {
-            problems.push(Problem::new(
-                format!("{path}.name"),
-                format!("team `{}` is declared twice", t.name),
-            ));
-        }
+        check_name("team", &t.name, i, &path, &mut team_lookup, problems);
         let quota = quota(
             &path,
             &t.budget,
@@ -149,13 +158,7 @@ pub fn build(
     let mut by_hash = HashMap::new();
     for (i, k) in keys.iter().enumerate() {
         let path = format!("keys[{i}]");
-        check_name(&k.name, &path, problems);
-        if names.insert(k.name.clone(), i).is_some() {
-            problems.push(Problem::new(
-                format!("{path}.name"),
-                format!("key `{}` is declared twice", k.name),
-            ));
-        }
+        check_name("key", &k.name, i, &path, &mut names, problems);
         match parse_sha256(&k.sha256) {
             Some(hash) => {
                 if let Some(first) = by_hash.insert(hash, key_list.len()) {

@@ -122,9 +122,9 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
     };
     let mut p = Cursor::new(text.trim());
     let year = p.digits(4).ok_or_else(bad)?;
-    p.expect(b'-').ok_or_else(bad)?;
+    p.eat(b'-').ok_or_else(bad)?;
     let month = p.digits(2).ok_or_else(bad)? as u32;
-    p.expect(b'-').ok_or_else(bad)?;
+    p.eat(b'-').ok_or_else(bad)?;
     let day = p.digits(2).ok_or_else(bad)? as u32;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year as i64, month) {
         return Err(format!("invalid date `{text}`: no such day"));
@@ -141,9 +141,9 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
         return Err(bad());
     }
     let hour = p.digits(2).ok_or_else(bad)?;
-    p.expect(b':').ok_or_else(bad)?;
+    p.eat(b':').ok_or_else(bad)?;
     let minute = p.digits(2).ok_or_else(bad)?;
-    p.expect(b':').ok_or_else(bad)?;
+    p.eat(b':').ok_or_else(bad)?;
     // 60 is a leap second; it counts as the last second of the minute.
     let second = p.digits(2).ok_or_else(bad)?.min(59);
     if hour > 23 || minute > 59 {
@@ -169,7 +169,7 @@ pub fn parse_rfc3339(text: &str) -> Result<u64, String> {
         Some(b'Z' | b'z') => 0i64,
         Some(sign @ (b'+' | b'-')) => {
             let oh = p.digits(2).ok_or_else(bad)?;
-            p.expect(b':').ok_or_else(bad)?;
+            p.eat(b':').ok_or_else(bad)?;
             let om = p.digits(2).ok_or_else(bad)?;
             if oh > 23 || om > 59 {
                 return Err(bad());
@@ -219,7 +219,8 @@ impl<'a> Cursor<'a> {
         self.at >= self.bytes.len()
     }
 
-    fn expect(&mut self, byte: u8) -> Option<()> {
+    /// Consumes the next byte, which must be `byte`.
+    fn eat(&mut self, byte: u8) -> Option<()> {
         (self.next()? == byte).then_some(())
     }
 

@@ -314,6 +314,16 @@ pub struct Model {
     pub settings: ModelSettings,
 }
 
+impl Model {
+    /// The deployment every attempt goes to when the model's cluster holds just one (its own
+    /// and its fallbacks' together): the upstream role then need not ask Envoy which it is.
+    pub fn sole_deployment(&self) -> Option<usize> {
+        let mut all = self.priorities.iter().flatten();
+        let first = *all.next()?;
+        all.all(|&d| d == first).then_some(first)
+    }
+}
+
 pub struct ProviderEntry {
     pub name: String,
     pub provider: Box<dyn Provider>,
@@ -607,6 +617,10 @@ models:
         assert_eq!(fb.upstream_model, "gpt-4o-mini");
         assert_eq!(gw.deployment("gpt-4o/1").unwrap().upstream_model, "prod-4o");
         assert_eq!(gw.retries(), 1);
+        // Only a cluster of one deployment, fallbacks included, names its deployment alone.
+        assert_eq!(m.sole_deployment(), None);
+        let mini = gw.model("mini").unwrap();
+        assert_eq!(mini.sole_deployment(), Some(m.priorities[1][0]));
     }
 
     #[test]

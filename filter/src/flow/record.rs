@@ -32,9 +32,10 @@ pub struct RequestRecord {
     current: Option<(usize, bool)>,
     failures: Vec<(usize, ErrorType)>,
     answer: Option<Answer>,
-    /// The latest attempt's answer went through the upstream role, so it is in OpenAI's shape
-    /// (otherwise the answer the gateway sees is Envoy's own, e.g. a connect-failure 503).
-    translated: bool,
+    /// The status of the latest attempt's answer, once the upstream role released it in
+    /// OpenAI's shape. `None`: the answer the gateway sees is Envoy's own (e.g. a
+    /// connect-failure 503, or a timeout that struck while the upstream role buffered).
+    translated_status: Option<u16>,
 }
 
 /// The attempt whose answer the client got.
@@ -75,7 +76,7 @@ impl RequestRecord {
             current: None,
             failures: Vec::new(),
             answer: None,
-            translated: false,
+            translated_status: None,
         }
     }
 
@@ -96,17 +97,18 @@ impl RequestRecord {
         }
         self.attempts = self.attempts.saturating_add(1);
         self.current = Some((deployment, false));
-        self.translated = false;
+        self.translated_status = None;
     }
 
-    /// The upstream role is translating the latest attempt's answer.
-    pub fn answer_translated(&mut self) {
-        self.translated = true;
+    /// The upstream role released the latest attempt's answer, translated, with `status`.
+    pub fn answer_translated(&mut self, status: u16) {
+        self.translated_status = Some(status);
     }
 
-    /// Whether the answer reaching the client is the upstream role's translation.
-    pub fn is_translated(&self) -> bool {
-        self.translated
+    /// The status of the answer reaching the client when it is the upstream role's
+    /// translation (the gateway role then need not ask Envoy for it).
+    pub fn translated_status(&self) -> Option<u16> {
+        self.translated_status
     }
 
     /// The attempt in flight failed (its error answer, or it could not be sent). Only its
@@ -370,7 +372,7 @@ pub fn caller_fields(
 /// The `x-switchboard-*` headers of a JSON answer: which deployment answered after how many
 /// attempts, its usage and cost (when known).
 pub fn answer_headers(gw: &Gateway, record: &RequestRecord) -> Vec<(&'static str, String)> {
-    let mut headers = Vec::with_capacity(9);
+    let mut headers = Vec::with_capacity(5);
     let deployment = record
         .target()
         .deployment
@@ -385,19 +387,17 @@ pub fn answer_headers(gw: &Gateway, record: &RequestRecord) -> Vec<(&'static str
     headers.push(("x-switchboard-attempts", record.attempts.to_string()));
     let (usage, cost) = record.usage_and_cost(gw);
     if let Some(u) = usage {
-        headers.push(("x-switchboard-input-tokens", u.prompt_tokens.to_string()));
+        // One header for all counts (an RFC 8941 dictionary): every header is a host call.
         headers.push((
-            "x-switchboard-output-tokens",
-            u.completion_tokens.to_string(),
-        ));
-        headers.push(("x-switchboard-cached-tokens", u.cached_tokens.to_string()));
-        headers.push((
-            "x-switchboard-cache-write-tokens",
-            u.cache_write_tokens.to_string(),
-        ));
-        headers.push((
-            "x-switchboard-reasoning-tokens",
-            u.reasoning_tokens.to_string(),
+            "x-switchboard-tokens",
+            format!(
+                "input={}, output={}, cached={}, cache-write={}, reasoning={}",
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.cached_tokens,
+                u.cache_write_tokens,
+                u.reasoning_tokens
+            ),
         ));
     }
     if let Some(c) = cost {
@@ -607,11 +607,10 @@ models:
                 ("x-switchboard-provider", "az".to_owned()),
                 ("x-switchboard-deployment", "backup/0".to_owned()),
                 ("x-switchboard-attempts", "2".to_owned()),
-                ("x-switchboard-input-tokens", "1000".to_owned()),
-                ("x-switchboard-output-tokens", "500".to_owned()),
-                ("x-switchboard-cached-tokens", "0".to_owned()),
-                ("x-switchboard-cache-write-tokens", "0".to_owned()),
-                ("x-switchboard-reasoning-tokens", "0".to_owned()),
+                (
+                    "x-switchboard-tokens",
+                    "input=1000, output=500, cached=0, cache-write=0, reasoning=0".to_owned()
+                ),
                 ("x-switchboard-cost", "0.002".to_owned()),
             ]
         );

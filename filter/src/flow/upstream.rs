@@ -47,20 +47,19 @@ pub struct Answer {
 }
 
 impl Exchange {
-    /// Prepares the attempt on the deployment Envoy picked.
+    /// Prepares the attempt on the deployment (by index) Envoy picked.
     pub fn begin(
         gw: &Gateway,
-        deployment_id: &str,
+        index: usize,
         request: &ParsedRequest,
         raw: &[u8],
         request_id: &str,
         now_ms: u64,
     ) -> Result<(Exchange, UpstreamRequest), GatewayError> {
-        let Some((index, deployment)) = gw.deployment_index(deployment_id) else {
-            return Err(GatewayError::server(format!(
-                "no deployment `{deployment_id}` in this configuration"
-            )));
-        };
+        let deployment = gw
+            .deployments
+            .get(index)
+            .ok_or_else(|| GatewayError::server("no such deployment in this configuration"))?;
         let provider = gw
             .provider_of(deployment)
             .ok_or_else(|| GatewayError::server("deployment without provider"))?;
@@ -235,7 +234,8 @@ models:
         body: &str,
     ) -> Result<(Exchange, UpstreamRequest), GatewayError> {
         let a = admit(gw, Operation::ChatCompletions, body.as_bytes()).unwrap();
-        Exchange::begin(gw, deployment, &a.request, body.as_bytes(), "r1", 1_000_000)
+        let (index, _) = gw.deployment_index(deployment).unwrap();
+        Exchange::begin(gw, index, &a.request, body.as_bytes(), "r1", 1_000_000)
     }
 
     const BODY: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}]}"#;
@@ -279,7 +279,10 @@ models:
             "{}",
             err.message
         );
-        assert!(begin(&gw, "nope/0", BODY).is_err());
+        assert!(gw.deployment_index("nope/0").is_none());
+        let a = admit(&gw, Operation::ChatCompletions, BODY.as_bytes()).unwrap();
+        let beyond = gw.deployments.len();
+        assert!(Exchange::begin(&gw, beyond, &a.request, BODY.as_bytes(), "r1", 0).is_err());
     }
 
     #[test]

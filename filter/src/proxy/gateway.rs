@@ -4,9 +4,7 @@
 
 use super::metrics::EnvoyMetrics;
 use super::shared::SharedData;
-use super::{
-    handoff, now_ms, now_ns, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLATED_HEADER,
-};
+use super::{handoff, now_ns, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLATED_HEADER};
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::flow::gateway::{
@@ -89,10 +87,11 @@ impl GatewayFilter {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
+        // One clock read ends the request: its duration, its overhead and its limits' clock.
+        let now = now_ns(self);
         // First, whatever else fails: a reservation must never outlive its request.
-        self.settle();
+        self.settle(now / 1_000_000);
         let finished = self.record.clone().and_then(|record| {
-            let now = now_ns(self);
             let mut r = record.try_borrow_mut().ok()?;
             r.add_overhead(now.saturating_sub(callback_start_ns));
             let summary = r.finish(&self.gw, self.status, now, &mut &*self.metrics);
@@ -100,7 +99,7 @@ impl GatewayFilter {
         });
         let remaining = finished
             .as_ref()
-            .map(|(summary, model)| self.key_metrics(summary, *model))
+            .map(|(summary, model)| self.key_metrics(summary, *model, now / 1_000_000))
             .unwrap_or_default();
         let caller = caller_fields(&self.gw.limits, self.caller, &remaining);
         let summary = finished.as_ref().map(|(summary, _)| summary);
@@ -109,7 +108,7 @@ impl GatewayFilter {
     }
 
     /// Ends the request's hold on its key's limits, with what the record says it used.
-    fn settle(&mut self) {
+    fn settle(&mut self, now_ms: u64) {
         let Some(reservation) = self.reservation.take() else {
             return;
         };
@@ -121,11 +120,16 @@ impl GatewayFilter {
         let outcome = settlement(&reservation, usage, cost, self.status);
         self.gw
             .limits
-            .settle(&SharedData, &reservation, outcome, now_ms(self));
+            .settle(&SharedData, &reservation, outcome, now_ms);
     }
 
     /// The key's requests, spend and remaining budgets (key and team); returns the latter.
-    fn key_metrics(&self, summary: &Summary, model: Option<usize>) -> Vec<(SubjectRef, u64)> {
+    fn key_metrics(
+        &self,
+        summary: &Summary,
+        model: Option<usize>,
+        now_ms: u64,
+    ) -> Vec<(SubjectRef, u64)> {
         let Caller::Key(key) = self.caller else {
             return Vec::new();
         };
@@ -152,7 +156,6 @@ impl GatewayFilter {
         if let Some(cost) = summary.cost {
             sink.add(series(Metric::KeyCost, 0, me), cost.nano_usd());
         }
-        let now = now_ms(self);
         let team = limits
             .keys
             .get(key)
@@ -160,7 +163,7 @@ impl GatewayFilter {
             .map(SubjectRef::Team);
         let mut remaining = Vec::new();
         for subject in std::iter::once(me).chain(team) {
-            if let Some(left) = limits.remaining_budget(&SharedData, subject, now) {
+            if let Some(left) = limits.remaining_budget(&SharedData, subject, now_ms) {
                 sink.add(
                     series(Metric::BudgetRemaining, 0, subject),
                     Cost(left).nano_usd(),
@@ -194,6 +197,7 @@ impl GatewayFilter {
 
     fn reply_json(&mut self, status: u16, body: &[u8]) {
         self.replied_locally = true;
+        self.status = status;
         self.send_http_response(
             u32::from(status),
             vec![("content-type", "application/json")],
@@ -203,6 +207,7 @@ impl GatewayFilter {
 
     fn reply_error(&mut self, err: &GatewayError) -> Action {
         self.replied_locally = true;
+        self.status = err.status;
         let retry_after = err.retry_after.map(|s| s.to_string());
         let mut headers = vec![("content-type", "application/json")];
         if let Some(r) = retry_after.as_deref() {
@@ -225,7 +230,7 @@ impl HttpContext for GatewayFilter {
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let start = now_ns(self);
-        let action = self.request_body(body_size, end_of_stream);
+        let action = self.request_body(body_size, end_of_stream, start);
         self.charge(start);
         action
     }
@@ -308,7 +313,10 @@ impl GatewayFilter {
                 x_api_key.as_deref(),
                 api_key.as_deref(),
             );
-            let caller = self.gw.limits.authenticate(&presented, now_ms(self));
+            let caller = self
+                .gw
+                .limits
+                .authenticate(&presented, start_ns / 1_000_000);
             if let Err(e) = caller.map(|c| self.caller = c) {
                 self.rejected(Rejection::InvalidKey, None, None);
                 return self.reply_error(&e);
@@ -347,7 +355,7 @@ impl GatewayFilter {
         }
     }
 
-    fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    fn request_body(&mut self, body_size: usize, end_of_stream: bool, now_ns: u64) -> Action {
         let Some(op) = self.operation else {
             return Action::Continue;
         };
@@ -385,7 +393,7 @@ impl GatewayFilter {
             match self
                 .gw
                 .limits
-                .admit(&SharedData, key, expected, now_ms(self))
+                .admit(&SharedData, key, expected, now_ns / 1_000_000)
             {
                 Ok(r) => self.reservation = Some(r),
                 Err(refusal) => {
@@ -398,30 +406,32 @@ impl GatewayFilter {
         }
         self.set_http_request_header(CLUSTER_HEADER, Some(&admission.model.cluster));
         let request_id = self.line.request_id.clone();
-        let (id, header) = handoff::park(admission.request, request_id, record);
+        let (id, header) = handoff::park(admission.request, body, request_id, record);
         self.handoff = Some(id);
         self.set_http_request_header(HANDOFF_HEADER, Some(&header));
         Action::Continue
     }
 
     fn response_headers(&mut self, end_of_stream: bool) -> Action {
-        let status = self
-            .get_http_response_header(":status")
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(0);
-        self.status = status;
         if self.replied_locally {
+            // `status` is the one this filter sent.
             return Action::Continue;
         }
         let translated = self
             .record
             .as_ref()
-            .and_then(|r| r.try_borrow().ok().map(|r| r.is_translated()))
-            .unwrap_or(false);
-        if translated {
+            .and_then(|r| r.try_borrow().ok()?.translated_status());
+        if let Some(status) = translated {
+            // The upstream role's answer: it knows the status, no need to ask Envoy.
+            self.status = status;
             self.answer_headers(status);
             return Action::Continue;
         }
+        let status = self
+            .get_http_response_header(":status")
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        self.status = status;
         // The upstream role's own refusal (it could not prepare the attempt) is marked.
         if self.get_http_response_header(TRANSLATED_HEADER).is_some() {
             self.set_http_response_header(TRANSLATED_HEADER, None);

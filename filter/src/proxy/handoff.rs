@@ -2,8 +2,8 @@
 //! per-request record back.
 //!
 //! Both roles run in one VM per worker when their `vm_config` is identical (the renderer
-//! makes it so), so the parsed request is parked here and found again by id: the body is
-//! parsed once. The parked entry also holds the request's `RequestRecord`, which each attempt
+//! makes it so), so the parsed request is parked here, with its body, and found again by id:
+//! the body is fetched from Envoy and parsed once. The parked entry also holds the request's `RequestRecord`, which each attempt
 //! writes (deployment, failure, usage) and the gateway role reads when the response ends. Envoy hands every attempt the *same* request header map, already changed by
 //! earlier attempts, so the parked entry also remembers which headers attempts added; the next
 //! attempt removes them before adding its own (a fallback must never see the previous
@@ -22,6 +22,8 @@ use std::rc::Rc;
 
 pub struct Parked {
     pub request: ParsedRequest,
+    /// The client's body as the gateway role read it (pass-through rewrites borrow from it).
+    pub body: Vec<u8>,
     /// The client request's `x-request-id` (ids of answers the provider leaves unnamed).
     pub request_id: String,
     /// Header names set by earlier attempts of this request.
@@ -37,6 +39,7 @@ thread_local! {
 /// Parks a request until the gateway role's request ends; returns the header value.
 pub fn park(
     request: ParsedRequest,
+    body: Vec<u8>,
     request_id: String,
     record: Rc<RefCell<RequestRecord>>,
 ) -> (u64, String) {
@@ -48,6 +51,7 @@ pub fn park(
     let tag = operation_tag(request.operation());
     let parked = Rc::new(Parked {
         request,
+        body,
         request_id,
         attempt_headers: RefCell::new(Vec::new()),
         record,

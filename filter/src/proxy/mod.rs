@@ -95,11 +95,6 @@ impl RootContext for Root {
     }
 }
 
-/// Milliseconds since the Unix epoch, from the host clock.
-fn now_ms(ctx: &dyn Context) -> u64 {
-    now_ns(ctx) / 1_000_000
-}
-
 /// Nanoseconds since the Unix epoch, from the host clock.
 fn now_ns(ctx: &dyn Context) -> u64 {
     ctx.get_current_time()

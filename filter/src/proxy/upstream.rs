@@ -3,9 +3,7 @@
 //! went (deployment, failure type, usage) and how long its callbacks took.
 
 use super::handoff::{self, Parked};
-use super::{
-    now_ms, now_ns, CLUSTER_HEADER, DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER,
-};
+use super::{now_ns, CLUSTER_HEADER, DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER};
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::flow::gateway::parse_body;
@@ -80,13 +78,10 @@ impl UpstreamFilter {
         });
     }
 
-    /// The request the gateway role parsed, or (roles in different VMs) parsed again here.
-    /// Clears the headers earlier attempts of this request added.
-    fn request(&self, raw: &[u8]) -> Result<Source, GatewayError> {
-        let header = self
-            .get_http_request_header(HANDOFF_HEADER)
-            .unwrap_or_default();
-        let (operation, parked) = handoff::find(&header)
+    /// The request the gateway role parsed, or (roles in different VMs) read and parsed again
+    /// here. Clears the headers earlier attempts of this request added.
+    fn request(&self, headers: &Headers, body_size: usize) -> Result<Source, GatewayError> {
+        let (operation, parked) = handoff::find(header(headers, HANDOFF_HEADER).unwrap_or(""))
             .ok_or_else(|| GatewayError::server("the request did not pass the gateway role"))?;
         if let Some(parked) = parked {
             for name in parked.attempt_headers.borrow_mut().drain(..) {
@@ -94,39 +89,57 @@ impl UpstreamFilter {
             }
             return Ok(Source::Parked(parked));
         }
-        Ok(Source::Parsed(Box::new(match operation {
-            Operation::ChatCompletions => ParsedRequest::Chat(Box::new(parse_body(raw)?)),
-            Operation::Embeddings => ParsedRequest::Embeddings(parse_body(raw)?),
-        })))
+        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let request = match operation {
+            Operation::ChatCompletions => ParsedRequest::Chat(Box::new(parse_body(&body)?)),
+            Operation::Embeddings => ParsedRequest::Embeddings(parse_body(&body)?),
+        };
+        Ok(Source::Parsed {
+            request: Box::new(request),
+            body,
+            request_id: header(headers, "x-request-id").unwrap_or("").to_owned(),
+        })
     }
 
-    fn prepare(&mut self, raw: &[u8]) -> Result<UpstreamRequest, GatewayError> {
-        let deployment = self
+    /// The deployment this attempt goes to: the model's only one, or the one whose endpoint
+    /// Envoy picked (its metadata).
+    fn deployment(&self, source: &Source) -> Result<usize, GatewayError> {
+        if let Some(sole) = source.sole_deployment(&self.gw) {
+            return Ok(sole);
+        }
+        let id = self
             .get_property(DEPLOYMENT_PROPERTY.to_vec())
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok_or_else(|| {
                 GatewayError::server("the chosen endpoint carries no switchboard deployment")
             })?;
-        let source = self.request(raw)?;
+        self.gw
+            .deployment_index(&id)
+            .map(|(index, _)| index)
+            .ok_or_else(|| {
+                GatewayError::server(format!("no deployment `{id}` in this configuration"))
+            })
+    }
+
+    fn prepare(
+        &mut self,
+        headers: &Headers,
+        body_size: usize,
+        now_ms: u64,
+    ) -> Result<(Source, UpstreamRequest), GatewayError> {
+        let source = self.request(headers, body_size)?;
+        let deployment = self.deployment(&source)?;
         if let Source::Parked(parked) = &source {
             self.record = Some(parked.record.clone());
-            if let Some((index, _)) = self.gw.deployment_index(&deployment) {
-                self.with_record(|r| r.begin_attempt(index));
-            }
+            self.with_record(|r| r.begin_attempt(deployment));
         }
-        let request_id = match &source {
-            Source::Parked(parked) => parked.request_id.clone(),
-            Source::Parsed(_) => self
-                .get_http_request_header("x-request-id")
-                .unwrap_or_default(),
-        };
         let (exchange, upstream) = Exchange::begin(
             &self.gw,
-            &deployment,
+            deployment,
             source.request(),
-            raw,
-            &request_id,
-            now_ms(self),
+            source.body(),
+            source.request_id(),
+            now_ms,
         )
         .inspect_err(|_| self.with_record(|r| r.attempt_failed(ErrorType::NotSent)))?;
         if let Source::Parked(parked) = &source {
@@ -134,23 +147,43 @@ impl UpstreamFilter {
             added.extend(upstream.headers.iter().map(|(name, _)| name.clone()));
         }
         self.exchange = Some(exchange);
-        Ok(upstream)
+        Ok((source, upstream))
     }
 
-    fn send_upstream(&self, up: &UpstreamRequest, body_size: usize, authority: &str) {
-        for (name, _) in self.get_http_request_headers() {
-            if name == CLUSTER_HEADER || DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
-                self.set_http_request_header(&name, None);
+    /// Rewrites the request for the provider. `headers` are the request's as this attempt
+    /// found them: only what differs is written (every header is a host call).
+    fn send_upstream(
+        &self,
+        headers: &Headers,
+        up: &UpstreamRequest,
+        client_body: &[u8],
+        body_size: usize,
+        authority: &str,
+    ) {
+        for (name, _) in headers {
+            let ours = up.headers.iter().any(|(n, _)| n == name);
+            if !ours && (name == CLUSTER_HEADER || DROPPED_REQUEST_HEADERS.contains(&name.as_str()))
+            {
+                self.set_http_request_header(name, None);
             }
         }
-        self.set_http_request_header(":path", Some(&up.path));
-        self.set_http_request_header(":authority", Some(authority));
-        self.set_http_request_header("content-type", Some("application/json"));
-        self.set_http_request_header("content-length", Some(&up.body.len().to_string()));
+        let length = up.body.len().to_string();
+        for (name, value) in [
+            (":path", up.path.as_str()),
+            (":authority", authority),
+            ("content-type", "application/json"),
+            ("content-length", length.as_str()),
+        ] {
+            if header(headers, name) != Some(value) {
+                self.set_http_request_header(name, Some(value));
+            }
+        }
         for (name, value) in &up.headers {
             self.set_http_request_header(name, Some(value));
         }
-        self.set_http_request_body(0, body_size, &up.body);
+        if up.body != client_body {
+            self.set_http_request_body(0, body_size, &up.body);
+        }
     }
 
     fn reply_error(&self, err: &GatewayError) -> Action {
@@ -169,16 +202,55 @@ impl UpstreamFilter {
 /// Where this attempt's parsed request comes from.
 enum Source {
     Parked(Rc<Parked>),
-    Parsed(Box<ParsedRequest>),
+    Parsed {
+        request: Box<ParsedRequest>,
+        body: Vec<u8>,
+        request_id: String,
+    },
 }
 
 impl Source {
     fn request(&self) -> &ParsedRequest {
         match self {
             Source::Parked(p) => &p.request,
-            Source::Parsed(r) => r,
+            Source::Parsed { request, .. } => request,
         }
     }
+
+    fn body(&self) -> &[u8] {
+        match self {
+            Source::Parked(p) => &p.body,
+            Source::Parsed { body, .. } => body,
+        }
+    }
+
+    /// The client request's `x-request-id` (ids of answers the provider leaves unnamed).
+    fn request_id(&self) -> &str {
+        match self {
+            Source::Parked(p) => &p.request_id,
+            Source::Parsed { request_id, .. } => request_id,
+        }
+    }
+
+    /// The model's only deployment, when the gateway role resolved the model.
+    fn sole_deployment(&self, gw: &Gateway) -> Option<usize> {
+        let Source::Parked(parked) = self else {
+            return None;
+        };
+        let model = parked.record.try_borrow().ok()?.model?;
+        gw.models.get(model)?.sole_deployment()
+    }
+}
+
+/// The request's headers, as one host call returns them.
+type Headers = Vec<(String, String)>;
+
+/// A header's value (names from Envoy are lower case).
+fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 impl Context for UpstreamFilter {}
@@ -193,7 +265,7 @@ impl HttpContext for UpstreamFilter {
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let start = now_ns(self);
-        let action = self.request_body(body_size, end_of_stream);
+        let action = self.request_body(body_size, end_of_stream, start);
         self.charge(start);
         action
     }
@@ -214,13 +286,14 @@ impl HttpContext for UpstreamFilter {
 }
 
 impl UpstreamFilter {
-    fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+    fn request_body(&mut self, body_size: usize, end_of_stream: bool, now_ns: u64) -> Action {
         if !end_of_stream {
             return Action::Pause;
         }
-        let raw = self.get_http_request_body(0, body_size).unwrap_or_default();
-        match self.prepare(&raw) {
-            Ok(up) => {
+        // One host call tells the handoff id, what to drop and what is already right.
+        let headers = self.get_http_request_headers();
+        match self.prepare(&headers, body_size, now_ns / 1_000_000) {
+            Ok((source, up)) => {
                 let authority = self
                     .exchange
                     .as_ref()
@@ -228,7 +301,7 @@ impl UpstreamFilter {
                     .and_then(|d| self.gw.provider_of(d))
                     .map(|p| p.provider.endpoint().authority())
                     .unwrap_or_default();
-                self.send_upstream(&up, body_size, &authority);
+                self.send_upstream(&headers, &up, source.body(), body_size, &authority);
                 Action::Continue
             }
             Err(e) => self.reply_error(&e),
@@ -246,7 +319,6 @@ impl UpstreamFilter {
         if let Some(exchange) = self.exchange.as_mut() {
             self.plan = exchange.response_headers(&self.gw, self.status);
         }
-        self.with_record(RequestRecord::answer_translated);
         if self.record.is_none() {
             // No shared record (the roles run in different VMs): tell the gateway role by header.
             self.set_http_response_header(TRANSLATED_HEADER, Some("1"));
@@ -254,15 +326,22 @@ impl UpstreamFilter {
         if end_of_stream {
             self.answered(None, self.status, true);
         }
+        let status = self.status;
         match self.plan {
             BodyPlan::Stream => {
-                self.with_record(RequestRecord::answer_started);
+                self.with_record(|r| {
+                    r.answer_started();
+                    r.answer_translated(status);
+                });
                 self.set_http_response_header("content-length", None);
                 self.set_http_response_header("content-type", Some("text/event-stream"));
                 self.set_http_response_header("content-encoding", None);
                 Action::Continue
             }
-            BodyPlan::Buffer if end_of_stream => Action::Continue,
+            BodyPlan::Buffer if end_of_stream => {
+                self.with_record(|r| r.answer_translated(status));
+                Action::Continue
+            }
             // Headers wait for the translated body: its status and length may change.
             BodyPlan::Buffer => Action::Pause,
         }
@@ -312,6 +391,7 @@ impl UpstreamFilter {
             ));
             self.replace_answer(err.status, None, &err.to_json(), body_size);
             self.answered(None, err.status, true);
+            self.with_record(|r| r.answer_translated(err.status));
             return Action::Continue;
         }
         if !end_of_stream {
@@ -322,6 +402,7 @@ impl UpstreamFilter {
             .unwrap_or_default();
         let answer = exchange.buffered(&self.gw, self.status, &body);
         self.answered(exchange.usage(), answer.status, true);
+        self.with_record(|r| r.answer_translated(answer.status));
         if let Some(new_body) = answer.body {
             self.replace_answer(answer.status, answer.retry_after, &new_body, body_size);
         }

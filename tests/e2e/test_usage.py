@@ -21,6 +21,7 @@ from harness import LOGS, Gateway
 CONFIG = """
 options:
   access_log: "${ACCESS_LOG}"
+  overhead_sampling: 1   # every request's overhead measured, so every one is counted
 providers:
   openai: {kind: openai, base_url: "${MOCK}/v1", api_key: sk-openai}
   azure: {kind: azure, base_url: "${MOCK}", api_key: azure-key, api_version: "2024-10-21"}

@@ -14,6 +14,7 @@ use secret::{Env, SecretSpec};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::num::NonZeroU32;
 
 /// Which of the two filter instances this configuration drives (DESIGN §1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -119,6 +120,11 @@ pub struct Options {
     /// read prices from (relative to the configuration file); `--prices` overrides it.
     #[serde(default)]
     pub prices_file: Option<String>,
+    /// The time inside the filter (the overhead histogram, the ledger's `overhead_us`) is
+    /// measured on one request in this many: each measurement reads the host clock twice per
+    /// callback, a cost every request would otherwise pay. 1 measures every request.
+    #[serde(default = "default_overhead_sampling")]
+    pub overhead_sampling: NonZeroU32,
 }
 
 impl Default for Options {
@@ -133,6 +139,7 @@ impl Default for Options {
             ca_bundle: default_ca_bundle(),
             access_log: default_access_log(),
             prices_file: None,
+            overhead_sampling: default_overhead_sampling(),
         }
     }
 }
@@ -163,6 +170,9 @@ fn default_ca_bundle() -> String {
 }
 fn default_access_log() -> String {
     "stdout".into()
+}
+fn default_overhead_sampling() -> NonZeroU32 {
+    NonZeroU32::new(16).unwrap_or(NonZeroU32::MIN)
 }
 fn default_weight() -> u32 {
     1
@@ -694,6 +704,8 @@ models:
         assert_eq!(err.path, "models[0].deployments");
         let err = parse_document("options: {max_request_bytes: lots}").unwrap_err();
         assert_eq!(err.path, "options.max_request_bytes");
+        let err = parse_document("options: {overhead_sampling: 0}").unwrap_err();
+        assert_eq!(err.path, "options.overhead_sampling");
         let err = parse_document("bogus: 1").unwrap_err();
         assert!(err.message.contains("unknown field `bogus`"), "{err}");
     }

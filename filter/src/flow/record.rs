@@ -26,7 +26,9 @@ pub struct RequestRecord {
     pub stream: bool,
     started_ns: u64,
     first_chunk_ns: Option<u64>,
-    overhead_ns: u64,
+    /// Time inside the filter's callbacks, for the requests whose overhead is measured (each
+    /// measurement costs two clock reads per callback, so not every request pays for one).
+    overhead_ns: Option<u64>,
     attempts: u32,
     /// Deployment of the latest attempt, and whether its answer was seen.
     current: Option<(usize, bool)>,
@@ -57,21 +59,23 @@ pub struct Summary {
     pub cost: Option<Cost>,
     pub duration_ms: u64,
     pub time_to_first_chunk_ms: Option<u64>,
-    pub overhead_us: u64,
+    /// `None` for a request whose overhead was not measured.
+    pub overhead_us: Option<u64>,
 }
 
 /// At most this many failures are kept (more attempts than this need a strange retry policy).
 const MAX_FAILURES: usize = 16;
 
 impl RequestRecord {
-    pub fn new(operation: Operation, started_ns: u64) -> Self {
+    /// A request that started at `started_ns`; `timed`: measure its time inside the filter.
+    pub fn new(operation: Operation, started_ns: u64, timed: bool) -> Self {
         RequestRecord {
             operation,
             model: None,
             stream: false,
             started_ns,
             first_chunk_ns: None,
-            overhead_ns: 0,
+            overhead_ns: timed.then_some(0),
             attempts: 0,
             current: None,
             failures: Vec::new(),
@@ -80,8 +84,25 @@ impl RequestRecord {
         }
     }
 
+    /// Whether this request's time inside the filter is measured.
+    pub fn is_timed(&self) -> bool {
+        self.overhead_ns.is_some()
+    }
+
     pub fn add_overhead(&mut self, ns: u64) {
-        self.overhead_ns = self.overhead_ns.saturating_add(ns);
+        if let Some(total) = self.overhead_ns.as_mut() {
+            *total = total.saturating_add(ns);
+        }
+    }
+
+    /// Attempts begun so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// When the request started (host clock, ns).
+    pub fn started_ns(&self) -> u64 {
+        self.started_ns
     }
 
     /// The gateway role saw response bytes of a stream.
@@ -233,8 +254,10 @@ impl RequestRecord {
         if let Some(ms) = ttft_ms {
             add(Metric::TimeToFirstChunk, target, 0, ms);
         }
-        let overhead_us = self.overhead_ns / 1000;
-        add(Metric::Overhead, target, 0, overhead_us);
+        let overhead_us = self.overhead_ns.map(|ns| ns / 1000);
+        if let Some(us) = overhead_us {
+            add(Metric::Overhead, target, 0, us);
+        }
         if self.attempts > 1 {
             add(Metric::Fallbacks, target, 0, 1);
         }
@@ -296,7 +319,7 @@ struct LedgerFields<'a> {
     /// Exact decimal USD, written as a JSON number.
     cost_usd: Option<Box<RawValue>>,
     time_to_first_chunk_ms: Option<u64>,
-    overhead_us: u64,
+    overhead_us: Option<u64>,
 }
 
 /// The ledger fields as JSON object members after a comma (`,"request_id":"…",…`): the
@@ -327,7 +350,7 @@ pub fn ledger_fragment(
             .and_then(|s| s.cost)
             .and_then(|c| RawValue::from_string(c.usd()).ok()),
         time_to_first_chunk_ms: summary.and_then(|s| s.time_to_first_chunk_ms),
-        overhead_us: summary.map_or(0, |s| s.overhead_us),
+        overhead_us: summary.and_then(|s| s.overhead_us),
     };
     let object = serde_json::to_string(&fields).unwrap_or_default();
     let Some(members) = object.strip_prefix('{').and_then(|o| o.strip_suffix('}')) else {
@@ -488,7 +511,7 @@ models:
 
     #[test]
     fn a_streamed_answer_is_counted_and_priced() {
-        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
+        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000, true);
         r.model = Some(0);
         r.stream = true;
         r.begin_attempt(0);
@@ -572,7 +595,7 @@ models:
 
     #[test]
     fn failed_attempts_cost_nothing_and_count_as_errors() {
-        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
+        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000, true);
         r.model = Some(0);
         r.begin_attempt(0);
         // The provider's 429 answer; usage on an error answer is never priced.
@@ -618,7 +641,7 @@ models:
 
     #[test]
     fn attempts_without_an_answer_are_no_response_or_timeout() {
-        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
+        let mut r = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000, true);
         r.model = Some(0);
         r.begin_attempt(0); // connection refused: Envoy retries without an answer
         r.begin_attempt(1); // the fallback hangs until Envoy's timeout
@@ -645,11 +668,15 @@ models:
 
     #[test]
     fn refusals_before_routing_and_unpriced_answers() {
-        let mut bad = RequestRecord::new(Operation::Embeddings, 1_000_000_000);
+        let mut bad = RequestRecord::new(Operation::Embeddings, 1_000_000_000, false);
         let gw = gateway();
         assert!(answer_headers(&gw, &bad).is_empty());
         let (summary, values) = finish(&mut bad, 400);
         assert_eq!(summary.model, None);
+        assert_eq!(summary.overhead_us, None, "not measured: not reported as 0");
+        assert!(!values
+            .iter()
+            .any(|(n, _)| n.starts_with("gateway.overhead")));
         let none =
             "gen_ai_request_model=none.gen_ai_provider_name=none.switchboard_deployment=none";
         assert!(values.contains(&(
@@ -659,10 +686,10 @@ models:
         let fragment = ledger_fragment(&RequestLine::default(), Some(&summary), &[]);
         assert_eq!(
             fragment,
-            r#","request_id":"","method":"","path":"","model":null,"provider":null,"deployment":null,"attempts":0,"input_tokens":null,"output_tokens":null,"cached_tokens":null,"cache_write_tokens":null,"reasoning_tokens":null,"cost_usd":null,"time_to_first_chunk_ms":null,"overhead_us":0"#
+            r#","request_id":"","method":"","path":"","model":null,"provider":null,"deployment":null,"attempts":0,"input_tokens":null,"output_tokens":null,"cached_tokens":null,"cache_write_tokens":null,"reasoning_tokens":null,"cost_usd":null,"time_to_first_chunk_ms":null,"overhead_us":null"#
         );
 
-        let mut unpriced = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000);
+        let mut unpriced = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000, false);
         unpriced.model = Some(2);
         unpriced.begin_attempt(2);
         unpriced.attempt_answered(Some(usage(10, 5, 0, 0)), false);

@@ -194,6 +194,31 @@ impl Exchange {
         }
     }
 
+    /// Translates a whole answer whose status was not asked of Envoy (that costs a host call)
+    /// as the success it reads as; `None` when it does not read as one, and the status must
+    /// decide (`buffered`). No provider's error body reads as its success (each provider's
+    /// error table checks this).
+    pub fn buffered_success(&mut self, gw: &Gateway, body: &[u8]) -> Option<Answer> {
+        let p = self.provider(gw)?;
+        let ctx = self.context();
+        let translated = match self.operation {
+            Operation::ChatCompletions => p.chat_response(body, &ctx),
+            Operation::Embeddings => p.embeddings_response(body, &ctx),
+        };
+        let t = translated.ok()?;
+        self.usage = t.usage;
+        Some(Answer {
+            status: 200,
+            body: t.body,
+            retry_after: None,
+        })
+    }
+
+    /// The client asked for a stream (its answer's plan depends on the status).
+    pub fn is_stream(&self) -> bool {
+        self.stream
+    }
+
     pub fn usage(&self) -> Option<Usage> {
         self.usage
     }
@@ -261,6 +286,12 @@ models:
         );
         assert_eq!(ex.usage().unwrap().total_tokens(), 3);
 
+        let success = br#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#;
+        assert_eq!(ex.buffered_success(&gw, success), Some(ok.clone()));
+        assert_eq!(
+            ex.buffered_success(&gw, br#"{"error":{"message":"slow down"}}"#),
+            None
+        );
         let broken = ex.buffered(&gw, 200, b"{\"choices\": [");
         assert_eq!(broken.status, 502);
         let err = ex.buffered(&gw, 503, b"<html>busy</html>");

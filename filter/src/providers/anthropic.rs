@@ -2554,6 +2554,10 @@ mod tests {
         let p = provider(PROVIDER);
         for (status, body, want_status, want_type, want_code) in cases {
             let e = p.error_response(*status, body.as_bytes());
+            assert!(
+                p.chat_response(body.as_bytes(), &ctx(false)).is_err(),
+                "{body}"
+            );
             assert_eq!(e.status, *want_status, "{body}");
             assert_eq!(e.kind.type_name(), *want_type, "{body}");
             assert_eq!(e.code.as_deref(), *want_code, "{body}");

@@ -366,6 +366,10 @@ impl Provider for Bedrock {
         })
     }
 
+    fn signs_with_time(&self) -> bool {
+        matches!(self.auth, Auth::SigV4 { .. })
+    }
+
     fn error_response(&self, status: u16, body: &[u8]) -> GatewayError {
         #[derive(Deserialize)]
         struct AwsError {
@@ -1961,6 +1965,10 @@ mod tests {
         ];
         for (status, body, want_status, want_type, want_message) in cases {
             let e = p.error_response(status, body.as_bytes());
+            assert!(
+                p.chat_response(body.as_bytes(), &ctx(false)).is_err(),
+                "{body}"
+            );
             assert_eq!(
                 (e.status, e.kind.type_name(), e.message.as_str()),
                 (want_status, want_type, want_message),

@@ -1390,6 +1390,8 @@ mod tests {
         for (status, want_status, want_type, want_code) in cases {
             let body = json!({"id": "e1", "message": format!("cohere says {status}")});
             let e = p.error_response(status, body.to_string().as_bytes());
+            let as_answer = p.chat_response(body.to_string().as_bytes(), &ctx(false));
+            assert!(as_answer.is_err(), "{body}");
             assert_eq!(
                 (e.status, e.kind.type_name(), e.code.as_deref()),
                 (want_status, want_type, want_code),

@@ -2024,6 +2024,10 @@ mod tests {
                 v => v.to_string().into_bytes(),
             };
             let e = provider(YAML).error_response(status, &raw);
+            assert!(
+                provider(YAML).chat_response(&raw, &ctx(false)).is_err(),
+                "{body}"
+            );
             assert_eq!(e.status, want_status, "{body}");
             assert_eq!(e.kind.type_name(), want_type, "{body}");
             assert_eq!(e.code.as_deref(), want_code, "{body}");

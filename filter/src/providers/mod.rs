@@ -183,6 +183,12 @@ pub trait Provider {
 
     /// Maps a provider error answer to the OpenAI error a client sees (status kept or mapped).
     fn error_response(&self, status: u16, body: &[u8]) -> GatewayError;
+
+    /// Whether a request must carry the time it is sent (a signature over it). Others get
+    /// the time the request arrived: a clock read is a host call every attempt would pay.
+    fn signs_with_time(&self) -> bool {
+        false
+    }
 }
 
 /// Everything a provider builder needs: its config section, the environment, and the path

@@ -551,7 +551,10 @@ mod tests {
             (400, br#"{"error":{"message":"bad","param":"x","code":null}}"#, 400, "invalid_request_error", None),
             (503, b"upstream overloaded", 503, "upstream_error", None),
         ];
+        let p = provider("{kind: openai, api_key: k}");
         for (status, body, want_status, want_type, want_code) in cases {
+            assert!(p.chat_response(body, &ctx(false)).is_err());
+            assert!(p.embeddings_response(body, &ctx(false)).is_err());
             let e = openai_error(status, body);
             assert_eq!(e.status, want_status);
             assert_eq!(e.kind.type_name(), want_type);

@@ -581,6 +581,7 @@ mod tests {
         ];
         for (status, body, want) in cases {
             let e = p.error_response(status, body);
+            assert!(p.chat_response(body, &ctx(false)).is_err());
             assert_eq!(e.status, want, "{}", String::from_utf8_lossy(body));
             assert!(!e.message.is_empty());
         }

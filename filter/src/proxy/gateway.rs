@@ -46,6 +46,22 @@ pub struct GatewayFilter {
     line: RequestLine,
     /// This filter answered the request itself (its answer needs no rewriting).
     replied_locally: bool,
+    /// This request's time inside the filter is measured (`options.overhead_sampling`).
+    timed: bool,
+}
+
+thread_local! {
+    /// Proxied requests this worker has seen, to time one in `overhead_sampling`.
+    static REQUESTS_SEEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether to measure the next request's time inside the filter.
+fn sample_overhead(every: u32) -> bool {
+    REQUESTS_SEEN.with(|seen| {
+        let n = seen.get();
+        seen.set(n.wrapping_add(1));
+        n % every.max(1) == 0
+    })
 }
 
 impl GatewayFilter {
@@ -64,36 +80,41 @@ impl GatewayFilter {
             reservation: None,
             line: RequestLine::default(),
             replied_locally: false,
+            timed: false,
         }
     }
 
-    /// Adds the time since `since_ns` to the request's filter overhead.
-    fn charge(&self, since_ns: u64) {
-        if self.finished {
+    /// The clock, for a request whose time inside the filter is measured.
+    fn clock_if_timed(&self) -> Option<u64> {
+        self.timed.then(|| now_ns(self))
+    }
+
+    /// Adds the time since `start` (when measured) to the request's filter overhead.
+    fn charge(&self, start: Option<u64>) {
+        let (Some(start), false, Some(record)) = (start, self.finished, &self.record) else {
             return;
-        }
-        if let Some(record) = &self.record {
-            let elapsed = now_ns(self).saturating_sub(since_ns);
-            if let Ok(mut r) = record.try_borrow_mut() {
-                r.add_overhead(elapsed);
-            }
+        };
+        let elapsed = now_ns(self).saturating_sub(start);
+        if let Ok(mut r) = record.try_borrow_mut() {
+            r.add_overhead(elapsed);
         }
     }
 
     /// Closes the request once: settles its key's reservation, metrics from its record (and
     /// its key's), then its ledger fields, who called included, as filter state for the HCM
     /// access log (which Envoy 1.40 writes after the last response callback and after `on_log`).
-    fn finish(&mut self, callback_start_ns: u64) {
+    fn finish(&mut self, callback_start: Option<u64>) {
         if std::mem::replace(&mut self.finished, true) {
             return;
         }
         // One clock read ends the request: its duration, its overhead and its limits' clock.
         let now = now_ns(self);
+        let callback_start = callback_start.unwrap_or(now);
         // First, whatever else fails: a reservation must never outlive its request.
         self.settle(now / 1_000_000);
         let finished = self.record.clone().and_then(|record| {
             let mut r = record.try_borrow_mut().ok()?;
-            r.add_overhead(now.saturating_sub(callback_start_ns));
+            r.add_overhead(now.saturating_sub(callback_start));
             let summary = r.finish(&self.gw, self.status, now, &mut &*self.metrics);
             Some((summary, r.model))
         });
@@ -222,21 +243,25 @@ impl Context for GatewayFilter {}
 
 impl HttpContext for GatewayFilter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        handoff::forget_just_parked();
+        // The request's start: its duration needs it whether or not its overhead is timed.
         let start = now_ns(self);
         let action = self.request_headers(end_of_stream, start);
-        self.charge(start);
+        self.charge(Some(start));
         action
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let start = now_ns(self);
-        let action = self.request_body(body_size, end_of_stream, start);
+        handoff::forget_just_parked();
+        let start = self.clock_if_timed();
+        let action = self.request_body(body_size, end_of_stream);
         self.charge(start);
         action
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let start = now_ns(self);
+        handoff::forget_just_parked();
+        let start = self.clock_if_timed();
         let action = self.response_headers(end_of_stream);
         if end_of_stream {
             self.finish(start);
@@ -246,31 +271,33 @@ impl HttpContext for GatewayFilter {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        handoff::forget_just_parked();
         let first_chunk = self.awaiting_first_chunk && body_size > 0;
         if !(first_chunk || end_of_stream || self.rewrite_error.is_some()) {
             // A chunk passing through: nothing to do, nothing worth a clock read.
             return Action::Continue;
         }
-        let start = now_ns(self);
+        let mut start = self.clock_if_timed();
         if first_chunk {
+            let now = *start.get_or_insert_with(|| now_ns(self));
             self.awaiting_first_chunk = false;
             if let Some(Ok(mut r)) = self.record.as_ref().map(|r| r.try_borrow_mut()) {
-                r.first_chunk(start);
+                r.first_chunk(now);
             }
         }
         let action = self.response_body(body_size, end_of_stream);
         if end_of_stream {
-            self.finish(start);
+            self.finish(start.filter(|_| self.timed));
         }
-        self.charge(start);
+        self.charge(start.filter(|_| self.timed));
         action
     }
 
     fn on_log(&mut self) {
+        handoff::forget_just_parked();
         // The response never ended (the client went away): still account for the request.
         if !self.finished {
-            let now = now_ns(self);
-            self.finish(now);
+            self.finish(None);
         }
         if let Some(id) = self.handoff.take() {
             handoff::release(id);
@@ -339,7 +366,9 @@ impl GatewayFilter {
                 Err(e) => self.reply_error(&e),
             },
             Endpoint::Proxy(op) => {
-                self.record = Some(Rc::new(RefCell::new(RequestRecord::new(op, start_ns))));
+                self.timed = sample_overhead(self.gw.options.overhead_sampling.get());
+                let record = RequestRecord::new(op, start_ns, self.timed);
+                self.record = Some(Rc::new(RefCell::new(record)));
                 if end_of_stream {
                     return self.reply_error(&GatewayError::invalid(
                         "The request body is empty; send a JSON object.",
@@ -355,7 +384,7 @@ impl GatewayFilter {
         }
     }
 
-    fn request_body(&mut self, body_size: usize, end_of_stream: bool, now_ns: u64) -> Action {
+    fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let Some(op) = self.operation else {
             return Action::Continue;
         };
@@ -393,7 +422,7 @@ impl GatewayFilter {
             match self
                 .gw
                 .limits
-                .admit(&SharedData, key, expected, now_ns / 1_000_000)
+                .admit(&SharedData, key, expected, now_ns(self) / 1_000_000)
             {
                 Ok(r) => self.reservation = Some(r),
                 Err(refusal) => {

@@ -12,6 +12,13 @@
 //! The id travels in the `x-switchboard-request` header as `<operation>.<id>`; it is opaque
 //! and stays on the request (it must survive to the next attempt). If the roles do not share
 //! a VM the upstream role misses and parses the body itself (and usage goes unrecorded).
+//!
+//! The first attempt does not even read that header (every value Envoy hands to the VM costs
+//! a nested call into it, about as much as the rest of a host call ten times over): Envoy
+//! starts the first attempt's upstream filters synchronously inside the continuation of the
+//! gateway role's body callback, so the request parked last is the one the next upstream
+//! `on_http_request_headers` belongs to. Every other callback of the VM forgets it first, and
+//! the upstream role checks the body length too; anything else reads the header.
 
 use crate::flow::record::RequestRecord;
 use crate::flow::ParsedRequest;
@@ -34,6 +41,7 @@ pub struct Parked {
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
     static PENDING: RefCell<HashMap<u64, Rc<Parked>>> = RefCell::new(HashMap::new());
+    static JUST_PARKED: RefCell<Option<Rc<Parked>>> = const { RefCell::new(None) };
 }
 
 /// Parks a request until the gateway role's request ends; returns the header value.
@@ -56,7 +64,8 @@ pub fn park(
         attempt_headers: RefCell::new(Vec::new()),
         record,
     });
-    PENDING.with(|p| p.borrow_mut().insert(id, parked));
+    PENDING.with(|p| p.borrow_mut().insert(id, parked.clone()));
+    JUST_PARKED.with(|j| j.replace(Some(parked)));
     (id, format!("{tag}.{id}"))
 }
 
@@ -73,6 +82,21 @@ pub fn find(header: &str) -> Option<(Operation, Option<Rc<Parked>>)> {
         .ok()
         .and_then(|id| PENDING.with(|p| p.borrow().get(&id).cloned()));
     Some((operation, parked))
+}
+
+/// The request parked by the callback that ran just before this one, if no other ran since.
+pub fn take_just_parked() -> Option<Rc<Parked>> {
+    JUST_PARKED.with(|j| j.try_borrow_mut().ok().and_then(|mut slot| slot.take()))
+}
+
+/// Called on entry of every callback but the upstream role's request headers: whatever runs
+/// now is not the synchronous start of the request parked last.
+pub fn forget_just_parked() {
+    JUST_PARKED.with(|j| {
+        if let Ok(mut slot) = j.try_borrow_mut() {
+            slot.take();
+        }
+    });
 }
 
 pub fn release(id: u64) {

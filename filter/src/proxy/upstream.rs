@@ -1,15 +1,21 @@
 //! Upstream role (cluster filter, once per attempt): rewrites the request for the provider
 //! Envoy picked, and translates its answer back; tells the request's record how the attempt
 //! went (deployment, failure type, usage) and how long its callbacks took.
+//!
+//! Every value Envoy hands to the VM costs a nested call into it, which makes reading one
+//! header about ten times dearer than writing one: this role reads no request header on a
+//! first attempt (the gateway role's handoff, see `handoff`), and no status when the answer
+//! reads as a success. The client's credentials, the routing header and `accept-encoding`
+//! never reach it: the rendered route removes them, and sets `content-type`.
 
 use super::handoff::{self, Parked};
-use super::{now_ns, CLUSTER_HEADER, DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER};
+use super::{now_ns, DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER};
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::flow::gateway::parse_body;
 use crate::flow::metrics::ErrorType;
 use crate::flow::record::RequestRecord;
-use crate::flow::upstream::{BodyPlan, Exchange};
+use crate::flow::upstream::{Answer, BodyPlan, Exchange};
 use crate::flow::ParsedRequest;
 use crate::providers::{Operation, UpstreamRequest};
 use crate::usage::Usage;
@@ -18,27 +24,16 @@ use proxy_wasm::types::Action;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-/// Client headers that must not reach a provider: the client's own credentials (AWS's
-/// included: an unsigned security token would change whose request it is) and encodings we
-/// could not translate.
-const DROPPED_REQUEST_HEADERS: [&str; 8] = [
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "x-amz-security-token",
-    "x-amz-date",
-    "x-amz-content-sha256",
-    "accept-encoding",
-];
-
 pub struct UpstreamFilter {
     gw: Rc<Gateway>,
     exchange: Option<Exchange>,
     plan: BodyPlan,
+    /// The provider's status; 0 until asked of Envoy (a success answer never is).
     status: u16,
     /// The request's record (when the gateway role parked it in this VM).
     record: Option<Rc<RefCell<RequestRecord>>>,
+    /// The request the gateway role parked just before this attempt's filters started.
+    just_parked: Option<Rc<Parked>>,
 }
 
 impl UpstreamFilter {
@@ -49,6 +44,7 @@ impl UpstreamFilter {
             plan: BodyPlan::Buffer,
             status: 0,
             record: None,
+            just_parked: None,
         }
     }
 
@@ -58,12 +54,41 @@ impl UpstreamFilter {
         }
     }
 
-    /// Adds the time since `since_ns` to the request's filter overhead.
-    fn charge(&self, since_ns: u64) {
-        if self.record.is_some() {
-            let elapsed = now_ns(self).saturating_sub(since_ns);
+    /// Attempts the record has seen so far (without a record nothing is known: `u32::MAX`).
+    fn record_attempts(&self) -> u32 {
+        self.record
+            .as_ref()
+            .and_then(|r| r.try_borrow().ok())
+            .map_or(u32::MAX, |r| r.attempts())
+    }
+
+    /// The clock, for a request whose time inside the filter is measured.
+    fn clock_if_timed(&self) -> Option<u64> {
+        let timed = self
+            .record
+            .as_ref()
+            .and_then(|r| r.try_borrow().ok())
+            .is_some_and(|r| r.is_timed());
+        timed.then(|| now_ns(self))
+    }
+
+    /// Adds the time since `start` (when measured) to the request's filter overhead.
+    fn charge(&self, start: Option<u64>) {
+        if let Some(start) = start {
+            let elapsed = now_ns(self).saturating_sub(start);
             self.with_record(|r| r.add_overhead(elapsed));
         }
+    }
+
+    /// The provider's status, asked of Envoy once.
+    fn provider_status(&mut self) -> u16 {
+        if self.status == 0 {
+            self.status = self
+                .get_http_response_header(":status")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(502);
+        }
+        self.status
     }
 
     /// The attempt's answer, as the client would see it (`client_status`).
@@ -78,13 +103,28 @@ impl UpstreamFilter {
         });
     }
 
-    /// The request the gateway role parsed, or (roles in different VMs) read and parsed again
-    /// here. Clears the headers earlier attempts of this request added.
-    fn request(&self, headers: &Headers, body_size: usize) -> Result<Source, GatewayError> {
-        let (operation, parked) = handoff::find(header(headers, HANDOFF_HEADER).unwrap_or(""))
+    /// This attempt's request: the one the gateway role parked just before (first attempts),
+    /// else the one the handoff header names (clearing the headers earlier attempts added),
+    /// else (roles in different VMs) the body, parsed again here.
+    fn source(&mut self, body_size: usize) -> Result<Source, GatewayError> {
+        if let Some(parked) = self.just_parked.take() {
+            if parked.body.len() == body_size {
+                return Ok(Source::Parked(parked));
+            }
+            log::warn!("switchboard: the request parked last is not this attempt's");
+        }
+        let header = self
+            .get_http_request_header(HANDOFF_HEADER)
+            .unwrap_or_default();
+        let (operation, parked) = handoff::find(&header)
             .ok_or_else(|| GatewayError::server("the request did not pass the gateway role"))?;
         if let Some(parked) = parked {
-            for name in parked.attempt_headers.borrow_mut().drain(..) {
+            let added = parked
+                .attempt_headers
+                .try_borrow_mut()
+                .map(|mut names| std::mem::take(&mut *names))
+                .unwrap_or_default();
+            for name in added {
                 self.set_http_request_header(&name, None);
             }
             return Ok(Source::Parked(parked));
@@ -97,7 +137,9 @@ impl UpstreamFilter {
         Ok(Source::Parsed {
             request: Box::new(request),
             body,
-            request_id: header(headers, "x-request-id").unwrap_or("").to_owned(),
+            request_id: self
+                .get_http_request_header("x-request-id")
+                .unwrap_or_default(),
         })
     }
 
@@ -121,62 +163,64 @@ impl UpstreamFilter {
             })
     }
 
-    fn prepare(
-        &mut self,
-        headers: &Headers,
-        body_size: usize,
-        now_ms: u64,
-    ) -> Result<(Source, UpstreamRequest), GatewayError> {
-        let source = self.request(headers, body_size)?;
-        let deployment = self.deployment(&source)?;
-        if let Source::Parked(parked) = &source {
-            self.record = Some(parked.record.clone());
-            self.with_record(|r| r.begin_attempt(deployment));
-        }
+    /// When the attempt is sent, in Unix ms: the request's arrival, unless the provider
+    /// signs the time (then the clock, read once more).
+    fn attempt_time_ms(&self, source: &Source, deployment: usize) -> u64 {
+        let signs = self
+            .gw
+            .deployments
+            .get(deployment)
+            .and_then(|d| self.gw.provider_of(d))
+            .is_some_and(|p| p.provider.signs_with_time());
+        let arrived = match source {
+            Source::Parked(p) if !signs => p.record.try_borrow().ok().map(|r| r.started_ns()),
+            _ => None,
+        };
+        arrived.unwrap_or_else(|| now_ns(self)) / 1_000_000
+    }
+
+    fn prepare(&mut self, source: &Source) -> Result<UpstreamRequest, GatewayError> {
+        let deployment = self.deployment(source)?;
+        self.with_record(|r| r.begin_attempt(deployment));
         let (exchange, upstream) = Exchange::begin(
             &self.gw,
             deployment,
             source.request(),
             source.body(),
             source.request_id(),
-            now_ms,
+            self.attempt_time_ms(source, deployment),
         )
         .inspect_err(|_| self.with_record(|r| r.attempt_failed(ErrorType::NotSent)))?;
-        if let Source::Parked(parked) = &source {
-            let mut added = parked.attempt_headers.borrow_mut();
-            added.extend(upstream.headers.iter().map(|(name, _)| name.clone()));
+        if let Source::Parked(parked) = source {
+            if let Ok(mut added) = parked.attempt_headers.try_borrow_mut() {
+                added.extend(upstream.headers.iter().map(|(name, _)| name.clone()));
+            }
         }
         self.exchange = Some(exchange);
-        Ok((source, upstream))
+        Ok(upstream)
     }
 
-    /// Rewrites the request for the provider. `headers` are the request's as this attempt
-    /// found them: only what differs is written (every header is a host call).
+    /// Rewrites the request for the provider: path, host, the provider's own headers, and
+    /// the body and its length where they changed. `first`: no earlier attempt has changed
+    /// the request's headers (a later one finds the length the previous provider got).
     fn send_upstream(
         &self,
-        headers: &Headers,
         up: &UpstreamRequest,
         client_body: &[u8],
         body_size: usize,
-        authority: &str,
+        first: bool,
     ) {
-        for (name, _) in headers {
-            let ours = up.headers.iter().any(|(n, _)| n == name);
-            if !ours && (name == CLUSTER_HEADER || DROPPED_REQUEST_HEADERS.contains(&name.as_str()))
-            {
-                self.set_http_request_header(name, None);
-            }
-        }
-        let length = up.body.len().to_string();
-        for (name, value) in [
-            (":path", up.path.as_str()),
-            (":authority", authority),
-            ("content-type", "application/json"),
-            ("content-length", length.as_str()),
-        ] {
-            if header(headers, name) != Some(value) {
-                self.set_http_request_header(name, Some(value));
-            }
+        let authority = self
+            .exchange
+            .as_ref()
+            .and_then(|ex| self.gw.deployments.get(ex.deployment))
+            .and_then(|d| self.gw.provider_of(d))
+            .map(|p| p.provider.endpoint().authority())
+            .unwrap_or_default();
+        self.set_http_request_header(":path", Some(&up.path));
+        self.set_http_request_header(":authority", Some(&authority));
+        if !first || up.body.len() != body_size {
+            self.set_http_request_header("content-length", Some(&up.body.len().to_string()));
         }
         for (name, value) in &up.headers {
             self.set_http_request_header(name, Some(value));
@@ -224,7 +268,7 @@ impl Source {
         }
     }
 
-    /// The client request's `x-request-id` (ids of answers the provider leaves unnamed).
+    /// The id answers the provider leaves unnamed are named after.
     fn request_id(&self) -> &str {
         match self {
             Source::Parked(p) => &p.request_id,
@@ -242,21 +286,12 @@ impl Source {
     }
 }
 
-/// The request's headers, as one host call returns them.
-type Headers = Vec<(String, String)>;
-
-/// A header's value (names from Envoy are lower case).
-fn header<'h>(headers: &'h Headers, name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
 impl Context for UpstreamFilter {}
 
 impl HttpContext for UpstreamFilter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        // The one callback that may follow the gateway role's park directly (see `handoff`).
+        self.just_parked = handoff::take_just_parked();
         if end_of_stream {
             return Action::Continue;
         }
@@ -264,64 +299,66 @@ impl HttpContext for UpstreamFilter {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let start = now_ns(self);
-        let action = self.request_body(body_size, end_of_stream, start);
+        handoff::forget_just_parked();
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let source = match self.source(body_size) {
+            Ok(source) => source,
+            Err(e) => return self.reply_error(&e),
+        };
+        if let Source::Parked(parked) = &source {
+            self.record = Some(parked.record.clone());
+        }
+        let first = self.record_attempts() == 0;
+        let start = self.clock_if_timed();
+        let action = match self.prepare(&source) {
+            Ok(up) => {
+                self.send_upstream(&up, source.body(), body_size, first);
+                Action::Continue
+            }
+            Err(e) => self.reply_error(&e),
+        };
         self.charge(start);
         action
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let start = now_ns(self);
+        handoff::forget_just_parked();
+        let start = self.clock_if_timed();
         let action = self.response_headers(end_of_stream);
         self.charge(start);
         action
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let start = now_ns(self);
+        handoff::forget_just_parked();
+        let start = self.clock_if_timed();
         let action = self.response_body(body_size, end_of_stream);
         self.charge(start);
         action
     }
+
+    fn on_log(&mut self) {
+        handoff::forget_just_parked();
+    }
 }
 
 impl UpstreamFilter {
-    fn request_body(&mut self, body_size: usize, end_of_stream: bool, now_ns: u64) -> Action {
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        // One host call tells the handoff id, what to drop and what is already right.
-        let headers = self.get_http_request_headers();
-        match self.prepare(&headers, body_size, now_ns / 1_000_000) {
-            Ok((source, up)) => {
-                let authority = self
-                    .exchange
-                    .as_ref()
-                    .and_then(|ex| self.gw.deployments.get(ex.deployment))
-                    .and_then(|d| self.gw.provider_of(d))
-                    .map(|p| p.provider.endpoint().authority())
-                    .unwrap_or_default();
-                self.send_upstream(&headers, &up, source.body(), body_size, &authority);
-                Action::Continue
-            }
-            Err(e) => self.reply_error(&e),
-        }
-    }
-
     fn response_headers(&mut self, end_of_stream: bool) -> Action {
-        if self.exchange.is_none() {
+        let Some(stream) = self.exchange.as_ref().map(Exchange::is_stream) else {
             return Action::Continue;
-        }
-        self.status = self
-            .get_http_response_header(":status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(502);
-        if let Some(exchange) = self.exchange.as_mut() {
-            self.plan = exchange.response_headers(&self.gw, self.status);
-        }
+        };
         if self.record.is_none() {
             // No shared record (the roles run in different VMs): tell the gateway role by header.
             self.set_http_response_header(TRANSLATED_HEADER, Some("1"));
+        }
+        // A JSON answer's status waits for its body, which tells a success by itself.
+        if stream || end_of_stream {
+            let status = self.provider_status();
+            if let Some(exchange) = self.exchange.as_mut() {
+                self.plan = exchange.response_headers(&self.gw, status);
+            }
         }
         if end_of_stream {
             self.answered(None, self.status, true);
@@ -379,17 +416,23 @@ impl UpstreamFilter {
     }
 
     fn buffered_body(
-        &self,
+        &mut self,
         exchange: &mut Exchange,
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
         let limit = self.gw.options.max_response_bytes as usize;
         if body_size > limit {
+            self.provider_status();
             let err = GatewayError::upstream(format!(
                 "the provider's answer is larger than this gateway's limit of {limit} bytes"
             ));
-            self.replace_answer(err.status, None, &err.to_json(), body_size);
+            let answer = Answer {
+                status: err.status,
+                body: Some(err.to_json()),
+                retry_after: None,
+            };
+            self.replace_answer(&answer, body_size, false);
             self.answered(None, err.status, true);
             self.with_record(|r| r.answer_translated(err.status));
             return Action::Continue;
@@ -400,25 +443,45 @@ impl UpstreamFilter {
         let body = self
             .get_http_response_body(0, body_size)
             .unwrap_or_default();
-        let answer = exchange.buffered(&self.gw, self.status, &body);
+        let success = match self.status {
+            0 => exchange.buffered_success(&self.gw, &body),
+            _ => None,
+        };
+        let read_as_success = success.is_some();
+        let answer = match success {
+            Some(answer) => {
+                self.status = answer.status;
+                answer
+            }
+            None => {
+                let status = self.provider_status();
+                exchange.buffered(&self.gw, status, &body)
+            }
+        };
         self.answered(exchange.usage(), answer.status, true);
         self.with_record(|r| r.answer_translated(answer.status));
-        if let Some(new_body) = answer.body {
-            self.replace_answer(answer.status, answer.retry_after, &new_body, body_size);
+        if answer.body.is_some() {
+            self.replace_answer(&answer, body_size, read_as_success);
         }
         Action::Continue
     }
 
-    /// Replaces the buffered answer (status, headers and body) with a translated one.
-    fn replace_answer(&self, status: u16, retry_after: Option<u64>, body: &[u8], old_size: usize) {
-        if status != self.status {
-            self.set_http_response_header(":status", Some(&status.to_string()));
+    /// Replaces the buffered answer (status, headers and body) with a translated one. A
+    /// provider's JSON success, parsed here, already has a JSON type and no encoding.
+    fn replace_answer(&self, answer: &Answer, old_size: usize, from_provider_json: bool) {
+        let Some(body) = answer.body.as_deref() else {
+            return;
+        };
+        if answer.status != self.status {
+            self.set_http_response_header(":status", Some(&answer.status.to_string()));
         }
-        if let Some(seconds) = retry_after {
+        if let Some(seconds) = answer.retry_after {
             self.set_http_response_header("retry-after", Some(&seconds.to_string()));
         }
-        self.set_http_response_header("content-type", Some("application/json"));
-        self.set_http_response_header("content-encoding", None);
+        if !from_provider_json {
+            self.set_http_response_header("content-type", Some("application/json"));
+            self.set_http_response_header("content-encoding", None);
+        }
         self.set_http_response_header("content-length", Some(&body.len().to_string()));
         self.set_http_response_body(0, old_size, body);
     }

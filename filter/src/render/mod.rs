@@ -15,6 +15,21 @@ use std::collections::BTreeSet;
 /// Namespace of the endpoint metadata the upstream role reads.
 pub const METADATA_NAMESPACE: &str = "switchboard";
 const CLUSTER_HEADER: &str = "x-switchboard-cluster";
+/// Request headers the route removes before any attempt: the routing header, the client's
+/// credentials (AWS's included: an unsigned security token would change whose request it
+/// is) and encodings the filter could not translate. Envoy does it natively, so the upstream
+/// role need not read the request's headers to find them.
+const REMOVED_REQUEST_HEADERS: [&str; 9] = [
+    CLUSTER_HEADER,
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "x-amz-security-token",
+    "x-amz-date",
+    "x-amz-content-sha256",
+    "accept-encoding",
+];
 /// Listener buffer beyond `max_request_bytes`.
 const LISTENER_BUFFER_SLACK: u32 = 1 << 20;
 
@@ -172,6 +187,8 @@ pub fn istio(prepared: &Prepared, opts: &RenderOptions, host: &str) -> Vec<Value
                 "name": format!("{host}:80"), "route": {"name": "switchboard"}}}},
             "patch": {"operation": "MERGE", "value": {
                 "route": route.get("route"),
+                "request_headers_to_remove": route.get("request_headers_to_remove"),
+                "request_headers_to_add": route.get("request_headers_to_add"),
                 "per_request_buffer_limit_bytes": route.get("per_request_buffer_limit_bytes")}},
         }),
     ];
@@ -266,6 +283,12 @@ fn route_config(gw: &Gateway) -> Value {
             "domains": ["*"],
             "routes": [{
                 "match": {"prefix": "/"},
+                "request_headers_to_remove": REMOVED_REQUEST_HEADERS,
+                // Every provider takes JSON; the gateway role has checked the body is JSON.
+                "request_headers_to_add": [{
+                    "header": {"key": "content-type", "value": "application/json"},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
+                }],
                 "route": {
                     "cluster_header": CLUSTER_HEADER,
                     "timeout": gw.options.request_timeout.envoy(),

@@ -154,6 +154,16 @@ class Gateway:
         with urllib.request.urlopen(f"{self.admin_url}/stats/prometheus", timeout=5) as r:
             return r.read().decode()
 
+    def settled(self, scrape, want: dict, timeout: float = 5.0) -> dict:
+        """`scrape(self)` once every series in `want` has its value (counters reach Envoy at
+        the filter's next tick, within a second), or at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = scrape(self)
+            if all(got.get(k) == v for k, v in want.items()) or time.monotonic() > deadline:
+                return got
+            time.sleep(0.2)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -303,8 +303,9 @@ def test_budget_spent_by_20_concurrent_streams_ends_within_one_estimate(gateway)
         assert "retry-after" not in e.response.headers  # a total budget never resets
     assert -estimate <= overshoot <= estimate
     # The gateway counted the same spend.
-    metrics = scrape(gateway)
     labels = {"switchboard_key": "budget", "switchboard_team": "none"}
+    spend = metric("switchboard_key_cost_nano_usd", model="priced", **labels)
+    metrics = gateway.settled(scrape, {spend: round(spent * 1e9)})
     assert metrics[metric("switchboard_key_cost_nano_usd", model="priced", **labels)] == round(spent * 1e9)
     remaining = metrics[("switchboard_budget_remaining_nano_usd", frozenset(labels.items()))]
     assert remaining == max(0, round((BUDGET_USD - spent) * 1e9))
@@ -348,7 +349,6 @@ def test_spend_and_limits_per_key_and_team_in_metrics_and_access_log(gateway):
     codes = [chat(gateway, key=KEYS["metered"], model="priced", max_tokens=10, headers=usage).status_code
              for _ in range(3)]
     assert codes == [200, 200, 429]
-    metrics = scrape(gateway)
     who = {"switchboard_key": "metered", "switchboard_team": "metered-team"}
     expected = {
         metric("switchboard_key_requests", "priced", http_status_class="2xx", **who): 2,
@@ -359,12 +359,14 @@ def test_spend_and_limits_per_key_and_team_in_metrics_and_access_log(gateway):
         ("switchboard_budget_remaining_nano_usd",
          frozenset({"switchboard_team": "metered-team"}.items())): 1e9 - 120_000,
     }
+    metrics = gateway.settled(scrape, expected)
     for series, value in expected.items():
         assert metrics.get(series) == value, (series, metrics.get(series))
     # Unknown keys are counted without a key label.
-    chat(gateway, key="sk-sb-unknown")
     invalid = metric("switchboard_key_rejections", "none", switchboard_reason="invalid_key")
-    assert scrape(gateway).get(invalid, 0) >= 1
+    before = scrape(gateway).get(invalid, 0)
+    chat(gateway, key="sk-sb-unknown")
+    assert gateway.settled(scrape, {invalid: before + 1}).get(invalid) == before + 1
     lines = access_log("metered", 3)
     assert [line["status"] for line in lines] == [200, 200, 429], lines
     assert all(line["team"] == "metered-team" for line in lines)

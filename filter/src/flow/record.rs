@@ -392,10 +392,12 @@ pub fn caller_fields(
     fields
 }
 
-/// The `x-switchboard-*` headers of a JSON answer: which deployment answered after how many
-/// attempts, its usage and cost (when known).
+/// The headers of a proxied answer: `x-switchboard`, an RFC 8941 dictionary of the deployment
+/// that answered, its provider, the attempts it took and (JSON answers) the usage; and
+/// `x-switchboard-cost` in USD, when known. Two headers, not one per field: every header
+/// written is a host call, each dearer than everything computed here.
 pub fn answer_headers(gw: &Gateway, record: &RequestRecord) -> Vec<(&'static str, String)> {
-    let mut headers = Vec::with_capacity(5);
+    let mut headers = Vec::with_capacity(2);
     let deployment = record
         .target()
         .deployment
@@ -403,30 +405,47 @@ pub fn answer_headers(gw: &Gateway, record: &RequestRecord) -> Vec<(&'static str
     let Some(deployment) = deployment else {
         return headers;
     };
+    let mut summary = String::with_capacity(160);
     if let Some(p) = gw.provider_of(deployment) {
-        headers.push(("x-switchboard-provider", p.name.clone()));
+        summary.push_str("provider=");
+        push_sf_string(&mut summary, &p.name);
+        summary.push_str(", ");
     }
-    headers.push(("x-switchboard-deployment", deployment.id.clone()));
-    headers.push(("x-switchboard-attempts", record.attempts.to_string()));
+    summary.push_str("deployment=");
+    push_sf_string(&mut summary, &deployment.id);
+    summary.push_str(&format!(", attempts={}", record.attempts));
     let (usage, cost) = record.usage_and_cost(gw);
     if let Some(u) = usage {
-        // One header for all counts (an RFC 8941 dictionary): every header is a host call.
-        headers.push((
-            "x-switchboard-tokens",
-            format!(
-                "input={}, output={}, cached={}, cache-write={}, reasoning={}",
-                u.prompt_tokens,
-                u.completion_tokens,
-                u.cached_tokens,
-                u.cache_write_tokens,
-                u.reasoning_tokens
-            ),
+        summary.push_str(&format!(
+            ", input={}, output={}, cached={}, cache-write={}, reasoning={}",
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.cached_tokens,
+            u.cache_write_tokens,
+            u.reasoning_tokens
         ));
     }
+    headers.push(("x-switchboard", summary));
     if let Some(c) = cost {
         headers.push(("x-switchboard-cost", c.usd()));
     }
     headers
+}
+
+/// Appends `value` as an RFC 8941 string (printable ASCII; anything else becomes `?`).
+fn push_sf_string(out: &mut String, value: &str) {
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -627,16 +646,22 @@ models:
         assert_eq!(
             headers,
             [
-                ("x-switchboard-provider", "az".to_owned()),
-                ("x-switchboard-deployment", "backup/0".to_owned()),
-                ("x-switchboard-attempts", "2".to_owned()),
                 (
-                    "x-switchboard-tokens",
-                    "input=1000, output=500, cached=0, cache-write=0, reasoning=0".to_owned()
+                    "x-switchboard",
+                    "provider=\"az\", deployment=\"backup/0\", attempts=2, input=1000, \
+                     output=500, cached=0, cache-write=0, reasoning=0"
+                        .to_owned()
                 ),
                 ("x-switchboard-cost", "0.002".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn names_in_the_answer_header_are_structured_field_strings() {
+        let mut out = String::new();
+        push_sf_string(&mut out, "a \"quoted\" \\ name é");
+        assert_eq!(out, r#""a \"quoted\" \\ name ?""#);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Envoy stats behind `flow::metrics::MetricsSink`. Each series is defined in Envoy the first
-//! time it is used (Envoy prefixes the name with `wasmcustom.`) and its id is kept, so the hot
-//! path is one map lookup and one host call per value.
+//! time it is used (Envoy prefixes the name with `wasmcustom.`) and its id is kept. Histogram
+//! values go to Envoy at once (one host call each); counter increments and gauge values are
+//! gathered per worker and handed over by `flush` (the root context's tick, every second),
+//! so a request's half dozen counters cost no host call of their own.
 
 use crate::flow::metrics::{Kind, Labels, MetricsSink, Series};
 use proxy_wasm::hostcalls;
@@ -12,6 +14,14 @@ use std::collections::HashMap;
 pub struct EnvoyMetrics {
     labels: Labels,
     ids: RefCell<HashMap<Series, u32>>,
+    /// Counter increments and gauge values not yet handed to Envoy, by metric id.
+    pending: RefCell<HashMap<u32, Pending>>,
+}
+
+#[derive(Clone, Copy)]
+enum Pending {
+    Increment(u64),
+    Gauge(u64),
 }
 
 impl EnvoyMetrics {
@@ -19,6 +29,26 @@ impl EnvoyMetrics {
         EnvoyMetrics {
             labels,
             ids: RefCell::new(HashMap::new()),
+            pending: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Hands what was gathered since the last flush to Envoy.
+    pub fn flush(&self) {
+        let Ok(mut pending) = self.pending.try_borrow_mut() else {
+            return;
+        };
+        for (id, value) in pending.drain() {
+            let result = match value {
+                Pending::Increment(n) => {
+                    hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX))
+                }
+                // A gauge is set to the value (the same Envoy stat for every worker).
+                Pending::Gauge(v) => hostcalls::record_metric(id, v),
+            };
+            if let Err(e) = result {
+                log::debug!("switchboard: metric {id}: {e:?}");
+            }
         }
     }
 
@@ -47,19 +77,28 @@ impl EnvoyMetrics {
 
 impl MetricsSink for &EnvoyMetrics {
     fn add(&mut self, series: Series, value: u64) {
+        let kind = series.metric.kind();
+        // Defined even when 0: a series exists from its first occasion.
         let Some(id) = self.id(series) else {
             return;
         };
-        let result = match series.metric.kind() {
-            Kind::Counter if value == 0 => Ok(()),
-            Kind::Counter => {
-                hostcalls::increment_metric(id, i64::try_from(value).unwrap_or(i64::MAX))
-            }
-            // A gauge is set to the value (the same Envoy stat for every worker).
-            Kind::Histogram | Kind::Gauge => hostcalls::record_metric(id, value),
-        };
-        if let Err(e) = result {
-            log::debug!("switchboard: metric {id}: {e:?}");
+        if kind == Kind::Counter && value == 0 {
+            return;
         }
+        if kind == Kind::Histogram {
+            if let Err(e) = hostcalls::record_metric(id, value) {
+                log::debug!("switchboard: metric {id}: {e:?}");
+            }
+            return;
+        }
+        let Ok(mut pending) = self.pending.try_borrow_mut() else {
+            return;
+        };
+        let entry = pending.entry(id).or_insert(Pending::Increment(0));
+        *entry = match (kind, *entry) {
+            (Kind::Gauge, _) => Pending::Gauge(value),
+            (_, Pending::Increment(n)) => Pending::Increment(n.saturating_add(value)),
+            (_, gauge) => gauge,
+        };
     }
 }

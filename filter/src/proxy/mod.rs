@@ -14,7 +14,7 @@ use metrics::EnvoyMetrics;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Header the gateway role sets to pick the model group's cluster.
 pub const CLUSTER_HEADER: &str = "x-switchboard-cluster";
@@ -23,6 +23,8 @@ const HANDOFF_HEADER: &str = "x-switchboard-request";
 /// Response header by which the upstream role tells the gateway role an answer is already
 /// in OpenAI's shape. Never reaches clients.
 const TRANSLATED_HEADER: &str = "x-switchboard-translated";
+/// How often counters gathered in the VM are handed to Envoy's stats.
+const METRICS_FLUSH: Duration = Duration::from_secs(1);
 /// Prefix of every header that is ours; clients cannot send them.
 const OWN_PREFIX: &str = "x-switchboard-";
 /// Endpoint metadata path naming the deployment Envoy picked for this attempt.
@@ -68,6 +70,8 @@ impl RootContext for Root {
                     for (entry, initial) in gw.limits.entries() {
                         crate::limits::store::ensure(&shared::SharedData, &entry, &initial);
                     }
+                    // Gathered counters reach Envoy's stats every tick (see `metrics`).
+                    self.set_tick_period(METRICS_FLUSH);
                 }
                 self.metrics = Some(Rc::new(EnvoyMetrics::new(Labels::new(&gw))));
                 self.gateway = Some(Rc::new(gw));
@@ -79,6 +83,13 @@ impl RootContext for Root {
                 }
                 false
             }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        handoff::forget_just_parked();
+        if let Some(metrics) = &self.metrics {
+            metrics.flush();
         }
     }
 

@@ -265,8 +265,21 @@ def test_client_cannot_steer_routing(gateway, mock, test_id):
              "x-switchboard-anything": "x"})
     assert r.status_code == 200, r.text
     sent = only(mock.requests(test_id))
+    # Routed by the body, not the client's header; the routing header never leaves Envoy.
     assert sent["body"]["model"] == "gpt-4o-mini-2024-07-18"
+    assert "x-switchboard-cluster" not in sent["headers"]
+
+
+def test_generic_path_drops_client_switchboard_headers(gateway, mock, test_id):
+    # A request the fast routes do not take (here: a request id with a quote) reaches the
+    # filter that reads every header: it drops what a client sent under our prefix.
+    r = raw(gateway, "POST", "/v1/chat/completions",
+            json.dumps({"model": "gpt-4o-mini", "messages": HELLO}).encode(),
+            {"x-test-id": test_id, "x-request-id": 'odd"id', "x-switchboard-anything": "x"})
+    assert r.status_code == 200, r.text
+    sent = only(mock.requests(test_id))
     assert "x-switchboard-anything" not in sent["headers"]
+    assert sent["headers"]["x-request-id"] == "odd_id"
 
 
 def test_models_endpoint(gateway):

@@ -30,6 +30,10 @@ pub enum Role {
 pub struct Document {
     #[serde(default)]
     pub role: Role,
+    /// Set by `switchboard render` on gateway-role instances that serve one endpoint, which
+    /// their route guarantees: they need not read the request line.
+    #[serde(default)]
+    pub endpoint: Option<providers::Operation>,
     #[serde(default)]
     pub listener: Listener,
     #[serde(default)]
@@ -341,6 +345,8 @@ pub struct ProviderEntry {
 
 pub struct Gateway {
     pub role: Role,
+    /// The one endpoint this gateway-role instance serves (`Document::endpoint`).
+    pub endpoint: Option<providers::Operation>,
     pub options: Options,
     pub providers: Vec<ProviderEntry>,
     pub models: Vec<Model>,
@@ -492,6 +498,7 @@ impl Gateway {
             .collect();
         Ok(Gateway {
             role: doc.role,
+            endpoint: doc.endpoint,
             options: doc.options.clone(),
             providers,
             models,

@@ -20,6 +20,14 @@ pub enum Endpoint {
     Health,
 }
 
+/// The path the ledger gives a request of an instance that serves one endpoint.
+pub fn canonical_path(op: Operation) -> &'static str {
+    match op {
+        Operation::ChatCompletions => "/v1/chat/completions",
+        Operation::Embeddings => "/v1/embeddings",
+    }
+}
+
 /// Classifies method and path. The `/v1` prefix is optional, as clients differ.
 pub fn classify(method: &str, path: &str) -> Result<Endpoint, GatewayError> {
     let path = path.split(['?', '#']).next().unwrap_or_default();

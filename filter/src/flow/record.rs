@@ -292,20 +292,18 @@ impl RequestRecord {
 /// Filter-state key (`wasm.switchboard` in Envoy) of the request's ledger fields.
 pub const LEDGER_PROPERTY: &str = "switchboard";
 
-/// What the gateway role read off the request line, for the ledger. (`%REQ(:PATH)%` in the
-/// access log would show the provider's path: every attempt rewrites the one header map.)
+/// What the gateway role knows of the request line, for the ledger: the path as the client
+/// sent it (`%REQ(:PATH)%` in the access log would show the provider's: every attempt
+/// rewrites the one header map), or its endpoint's when the route chose the instance. The
+/// method and request id come from Envoy's own access-log fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestLine {
-    pub request_id: String,
-    pub method: String,
     pub path: String,
 }
 
 /// The request's fields in the spend ledger, in log order; unknown values are `null`, never 0.
 #[derive(Serialize)]
 struct LedgerFields<'a> {
-    request_id: &'a str,
-    method: &'a str,
     path: &'a str,
     model: Option<&'a str>,
     provider: Option<&'a str>,
@@ -322,7 +320,7 @@ struct LedgerFields<'a> {
     overhead_us: Option<u64>,
 }
 
-/// The ledger fields as JSON object members after a comma (`,"request_id":"…",…`): the
+/// The ledger fields as JSON object members after a comma (`,"path":"…",…`): the
 /// rendered access log appends them to Envoy's own fields inside one JSON object, and a
 /// request the filter never saw simply has none (Envoy writes an absent value as nothing).
 /// Strings are JSON-escaped here: Envoy's text format would not escape them. `extra` fields
@@ -334,8 +332,6 @@ pub fn ledger_fragment(
 ) -> String {
     let usage = summary.and_then(|s| s.usage);
     let fields = LedgerFields {
-        request_id: &request.request_id,
-        method: &request.method,
         path: &request.path,
         model: summary.and_then(|s| s.model.as_deref()),
         provider: summary.and_then(|s| s.provider.as_deref()),
@@ -588,9 +584,7 @@ models:
         );
         // The ledger fragment completes Envoy's fields into one JSON object.
         let line = RequestLine {
-            request_id: "r-\"1\"".into(),
-            method: "POST".into(),
-            path: "/v1/chat/completions".into(),
+            path: "/v1/chat/\"completions\"".into(),
         };
         let fragment = ledger_fragment(&line, Some(&summary), &[("key", "shop\n".into())]);
         let entry: serde_json::Value =
@@ -598,8 +592,7 @@ models:
         assert_eq!(
             entry,
             serde_json::json!({
-                "status": 200, "request_id": "r-\"1\"", "method": "POST",
-                "path": "/v1/chat/completions", "model": "gpt", "provider": "oa",
+                "status": 200, "path": "/v1/chat/\"completions\"", "model": "gpt", "provider": "oa",
                 "deployment": "gpt/0", "attempts": 1, "input_tokens": 120, "output_tokens": 30,
                 "cached_tokens": 20, "cache_write_tokens": 0, "reasoning_tokens": 5,
                 "cost_usd": 0.000756, "time_to_first_chunk_ms": 40, "overhead_us": 85,
@@ -711,7 +704,7 @@ models:
         let fragment = ledger_fragment(&RequestLine::default(), Some(&summary), &[]);
         assert_eq!(
             fragment,
-            r#","request_id":"","method":"","path":"","model":null,"provider":null,"deployment":null,"attempts":0,"input_tokens":null,"output_tokens":null,"cached_tokens":null,"cache_write_tokens":null,"reasoning_tokens":null,"cost_usd":null,"time_to_first_chunk_ms":null,"overhead_us":null"#
+            r#","path":"","model":null,"provider":null,"deployment":null,"attempts":0,"input_tokens":null,"output_tokens":null,"cached_tokens":null,"cache_write_tokens":null,"reasoning_tokens":null,"cost_usd":null,"time_to_first_chunk_ms":null,"overhead_us":null"#
         );
 
         let mut unpriced = RequestRecord::new(Operation::ChatCompletions, 1_000_000_000, false);

@@ -277,9 +277,15 @@ impl Limits {
         }
     }
 
+    /// Whether a caller's key matters at all (keys exist, or one is required): an open
+    /// gateway without keys need not read the key headers.
+    pub fn reads_keys(&self) -> bool {
+        !self.keys.is_empty() || self.auth_required
+    }
+
     /// Who is calling, from the key the client sent.
     pub fn authenticate(&self, presented: &Presented, now_ms: u64) -> Result<Caller, GatewayError> {
-        if self.keys.is_empty() && !self.auth_required {
+        if !self.reads_keys() {
             // An open gateway without keys: nothing to look up (no hashing on the hot path).
             return Ok(Caller::Anonymous);
         }

@@ -49,10 +49,21 @@ const KINDS: &[(&str, Builder)] = &[
 type Builder = fn(&ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>>;
 
 /// The OpenAI endpoints the gateway serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Operation {
     ChatCompletions,
     Embeddings,
+}
+
+impl Operation {
+    /// Its name in the configuration (`endpoint:`).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Operation::ChatCompletions => "chat_completions",
+            Operation::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// What the upstream role knows when it prepares one attempt.

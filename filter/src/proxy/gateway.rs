@@ -8,8 +8,8 @@ use super::{handoff, now_ns, CLUSTER_HEADER, HANDOFF_HEADER, OWN_PREFIX, TRANSLA
 use crate::api::GatewayError;
 use crate::config::Gateway;
 use crate::flow::gateway::{
-    admit, check_access, classify, envoy_error, estimate, get_model, list_models, too_large,
-    Endpoint,
+    admit, canonical_path, check_access, classify, envoy_error, estimate, get_model, list_models,
+    too_large, Endpoint,
 };
 use crate::flow::metrics::{status_class, Metric, MetricsSink, Rejection, Series, Target};
 use crate::flow::record::{
@@ -42,8 +42,14 @@ pub struct GatewayFilter {
     caller: Caller,
     /// What an admitted request of a key holds on its limits until the response ends.
     reservation: Option<Reservation>,
-    /// Request id, method and path, for the ledger.
+    /// The path, for the ledger.
     line: RequestLine,
+    /// The client's `x-request-id`, when read (generic instance), for answers the provider
+    /// leaves unnamed.
+    request_id: Option<String>,
+    /// The request's `content-length`, when read (generic instance): too large is refused
+    /// before the body arrives.
+    declared_length: Option<u64>,
     /// This filter answered the request itself (its answer needs no rewriting).
     replied_locally: bool,
     /// This request's time inside the filter is measured (`options.overhead_sampling`).
@@ -79,6 +85,8 @@ impl GatewayFilter {
             caller: Caller::Anonymous,
             reservation: None,
             line: RequestLine::default(),
+            request_id: None,
+            declared_length: None,
             replied_locally: false,
             timed: false,
         }
@@ -306,18 +314,25 @@ impl HttpContext for GatewayFilter {
 }
 
 impl GatewayFilter {
-    fn request_headers(&mut self, end_of_stream: bool, start_ns: u64) -> Action {
+    /// What the request asks for, and the key headers (authorization, x-api-key, api-key).
+    /// An instance the route gave one endpoint reads nothing but the key, and that only when
+    /// keys matter: every value read from Envoy costs a nested call into the VM.
+    fn request_line(&mut self) -> Result<(Endpoint, [Option<String>; 3]), GatewayError> {
+        if let Some(op) = self.gw.endpoint {
+            self.line.path = canonical_path(op).to_owned();
+            return Ok((Endpoint::Proxy(op), self.key_headers()));
+        }
         // One host call for every header: the request line, the key, the declared length, and
         // any `x-switchboard-*` header a client sent, dropped (routing is ours alone). The
-        // key headers themselves never reach a provider: the upstream role drops them.
+        // key headers themselves never reach a provider: the route removes them.
         let mut key = [None, None, None];
-        let mut declared_length = None;
+        let mut method = String::new();
         for (name, value) in self.get_http_request_headers() {
             match name.as_str() {
-                ":method" => self.line.method = value,
+                ":method" => method = value,
                 ":path" => self.line.path = value,
-                "x-request-id" => self.line.request_id = value,
-                "content-length" => declared_length = value.parse::<u64>().ok(),
+                "x-request-id" => self.request_id = Some(self.loggable_request_id(value)),
+                "content-length" => self.declared_length = value.parse::<u64>().ok(),
                 "authorization" => key[0] = Some(value),
                 "x-api-key" => key[1] = Some(value),
                 "api-key" => key[2] = Some(value),
@@ -325,8 +340,41 @@ impl GatewayFilter {
                 _ => {}
             }
         }
-        let endpoint = match classify(&self.line.method, &self.line.path) {
-            Ok(e) => e,
+        Ok((classify(&method, &self.line.path)?, key))
+    }
+
+    /// The key headers, read one by one (most clients send `authorization`).
+    fn key_headers(&self) -> [Option<String>; 3] {
+        if !self.gw.limits.reads_keys() {
+            return [None, None, None];
+        }
+        let authorization = self.get_http_request_header("authorization");
+        if authorization.is_some() {
+            return [authorization, None, None];
+        }
+        let x_api_key = self.get_http_request_header("x-api-key");
+        let api_key = match x_api_key {
+            Some(_) => None,
+            None => self.get_http_request_header("api-key"),
+        };
+        [None, x_api_key, api_key]
+    }
+
+    /// The request id, made safe for the access log's JSON line: it is written there by
+    /// Envoy unescaped, so quotes, backslashes and control characters are replaced.
+    fn loggable_request_id(&self, id: String) -> String {
+        let safe = |c: char| (' '..='~').contains(&c) && c != '"' && c != '\\';
+        if id.chars().all(safe) {
+            return id;
+        }
+        let cleaned: String = id.chars().map(|c| if safe(c) { c } else { '_' }).collect();
+        self.set_http_request_header("x-request-id", Some(&cleaned));
+        cleaned
+    }
+
+    fn request_headers(&mut self, end_of_stream: bool, start_ns: u64) -> Action {
+        let (endpoint, key) = match self.request_line() {
+            Ok(line) => line,
             Err(e) => return self.reply_error(&e),
         };
         if let Endpoint::Proxy(op) = endpoint {
@@ -374,8 +422,8 @@ impl GatewayFilter {
                         "The request body is empty; send a JSON object.",
                     ));
                 }
-                if declared_length.is_some_and(|n| n > u64::from(self.gw.options.max_request_bytes))
-                {
+                let limit = u64::from(self.gw.options.max_request_bytes);
+                if self.declared_length.is_some_and(|n| n > limit) {
                     return self.reply_error(&too_large(self.gw.options.max_request_bytes));
                 }
                 // Wait for the body: the model, hence the cluster, is in it.
@@ -434,8 +482,7 @@ impl GatewayFilter {
             }
         }
         self.set_http_request_header(CLUSTER_HEADER, Some(&admission.model.cluster));
-        let request_id = self.line.request_id.clone();
-        let (id, header) = handoff::park(admission.request, body, request_id, record);
+        let (id, header) = handoff::park(admission.request, body, self.request_id.take(), record);
         self.handoff = Some(id);
         self.set_http_request_header(HANDOFF_HEADER, Some(&header));
         Action::Continue

@@ -31,7 +31,8 @@ pub struct Parked {
     pub request: ParsedRequest,
     /// The client's body as the gateway role read it (pass-through rewrites borrow from it).
     pub body: Vec<u8>,
-    /// The client request's `x-request-id` (ids of answers the provider leaves unnamed).
+    /// What answers the provider leaves unnamed are named after: the client's `x-request-id`
+    /// when the gateway role read it, else an id of its own.
     pub request_id: String,
     /// Header names set by earlier attempts of this request.
     pub attempt_headers: RefCell<Vec<String>>,
@@ -48,13 +49,18 @@ thread_local! {
 pub fn park(
     request: ParsedRequest,
     body: Vec<u8>,
-    request_id: String,
+    request_id: Option<String>,
     record: Rc<RefCell<RequestRecord>>,
 ) -> (u64, String) {
     let id = NEXT_ID.with(|n| {
         let id = n.get();
         n.set(id.wrapping_add(1));
         id
+    });
+    // Without the client's id: the arrival time and this worker's count.
+    let request_id = request_id.unwrap_or_else(|| {
+        let started = record.try_borrow().map_or(0, |r| r.started_ns());
+        format!("{started:x}{id:x}")
     });
     let tag = operation_tag(request.operation());
     let parked = Rc::new(Parked {

@@ -8,7 +8,7 @@ pub mod observability;
 pub mod prices;
 
 use crate::config::{Gateway, Problem};
-use crate::providers::Endpoint;
+use crate::providers::{Endpoint, Operation};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 
@@ -139,15 +139,7 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
                             "codec_type": "AUTO",
                             "access_log": observability::access_log(&gw.options),
                             "route_config": route_config(gw),
-                            "http_filters": [
-                                wasm_filter("gateway", opts, &env_keys, &prepared.document),
-                                {
-                                    "name": "envoy.filters.http.router",
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-                                    }
-                                }
-                            ]
+                            "http_filters": gateway_filters(opts, &env_keys, &prepared.document),
                         }
                     }]
                 }]
@@ -168,8 +160,11 @@ pub fn istio(prepared: &Prepared, opts: &RenderOptions, host: &str) -> Vec<Value
         .pointer("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config")
         .cloned()
         .unwrap_or_default();
+    // The generic path only: a VirtualService route cannot enable the endpoint filters.
     let route = hcm
-        .pointer("/route_config/virtual_hosts/0/routes/0")
+        .pointer("/route_config/virtual_hosts/0/routes")
+        .and_then(Value::as_array)
+        .and_then(|routes| routes.last())
         .cloned()
         .unwrap_or_default();
     let gateway_match = json!({"context": "GATEWAY"});
@@ -276,29 +271,105 @@ fn route_config(gw: &Gateway) -> Value {
     if let (Some(t), Some(obj)) = (gw.options.per_try_timeout, retry.as_object_mut()) {
         obj.insert("per_try_timeout".into(), Value::String(t.envoy()));
     }
+    let action = json!({
+        "cluster_header": CLUSTER_HEADER,
+        "timeout": gw.options.request_timeout.envoy(),
+        "retry_policy": retry
+    });
+    let mut routes = Vec::new();
+    for (op, filter) in ENDPOINT_FILTERS {
+        for path in endpoint_paths(op) {
+            let enable = json!({
+                filter: enable_filter(),
+                GENERIC_FILTER: {"@type": FILTER_CONFIG, "disabled": true},
+            });
+            routes.push(proxied_route(
+                gw,
+                endpoint_match(path),
+                &action,
+                Some(enable),
+            ));
+        }
+    }
+    routes.push(proxied_route(gw, json!({"prefix": "/"}), &action, None));
     json!({
         "name": "switchboard",
         "virtual_hosts": [{
             "name": "switchboard",
             "domains": ["*"],
-            "routes": [{
-                "match": {"prefix": "/"},
+            "routes": routes,
+        }]
+    })
+}
+
+/// Route-level per-filter configuration: enables or disables a filter on a route.
+const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
+/// The gateway-role filter that reads the request line itself (every request but the fast
+/// path's).
+const GENERIC_FILTER: &str = "switchboard";
+/// The upstream-role filter. Its own name: routes name filters to switch them on or off, and
+/// upstream filters obey that too.
+const UPSTREAM_FILTER: &str = "switchboard-upstream";
+/// Gateway-role filters of one endpoint each, enabled only on that endpoint's routes: they
+/// need not read the request line (a value read from Envoy costs a nested call into the VM).
+const ENDPOINT_FILTERS: [(Operation, &str); 2] = [
+    (Operation::ChatCompletions, "switchboard-chat"),
+    (Operation::Embeddings, "switchboard-embeddings"),
+];
+
+/// The paths of an endpoint (the `/v1` prefix is optional, as clients differ).
+fn endpoint_paths(op: Operation) -> [&'static str; 2] {
+    match op {
+        Operation::ChatCompletions => ["/v1/chat/completions", "/chat/completions"],
+        Operation::Embeddings => ["/v1/embeddings", "/embeddings"],
+    }
+}
+
+/// A fast-path match: the endpoint's path, POST, and a request id the access log can hold
+/// as is (no quotes, backslashes or control characters; Envoy always sets one). Any other
+/// request takes the generic filter, which answers or cleans it.
+fn endpoint_match(path: &str) -> Value {
+    json!({
+        "path": path,
+        "headers": [
+            {"name": ":method", "string_match": {"exact": "POST"}},
+            {
+                "name": "x-request-id",
+                "string_match": {"safe_regex": {"regex": "[ !#-\\[\\]-~]*"}},
+                "treat_missing_header_as_empty": true
+            }
+        ]
+    })
+}
+
+/// Enables a filter that is disabled by default. The Wasm filter has no per-route
+/// configuration of its own and Envoy refuses an empty one, so the entry carries an empty
+/// message marked optional (ignored), which leaves the filter enabled on the route.
+fn enable_filter() -> Value {
+    json!({
+        "@type": FILTER_CONFIG,
+        "config": {"@type": "type.googleapis.com/google.protobuf.Empty"},
+        "is_optional": true
+    })
+}
+
+fn proxied_route(gw: &Gateway, matcher: Value, action: &Value, filters: Option<Value>) -> Value {
+    let mut route = json!({
+                "match": matcher,
                 "request_headers_to_remove": REMOVED_REQUEST_HEADERS,
                 // Every provider takes JSON; the gateway role has checked the body is JSON.
                 "request_headers_to_add": [{
                     "header": {"key": "content-type", "value": "application/json"},
                     "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
                 }],
-                "route": {
-                    "cluster_header": CLUSTER_HEADER,
-                    "timeout": gw.options.request_timeout.envoy(),
-                    "retry_policy": retry
-                },
+                "route": action,
                 // Retries replay the body: keep all of it.
                 "per_request_buffer_limit_bytes": gw.options.max_request_bytes
-            }]
-        }]
-    })
+    });
+    if let (Some(filters), Some(obj)) = (filters, route.as_object_mut()) {
+        obj.insert("typed_per_filter_config".into(), filters);
+    }
+    route
 }
 
 fn cluster(
@@ -386,7 +457,7 @@ fn cluster(
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 "explicit_http_config": {"http_protocol_options": {}},
                 "http_filters": [
-                    wasm_filter("upstream", opts, env_keys, doc),
+                    wasm_filter(UPSTREAM_FILTER, "upstream", None, opts, env_keys, doc),
                     {
                         "name": "envoy.filters.http.upstream_codec",
                         "typed_config": {
@@ -405,12 +476,50 @@ fn cluster(
     cluster
 }
 
-/// The same module and VM for both roles (identical `vm_config`, so one VM per worker hosts
-/// both and the parsed request is handed over); only the role in the configuration differs.
-fn wasm_filter(role: &str, opts: &RenderOptions, env_keys: &[String], doc: &Value) -> Value {
+/// The listener's HTTP filters: the generic gateway-role filter (enabled by default), one per
+/// endpoint (enabled only by their routes), then the router.
+fn gateway_filters(opts: &RenderOptions, env_keys: &[String], doc: &Value) -> Vec<Value> {
+    let mut filters = vec![wasm_filter(
+        GENERIC_FILTER,
+        "gateway",
+        None,
+        opts,
+        env_keys,
+        doc,
+    )];
+    for (op, name) in ENDPOINT_FILTERS {
+        let mut filter = wasm_filter(name, "gateway", Some(op), opts, env_keys, doc);
+        if let Some(obj) = filter.as_object_mut() {
+            obj.insert("disabled".into(), Value::Bool(true));
+        }
+        filters.push(filter);
+    }
+    filters.push(json!({
+        "name": "envoy.filters.http.router",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+        }
+    }));
+    filters
+}
+
+/// The same module and VM for every instance (identical `vm_config`, so one VM per worker
+/// hosts them all and the parsed request is handed over); only the role and endpoint in the
+/// configuration differ.
+fn wasm_filter(
+    name: &str,
+    role: &str,
+    endpoint: Option<Operation>,
+    opts: &RenderOptions,
+    env_keys: &[String],
+    doc: &Value,
+) -> Value {
     let mut config = doc.clone();
     if let Some(obj) = config.as_object_mut() {
         obj.insert("role".into(), Value::String(role.into()));
+        if let Some(op) = endpoint {
+            obj.insert("endpoint".into(), Value::String(op.config_name().into()));
+        }
         // Render-only sections stay out of the filter's copy.
         obj.remove("listener");
         obj.remove("admin");
@@ -429,11 +538,11 @@ fn wasm_filter(role: &str, opts: &RenderOptions, env_keys: &[String], doc: &Valu
         }
     }
     json!({
-        "name": "envoy.filters.http.wasm",
+        "name": name,
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {
-                "name": format!("switchboard-{role}"),
+                "name": name,
                 "root_id": "switchboard",
                 // Without it, pausing in the headers callback would hang body-based routing.
                 "allow_on_headers_stop_iteration": true,

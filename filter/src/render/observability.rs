@@ -44,9 +44,13 @@ pub fn stats_config() -> Value {
 }
 
 /// Envoy's fields of a ledger line; the filter's own follow them (`ledger_fragment`). All
-/// of these render as JSON-safe text (numbers, a timestamp, flag letters).
+/// of these render as JSON-safe text (numbers, a timestamp, flag letters, an HTTP method
+/// token, and a request id: routes to the filter's fast path only match ids without quotes,
+/// backslashes or control characters, and the filter replaces such characters on the other).
 const ENVOY_FIELDS: &[(&str, &str)] = &[
     ("start_time", "\"%START_TIME%\""),
+    ("request_id", "\"%REQ(X-REQUEST-ID)%\""),
+    ("method", "\"%REQ(:METHOD)%\""),
     ("status", "%RESPONSE_CODE%"),
     ("response_flags", "\"%RESPONSE_FLAGS%\""),
     ("duration_ms", "%DURATION%"),
@@ -135,7 +139,7 @@ mod tests {
         assert_eq!(format["omit_empty_values"], true);
         assert_eq!(
             format["text_format_source"]["inline_string"],
-            "{\"start_time\":\"%START_TIME%\",\"status\":%RESPONSE_CODE%,\"response_flags\":\"%RESPONSE_FLAGS%\",\"duration_ms\":%DURATION%,\"bytes_received\":%BYTES_RECEIVED%,\"bytes_sent\":%BYTES_SENT%%FILTER_STATE(wasm.switchboard:PLAIN)%}\n"
+            "{\"start_time\":\"%START_TIME%\",\"request_id\":\"%REQ(X-REQUEST-ID)%\",\"method\":\"%REQ(:METHOD)%\",\"status\":%RESPONSE_CODE%,\"response_flags\":\"%RESPONSE_FLAGS%\",\"duration_ms\":%DURATION%,\"bytes_received\":%BYTES_RECEIVED%,\"bytes_sent\":%BYTES_SENT%%FILTER_STATE(wasm.switchboard:PLAIN)%}\n"
         );
         options.access_log = "/var/log/switchboard.jsonl".into();
         let file = access_log(&options);

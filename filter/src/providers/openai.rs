@@ -17,7 +17,6 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 
 /// How an OpenAI-speaking upstream authenticates.
 #[derive(Debug, Clone)]
@@ -294,31 +293,72 @@ impl WireUsage {
 }
 
 /// The client's body with `model` replaced (and usage asked for on streams); every other
-/// field passes through byte for byte.
+/// byte passes through as the client sent it. One pass finds the two members (borrowing
+/// their values as raw JSON, skipping the rest) and only their bytes are replaced.
 pub fn rewrite_request(
     raw: &[u8],
     model: &str,
     force_stream_usage: bool,
 ) -> Result<Vec<u8>, GatewayError> {
-    let mut fields: BTreeMap<String, &RawValue> =
+    #[derive(Deserialize)]
+    struct Members<'a> {
+        #[serde(borrow)]
+        model: Option<&'a RawValue>,
+        /// Kept even when `null` (a second `stream_options` member must not be added).
+        #[serde(borrow, default, deserialize_with = "raw_even_if_null")]
+        stream_options: Option<&'a RawValue>,
+    }
+    fn raw_even_if_null<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<&'de RawValue>, D::Error> {
+        <&RawValue>::deserialize(d).map(Some)
+    }
+    let members: Members =
         serde_json::from_slice(raw).map_err(|e| GatewayError::invalid(e.to_string()))?;
     let model_json =
         serde_json::to_string(model).map_err(|e| GatewayError::server(e.to_string()))?;
-    let model_raw =
-        RawValue::from_string(model_json).map_err(|e| GatewayError::server(e.to_string()))?;
-    let options_raw;
-    if force_stream_usage {
-        let mut options: Map<String, Value> = match fields.get("stream_options") {
-            Some(v) => serde_json::from_str(v.get()).unwrap_or_default(),
-            None => Map::new(),
-        };
-        options.insert("include_usage".into(), Value::Bool(true));
-        options_raw = serde_json::value::to_raw_value(&options)
-            .map_err(|e| GatewayError::server(e.to_string()))?;
-        fields.insert("stream_options".into(), &options_raw);
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = Vec::with_capacity(2);
+    match members.model.and_then(|m| span_in(raw, m)) {
+        Some(span) => edits.push((span, model_json)),
+        None => return Err(GatewayError::invalid_param("model", "`model` is required.")),
     }
-    fields.insert("model".into(), &model_raw);
-    serde_json::to_vec(&fields).map_err(|e| GatewayError::server(e.to_string()))
+    if force_stream_usage {
+        let mut options: Map<String, Value> = members
+            .stream_options
+            .and_then(|o| serde_json::from_str(o.get()).ok())
+            .unwrap_or_default();
+        options.insert("include_usage".into(), Value::Bool(true));
+        let options =
+            serde_json::to_string(&options).map_err(|e| GatewayError::server(e.to_string()))?;
+        match members.stream_options.and_then(|o| span_in(raw, o)) {
+            Some(span) => edits.push((span, options)),
+            None => {
+                // A new last member, before the object's closing brace.
+                let close = raw
+                    .iter()
+                    .rposition(|&b| b == b'}')
+                    .ok_or_else(|| GatewayError::invalid("the body is not a JSON object"))?;
+                edits.push((close..close, format!(",\"stream_options\":{options}")));
+            }
+        }
+    }
+    edits.sort_by_key(|(span, _)| span.start);
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    let mut at = 0;
+    for (span, text) in edits {
+        out.extend_from_slice(raw.get(at..span.start).unwrap_or_default());
+        out.extend_from_slice(text.as_bytes());
+        at = span.end;
+    }
+    out.extend_from_slice(raw.get(at..).unwrap_or_default());
+    Ok(out)
+}
+
+/// Where a value borrowed from `raw` sits in it.
+fn span_in(raw: &[u8], value: &RawValue) -> Option<std::ops::Range<usize>> {
+    let start = (value.get().as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
+    let end = start.checked_add(value.get().len())?;
+    (end <= raw.len()).then_some(start..end)
 }
 
 /// True when a chunk's JSON carries a `"usage": {` object (not `null`). Quotes inside JSON
@@ -466,17 +506,32 @@ mod tests {
             (
                 r#"{"model":"public","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
                 false,
-                r#"{"messages":[{"role":"user","content":"hi"}],"model":"gpt-4o-2024","top_k":3}"#,
+                r#"{"model":"gpt-4o-2024","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
             ),
             (
                 r#"{"model":"public","messages":[],"stream":true}"#,
                 true,
-                r#"{"messages":[],"model":"gpt-4o-2024","stream":true,"stream_options":{"include_usage":true}}"#,
+                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
             ),
             (
                 r#"{"model":"p","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1}}"#,
                 true,
-                r#"{"messages":[],"model":"gpt-4o-2024","stream":true,"stream_options":{"include_usage":true,"x":1}}"#,
+                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1}}"#,
+            ),
+            (
+                "{ \"messages\": [],\n \"stream_options\": null, \"model\" : \"p\", \"stream\": true }\n",
+                true,
+                "{ \"messages\": [],\n \"stream_options\": {\"include_usage\":true}, \"model\" : \"gpt-4o-2024\", \"stream\": true }\n",
+            ),
+            (
+                r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"p"}"#,
+                false,
+                r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"gpt-4o-2024"}"#,
+            ),
+            (
+                r#"{"model":"p","messages":[],"stream":true}   "#,
+                true,
+                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}   "#,
             ),
         ];
         for (input, force, expected) in cases {

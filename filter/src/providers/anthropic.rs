@@ -928,23 +928,22 @@ struct WireMessage {
     usage: Option<WireUsage>,
 }
 
+/// One content block, read flat: serde reads an internally tagged enum by buffering each block
+/// into a generic tree first, which doubles the work on every answer.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireBlock {
-    Text {
-        text: String,
-    },
-    Thinking {
-        thinking: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        input: Value,
-    },
-    /// Redacted thinking, server tools and their results: nothing an OpenAI client reads.
-    #[serde(other)]
-    Other,
+struct WireBlock {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 /// `stop_reason` → `finish_reason`. A tool call that only carried the json_schema answer
@@ -972,11 +971,25 @@ pub fn chat_completion(
     let mut reasoning = String::new();
     let mut calls = Vec::new();
     let mut schema_answer = None;
-    for block in msg.content {
-        match block {
-            WireBlock::Text { text: t } => text.push_str(&t),
-            WireBlock::Thinking { thinking } => reasoning.push_str(&thinking),
-            WireBlock::ToolUse { id, name, input } => {
+    for mut block in msg.content {
+        let block_type = std::mem::take(&mut block.kind);
+        match (block_type.as_str(), block) {
+            ("text", WireBlock { text: Some(t), .. }) => text.push_str(&t),
+            (
+                "thinking",
+                WireBlock {
+                    thinking: Some(t), ..
+                },
+            ) => reasoning.push_str(&t),
+            (
+                "tool_use",
+                WireBlock {
+                    id: Some(id),
+                    name: Some(name),
+                    input: Some(input),
+                    ..
+                },
+            ) => {
                 let arguments = input.to_string();
                 if ctx.json_schema == Some(name.as_str()) {
                     schema_answer = Some(arguments);
@@ -988,7 +1001,15 @@ pub fn chat_completion(
                     });
                 }
             }
-            WireBlock::Other => {}
+            ("text" | "thinking" | "tool_use", _) => {
+                return Err(GatewayError::upstream(format!(
+                    "the {kind} provider returned an invalid answer: a `{block_type}` block \
+                     without its fields"
+                ))
+                .with_code("invalid_upstream_response"))
+            }
+            // Redacted thinking, server tools and their results: nothing an OpenAI client reads.
+            _ => {}
         }
     }
     let finish = finish_reason(msg.stop_reason.as_deref(), !calls.is_empty());
@@ -2117,7 +2138,14 @@ mod tests {
                 "{case}"
             );
         }
-        for broken in [&b"{\"id\":"[..], b"{\"id\":\"x\"}", b"[]"] {
+        let tool_without_input =
+            br#"{"content":[{"type":"tool_use","id":"t","name":"f"}],"stop_reason":"tool_use"}"#;
+        for broken in [
+            &b"{\"id\":"[..],
+            b"{\"id\":\"x\"}",
+            b"[]",
+            tool_without_input,
+        ] {
             let err = p.chat_response(broken, &ctx(false)).unwrap_err();
             assert_eq!(err.status, 502);
             assert_eq!(err.code.as_deref(), Some("invalid_upstream_response"));

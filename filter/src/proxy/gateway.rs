@@ -130,6 +130,10 @@ impl GatewayFilter {
             .as_ref()
             .map(|(summary, model)| self.key_metrics(summary, *model, now / 1_000_000))
             .unwrap_or_default();
+        if self.gw.options.access_log == "off" {
+            // No ledger to write the fields to.
+            return;
+        }
         let caller = caller_fields(&self.gw.limits, self.caller, &remaining);
         let summary = finished.as_ref().map(|(summary, _)| summary);
         let fragment = ledger_fragment(&self.line, summary, &caller);

@@ -4,8 +4,8 @@
 # and each Envoy's memory. Everything shares this machine's cores (wrk, mock, Envoy), so read
 # the ratios, not the absolute numbers.
 #
-#   scripts/bench.sh                 # all cases, 10 s per measurement
-#   BENCH_SECONDS=20 scripts/bench.sh openai
+#   scripts/bench.sh                 # all cases, 3 rounds of 10 s per measurement
+#   BENCH_SECONDS=20 BENCH_ROUNDS=5 scripts/bench.sh json   # the cases whose name has "json"
 #   scripts/bench.sh --instructions  # CPU instructions per request, counted by callgrind
 #
 # --instructions runs both Envoys under valgrind's callgrind and counts the instructions each
@@ -16,6 +16,9 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
+# Plain and Switchboard take turns this many times per case and concurrency; the medians are
+# reported, so a burst of load from elsewhere on a shared machine moves one round, not the figure.
+ROUNDS="${BENCH_ROUNDS:-3}"
 INSTRUCTIONS=false
 if [ "${1:-}" = --instructions ]; then
   INSTRUCTIONS=true
@@ -171,12 +174,23 @@ print(f"{float(rps.group(1)):.0f} {lat['50']:.0f} {lat['99']:.0f} {int(bad.group
 PY
 }
 
+# Column-wise medians of measure()'s lines (non-2xx answers: summed).
+medians() {
+  printf '%s\n' "$@" | "$VENV/bin/python" -c '
+import statistics, sys
+rows = [list(map(int, line.split())) for line in sys.stdin if line.strip()]
+cols = list(zip(*rows))
+out = [round(statistics.median(c)) for c in cols]
+out[3] = sum(cols[3])
+print(*out)'
+}
+
 # Sets name, stream, plain_path, plain_body, sb_body and header from a CASES entry; fails for
 # a case the command line left out.
 read_case() {
   local model
   IFS='|' read -r name model stream plain_path plain_body <<<"$1"
-  [ -z "$ONLY" ] || [[ "$name" == $ONLY* ]] || return 1
+  [ -z "$ONLY" ] || [[ "$name" == *$ONLY* ]] || return 1
   sb_body="{\"model\":\"$model\",$OPENAI_BODY}"
   header=""
   if [ "$stream" = true ]; then
@@ -239,8 +253,13 @@ printf '\n%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %7s %7s %7s %7s\n' cas
 for spec in "${CASES[@]}"; do
   read_case "$spec" || continue
   for c in 1 16; do
-    read -r prps pp50 pp99 pbad pcpu <<<"$(measure "$PLAIN_PID" "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$c" "$header")"
-    read -r srps sp50 sp99 sbad scpu <<<"$(measure "$SB_PID" "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$c" "$header")"
+    plain_rounds=() sb_rounds=()
+    for _ in $(seq "$ROUNDS"); do
+      plain_rounds+=("$(measure "$PLAIN_PID" "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$c" "$header")")
+      sb_rounds+=("$(measure "$SB_PID" "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$c" "$header")")
+    done
+    read -r prps pp50 pp99 pbad pcpu <<<"$(medians "${plain_rounds[@]}")"
+    read -r srps sp50 sp99 sbad scpu <<<"$(medians "${sb_rounds[@]}")"
     printf '%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s%% %7s %7s %7s\n' "$name" "$c" "$prps" "$pp50" "$pp99" "$pcpu" "$srps" "$sp50" "$sp99" "$scpu" \
       "$((100 * srps / prps))" "+$((sp50 - pp50))" "+$((sp99 - pp99))" "+$((scpu - pcpu))"
     [ "$pbad" = 0 ] && [ "$sbad" = 0 ] || echo "  !! non-2xx answers: plain $pbad, switchboard $sbad" >&2
@@ -251,5 +270,6 @@ for spec in "${CASES[@]}"; do
 done
 echo
 echo "memory (VmRSS after the runs): plain Envoy $(rss_kib "$PLAIN_PID") KiB, Envoy + Switchboard $(rss_kib "$SB_PID") KiB"
-echo "(wrk -t1, Envoy --concurrency 1, mock 1 thread, all on $(nproc) cores; ${SECONDS_PER_RUN}s per measurement;"
+echo "(wrk -t1, Envoy --concurrency 1, mock 1 thread, all on $(nproc) cores; medians of $ROUNDS rounds of ${SECONDS_PER_RUN}s,"
+echo " plain and Switchboard taking turns;"
 echo " cpu µs = the Envoy process's user + system CPU time per request)"

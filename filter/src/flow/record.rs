@@ -16,6 +16,7 @@ use crate::usage::pricing::Cost;
 use crate::usage::Usage;
 use serde::Serialize;
 use serde_json::value::RawValue;
+use std::fmt::Write as _;
 
 /// What is known about one request, in host-clock nanoseconds where a time.
 #[derive(Debug, Clone)]
@@ -348,14 +349,16 @@ pub fn ledger_fragment(
         time_to_first_chunk_ms: summary.and_then(|s| s.time_to_first_chunk_ms),
         overhead_us: summary.and_then(|s| s.overhead_us),
     };
-    let object = serde_json::to_string(&fields).unwrap_or_default();
-    let Some(members) = object.strip_prefix('{').and_then(|o| o.strip_suffix('}')) else {
+    // The object's members, after a comma: `{...}` becomes `,...` in place.
+    let mut fragment = serde_json::to_string(&fields).unwrap_or_default();
+    if !(fragment.starts_with('{') && fragment.ends_with('}')) {
         return String::new();
-    };
-    let mut fragment = format!(",{members}");
+    }
+    fragment.pop();
+    fragment.replace_range(..1, ",");
     for (name, value) in extra {
         if let (Ok(name), Ok(value)) = (serde_json::to_string(name), serde_json::to_string(value)) {
-            fragment.push_str(&format!(",{name}:{value}"));
+            let _ = write!(fragment, ",{name}:{value}");
         }
     }
     fragment
@@ -409,17 +412,19 @@ pub fn answer_headers(gw: &Gateway, record: &RequestRecord) -> Vec<(&'static str
     }
     summary.push_str("deployment=");
     push_sf_string(&mut summary, &deployment.id);
-    summary.push_str(&format!(", attempts={}", record.attempts));
+    // Writing to a String cannot fail.
+    let _ = write!(summary, ", attempts={}", record.attempts);
     let (usage, cost) = record.usage_and_cost(gw);
     if let Some(u) = usage {
-        summary.push_str(&format!(
+        let _ = write!(
+            summary,
             ", input={}, output={}, cached={}, cache-write={}, reasoning={}",
             u.prompt_tokens,
             u.completion_tokens,
             u.cached_tokens,
             u.cache_write_tokens,
             u.reasoning_tokens
-        ));
+        );
     }
     headers.push(("x-switchboard", summary));
     if let Some(c) = cost {

@@ -600,6 +600,16 @@ enum Allowed {
     Everything,
 }
 
+/// Where a message sits in the request, for error messages: formatted only when one is made.
+#[derive(Clone, Copy)]
+struct MessageAt(usize);
+
+impl std::fmt::Display for MessageAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "messages[{}]", self.0)
+    }
+}
+
 /// `system`/`developer` messages become the top-level system prompt; the rest become turns
 /// that alternate between user and assistant. Tool results go first in their user turn, as
 /// Anthropic requires; a user message right after them joins that same turn.
@@ -607,22 +617,18 @@ fn conversation(messages: &[Message]) -> Result<(Vec<Block>, Vec<Turn>), Gateway
     let mut system = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
-        let path = format!("messages[{i}]");
+        let path = MessageAt(i);
         let (role, blocks) = match m.role {
             Role::System | Role::Developer => {
-                system.extend(content_blocks(
-                    m.content.as_ref(),
-                    &path,
-                    Allowed::TextOnly,
-                )?);
+                system.extend(content_blocks(m.content.as_ref(), path, Allowed::TextOnly)?);
                 continue;
             }
             Role::User => (
                 "user",
-                content_blocks(m.content.as_ref(), &path, Allowed::Everything)?,
+                content_blocks(m.content.as_ref(), path, Allowed::Everything)?,
             ),
-            Role::Assistant => ("assistant", assistant_blocks(m, &path)?),
-            Role::Tool => ("user", vec![tool_result(m, &path)?]),
+            Role::Assistant => ("assistant", assistant_blocks(m, path)?),
+            Role::Tool => ("user", vec![tool_result(m, path)?]),
             Role::Function => {
                 return Err(GatewayError::invalid_param(
                     format!("{path}.role"),
@@ -655,7 +661,7 @@ fn conversation(messages: &[Message]) -> Result<(Vec<Block>, Vec<Turn>), Gateway
 
 fn content_blocks(
     content: Option<&MessageContent>,
-    path: &str,
+    path: MessageAt,
     allowed: Allowed,
 ) -> Result<Vec<Block>, GatewayError> {
     let parts = match content {
@@ -728,7 +734,7 @@ fn document(file: &Map<String, Value>, path: &str) -> Result<Block, GatewayError
     }
 }
 
-fn assistant_blocks(m: &Message, path: &str) -> Result<Vec<Block>, GatewayError> {
+fn assistant_blocks(m: &Message, path: MessageAt) -> Result<Vec<Block>, GatewayError> {
     let mut blocks = content_blocks(m.content.as_ref(), path, Allowed::TextOnly)?;
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
         let args = call.function.arguments.trim();
@@ -754,7 +760,7 @@ fn assistant_blocks(m: &Message, path: &str) -> Result<Vec<Block>, GatewayError>
     Ok(blocks)
 }
 
-fn tool_result(m: &Message, path: &str) -> Result<Block, GatewayError> {
+fn tool_result(m: &Message, path: MessageAt) -> Result<Block, GatewayError> {
     let id = m.tool_call_id.as_ref().ok_or_else(|| {
         GatewayError::invalid_param(
             format!("{path}.tool_call_id"),

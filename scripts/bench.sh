@@ -261,7 +261,7 @@ for spec in "${CASES[@]}"; do
     read -r prps pp50 pp99 pbad pcpu <<<"$(medians "${plain_rounds[@]}")"
     read -r srps sp50 sp99 sbad scpu <<<"$(medians "${sb_rounds[@]}")"
     printf '%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s%% %7s %7s %7s\n' "$name" "$c" "$prps" "$pp50" "$pp99" "$pcpu" "$srps" "$sp50" "$sp99" "$scpu" \
-      "$((100 * srps / prps))" "+$((sp50 - pp50))" "+$((sp99 - pp99))" "+$((scpu - pcpu))"
+      "$((100 * srps / prps))" "$(printf %+d $((sp50 - pp50)))" "$(printf %+d $((sp99 - pp99)))" "$(printf %+d $((scpu - pcpu)))"
     [ "$pbad" = 0 ] && [ "$sbad" = 0 ] || echo "  !! non-2xx answers: plain $pbad, switchboard $sbad" >&2
     if [ "$stream" = true ]; then
       echo "  output tokens/s ($STREAM_TOKENS per answer): plain passthrough $((prps * STREAM_TOKENS)), through Switchboard $((srps * STREAM_TOKENS))"

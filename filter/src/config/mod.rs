@@ -131,6 +131,13 @@ pub struct Options {
     pub overhead_sampling: NonZeroU32,
 }
 
+impl Options {
+    /// Whether an access log (the spend ledger) is rendered at all (`access_log: off`).
+    pub fn writes_ledger(&self) -> bool {
+        self.access_log != "off"
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {

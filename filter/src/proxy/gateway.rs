@@ -130,8 +130,7 @@ impl GatewayFilter {
             .as_ref()
             .map(|(summary, model)| self.key_metrics(summary, *model, now / 1_000_000))
             .unwrap_or_default();
-        if self.gw.options.access_log == "off" {
-            // No ledger to write the fields to.
+        if !self.gw.options.writes_ledger() {
             return;
         }
         let caller = caller_fields(&self.gw.limits, self.caller, &remaining);
@@ -289,9 +288,10 @@ impl HttpContext for GatewayFilter {
             // A chunk passing through: nothing to do, nothing worth a clock read.
             return Action::Continue;
         }
-        let mut start = self.clock_if_timed();
+        let start = self.clock_if_timed();
         if first_chunk {
-            let now = *start.get_or_insert_with(|| now_ns(self));
+            // Time to first token is measured on every stream, timed or not.
+            let now = start.unwrap_or_else(|| now_ns(self));
             self.awaiting_first_chunk = false;
             if let Some(Ok(mut r)) = self.record.as_ref().map(|r| r.try_borrow_mut()) {
                 r.first_chunk(now);
@@ -299,9 +299,9 @@ impl HttpContext for GatewayFilter {
         }
         let action = self.response_body(body_size, end_of_stream);
         if end_of_stream {
-            self.finish(start.filter(|_| self.timed));
+            self.finish(start);
         }
-        self.charge(start.filter(|_| self.timed));
+        self.charge(start);
         action
     }
 

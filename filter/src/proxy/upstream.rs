@@ -423,6 +423,7 @@ impl UpstreamFilter {
     ) -> Action {
         let limit = self.gw.options.max_response_bytes as usize;
         if body_size > limit {
+            // The failure's type follows the provider's status.
             self.provider_status();
             let err = GatewayError::upstream(format!(
                 "the provider's answer is larger than this gateway's limit of {limit} bytes"
@@ -460,14 +461,13 @@ impl UpstreamFilter {
         };
         self.answered(exchange.usage(), answer.status, true);
         self.with_record(|r| r.answer_translated(answer.status));
-        if answer.body.is_some() {
-            self.replace_answer(&answer, body_size, read_as_success);
-        }
+        self.replace_answer(&answer, body_size, read_as_success);
         Action::Continue
     }
 
-    /// Replaces the buffered answer (status, headers and body) with a translated one. A
-    /// provider's JSON success, parsed here, already has a JSON type and no encoding.
+    /// Replaces the buffered answer (status, headers and body) with a translated one, if the
+    /// answer has one. A provider's JSON success, parsed here, already has a JSON type and no
+    /// encoding.
     fn replace_answer(&self, answer: &Answer, old_size: usize, from_provider_json: bool) {
         let Some(body) = answer.body.as_deref() else {
             return;

@@ -8,6 +8,7 @@ pub mod observability;
 pub mod prices;
 
 use crate::config::{Gateway, Problem};
+use crate::flow::gateway::canonical_path;
 use crate::providers::{Endpoint, Operation};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
@@ -317,12 +318,14 @@ const ENDPOINT_FILTERS: [(Operation, &str); 2] = [
     (Operation::Embeddings, "switchboard-embeddings"),
 ];
 
-/// The paths of an endpoint (the `/v1` prefix is optional, as clients differ).
+/// The paths of an endpoint: its canonical one and the same without the `/v1` prefix, which
+/// is optional as clients differ (as `classify` has it).
 fn endpoint_paths(op: Operation) -> [&'static str; 2] {
-    match op {
-        Operation::ChatCompletions => ["/v1/chat/completions", "/chat/completions"],
-        Operation::Embeddings => ["/v1/embeddings", "/embeddings"],
-    }
+    let canonical = canonical_path(op);
+    [
+        canonical,
+        canonical.strip_prefix("/v1").unwrap_or(canonical),
+    ]
 }
 
 /// A fast-path match: the endpoint's path, POST, and a request id the access log can hold
@@ -355,16 +358,16 @@ fn enable_filter() -> Value {
 
 fn proxied_route(gw: &Gateway, matcher: Value, action: &Value, filters: Option<Value>) -> Value {
     let mut route = json!({
-                "match": matcher,
-                "request_headers_to_remove": REMOVED_REQUEST_HEADERS,
-                // Every provider takes JSON; the gateway role has checked the body is JSON.
-                "request_headers_to_add": [{
-                    "header": {"key": "content-type", "value": "application/json"},
-                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
-                }],
-                "route": action,
-                // Retries replay the body: keep all of it.
-                "per_request_buffer_limit_bytes": gw.options.max_request_bytes
+        "match": matcher,
+        "request_headers_to_remove": REMOVED_REQUEST_HEADERS,
+        // Every provider takes JSON; the gateway role has checked the body is JSON.
+        "request_headers_to_add": [{
+            "header": {"key": "content-type", "value": "application/json"},
+            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
+        }],
+        "route": action,
+        // Retries replay the body: keep all of it.
+        "per_request_buffer_limit_bytes": gw.options.max_request_bytes
     });
     if let (Some(filters), Some(obj)) = (filters, route.as_object_mut()) {
         obj.insert("typed_per_filter_config".into(), filters);

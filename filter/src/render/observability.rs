@@ -79,8 +79,10 @@ pub fn access_log(options: &Options) -> Vec<Value> {
         "text_format_source": {"inline_string": ledger_format()},
         "omit_empty_values": true,
     });
+    if !options.writes_ledger() {
+        return vec![];
+    }
     match options.access_log.as_str() {
-        "off" => vec![],
         "stdout" => vec![json!({
             "name": "envoy.access_loggers.stdout",
             "typed_config": {

@@ -383,6 +383,7 @@ pub mod testing {
     use super::{Attempt, Provider, ProviderSetup, ResponseContext, StreamTranslator};
     use crate::api::chat::ChatRequest;
     use crate::api::embeddings::EmbeddingsRequest;
+    use crate::config::Problem;
     use crate::config::{Deployment, ModelSettings, ProviderSpec};
     use crate::usage::Usage;
 
@@ -393,16 +394,20 @@ pub mod testing {
         }
     }
 
-    /// Builds a provider from its YAML section (named `test`).
-    pub fn provider(yaml: &str) -> Box<dyn Provider> {
+    /// Builds a provider from its YAML section, named `test`.
+    fn build(yaml: &str) -> Result<Box<dyn Provider>, Vec<Problem>> {
         let spec: ProviderSpec = serde_yaml::from_str(yaml).unwrap();
-        let setup = ProviderSetup {
+        super::build(&ProviderSetup {
             name: "test",
             spec: &spec,
             env: &test_env,
             path: "providers.test".into(),
-        };
-        match super::build(&setup) {
+        })
+    }
+
+    /// Builds a provider from its YAML section (named `test`).
+    pub fn provider(yaml: &str) -> Box<dyn Provider> {
+        match build(yaml) {
             Ok(p) => p,
             Err(problems) => panic!("{yaml}: {problems:?}"),
         }
@@ -410,14 +415,7 @@ pub mod testing {
 
     /// Asserts building fails with a problem starting with `expected`.
     pub fn assert_build_error(yaml: &str, expected: &str) {
-        let spec: ProviderSpec = serde_yaml::from_str(yaml).unwrap();
-        let setup = ProviderSetup {
-            name: "test",
-            spec: &spec,
-            env: &test_env,
-            path: "providers.test".into(),
-        };
-        let problems: Vec<String> = match super::build(&setup) {
+        let problems: Vec<String> = match build(yaml) {
             Ok(_) => panic!("{yaml} should not build"),
             Err(p) => p.iter().map(ToString::to_string).collect(),
         };

@@ -164,6 +164,12 @@ class Gateway:
                 return got
             time.sleep(0.2)
 
+    def flushed(self, scrape) -> dict:
+        """`scrape(self)` after one flush period, so counters of earlier requests on every worker
+        have reached Envoy (a baseline to count from)."""
+        time.sleep(1.2)
+        return scrape(self)
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -302,15 +302,18 @@ def test_budget_spent_by_20_concurrent_streams_ends_within_one_estimate(gateway)
         assert e.body["type"] == "insufficient_quota"
         assert "retry-after" not in e.response.headers  # a total budget never resets
     assert -estimate <= overshoot <= estimate
-    # The gateway counted the same spend.
+    # The gateway counted the same spend. Each worker hands its counters to Envoy on its own
+    # tick, so wait for every series asserted, not just one.
     labels = {"switchboard_key": "budget", "switchboard_team": "none"}
-    spend = metric("switchboard_key_cost_nano_usd", model="priced", **labels)
-    metrics = gateway.settled(scrape, {spend: round(spent * 1e9)})
-    assert metrics[metric("switchboard_key_cost_nano_usd", model="priced", **labels)] == round(spent * 1e9)
-    remaining = metrics[("switchboard_budget_remaining_nano_usd", frozenset(labels.items()))]
-    assert remaining == max(0, round((BUDGET_USD - spent) * 1e9))
-    budget_refusals = metric("switchboard_key_rejections", model="priced", switchboard_reason="budget", **labels)
-    assert metrics[budget_refusals] == 20
+    expected = {
+        metric("switchboard_key_cost_nano_usd", model="priced", **labels): round(spent * 1e9),
+        ("switchboard_budget_remaining_nano_usd", frozenset(labels.items())):
+            max(0, round((BUDGET_USD - spent) * 1e9)),
+        metric("switchboard_key_rejections", model="priced", switchboard_reason="budget", **labels): 20,
+    }
+    metrics = gateway.settled(scrape, expected)
+    for series, value in expected.items():
+        assert metrics.get(series) == value, (series, metrics.get(series))
 
 
 # --- what the operator sees -----------------------------------------------------------------
@@ -364,7 +367,7 @@ def test_spend_and_limits_per_key_and_team_in_metrics_and_access_log(gateway):
         assert metrics.get(series) == value, (series, metrics.get(series))
     # Unknown keys are counted without a key label.
     invalid = metric("switchboard_key_rejections", "none", switchboard_reason="invalid_key")
-    before = scrape(gateway).get(invalid, 0)
+    before = gateway.flushed(scrape).get(invalid, 0)
     chat(gateway, key="sk-sb-unknown")
     assert gateway.settled(scrape, {invalid: before + 1}).get(invalid) == before + 1
     lines = access_log("metered", 3)

@@ -1,8 +1,9 @@
 //! Envoy stats behind `flow::metrics::MetricsSink`. Each series is defined in Envoy the first
 //! time it is used (Envoy prefixes the name with `wasmcustom.`) and its id is kept. Histogram
-//! values go to Envoy at once (one host call each); counter increments and gauge values are
-//! gathered per worker and handed over by `flush` (the root context's tick, every second),
-//! so a request's half dozen counters cost no host call of their own.
+//! values and gauges go to Envoy at once (one host call each); counter increments are gathered
+//! per worker and handed over by `flush` (the root context's tick, every second), so a
+//! request's half dozen counters cost no host call of their own. A gauge is one Envoy stat for
+//! every worker: gathered per worker, a worker's older value could land after a newer one.
 
 use crate::flow::metrics::{Kind, Labels, MetricsSink, Series};
 use proxy_wasm::hostcalls;
@@ -14,14 +15,8 @@ use std::collections::HashMap;
 pub struct EnvoyMetrics {
     labels: Labels,
     ids: RefCell<HashMap<Series, u32>>,
-    /// Counter increments and gauge values not yet handed to Envoy, by metric id.
-    pending: RefCell<HashMap<u32, Pending>>,
-}
-
-#[derive(Clone, Copy)]
-enum Pending {
-    Increment(u64),
-    Gauge(u64),
+    /// Counter increments not yet handed to Envoy, by metric id.
+    pending: RefCell<HashMap<u32, u64>>,
 }
 
 impl EnvoyMetrics {
@@ -38,15 +33,9 @@ impl EnvoyMetrics {
         let Ok(mut pending) = self.pending.try_borrow_mut() else {
             return;
         };
-        for (id, value) in pending.drain() {
-            let result = match value {
-                Pending::Increment(n) => {
-                    hostcalls::increment_metric(id, i64::try_from(n).unwrap_or(i64::MAX))
-                }
-                // A gauge is set to the value (the same Envoy stat for every worker).
-                Pending::Gauge(v) => hostcalls::record_metric(id, v),
-            };
-            if let Err(e) = result {
+        for (id, n) in pending.drain() {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            if let Err(e) = hostcalls::increment_metric(id, n) {
                 log::debug!("switchboard: metric {id}: {e:?}");
             }
         }
@@ -85,7 +74,8 @@ impl MetricsSink for &EnvoyMetrics {
         if kind == Kind::Counter && value == 0 {
             return;
         }
-        if kind == Kind::Histogram {
+        if kind != Kind::Counter {
+            // A histogram records the value, a gauge is set to it.
             if let Err(e) = hostcalls::record_metric(id, value) {
                 log::debug!("switchboard: metric {id}: {e:?}");
             }
@@ -94,11 +84,7 @@ impl MetricsSink for &EnvoyMetrics {
         let Ok(mut pending) = self.pending.try_borrow_mut() else {
             return;
         };
-        let entry = pending.entry(id).or_insert(Pending::Increment(0));
-        *entry = match (kind, *entry) {
-            (Kind::Gauge, _) => Pending::Gauge(value),
-            (_, Pending::Increment(n)) => Pending::Increment(n.saturating_add(value)),
-            (_, gauge) => gauge,
-        };
+        let entry = pending.entry(id).or_insert(0);
+        *entry = entry.saturating_add(value);
     }
 }

@@ -23,6 +23,8 @@ CLI = ROOT / "target/release/switchboard"
 MOCK = ROOT / "target/release/switchboard-mock"
 ENVOY = ROOT / ".venv/bin/envoy"
 LOGS = ROOT / ".run/e2e"
+# How often each worker hands its gathered counters to Envoy (the filter's METRICS_FLUSH).
+METRICS_FLUSH_S = 1.0
 
 
 def free_port() -> int:
@@ -167,7 +169,7 @@ class Gateway:
     def flushed(self, scrape) -> dict:
         """`scrape(self)` after one flush period, so counters of earlier requests on every worker
         have reached Envoy (a baseline to count from)."""
-        time.sleep(1.2)
+        time.sleep(METRICS_FLUSH_S + 0.2)
         return scrape(self)
 
     def log_tail(self, lines: int = 40) -> str:

@@ -302,8 +302,7 @@ def test_budget_spent_by_20_concurrent_streams_ends_within_one_estimate(gateway)
         assert e.body["type"] == "insufficient_quota"
         assert "retry-after" not in e.response.headers  # a total budget never resets
     assert -estimate <= overshoot <= estimate
-    # The gateway counted the same spend. Each worker hands its counters to Envoy on its own
-    # tick, so wait for every series asserted, not just one.
+    # The gateway counted the same spend.
     labels = {"switchboard_key": "budget", "switchboard_team": "none"}
     expected = {
         metric("switchboard_key_cost_nano_usd", model="priced", **labels): round(spent * 1e9),
@@ -311,12 +310,18 @@ def test_budget_spent_by_20_concurrent_streams_ends_within_one_estimate(gateway)
             max(0, round((BUDGET_USD - spent) * 1e9)),
         metric("switchboard_key_rejections", model="priced", switchboard_reason="budget", **labels): 20,
     }
+    assert_settled(gateway, expected)
+
+
+# --- what the operator sees -----------------------------------------------------------------
+
+def assert_settled(gateway, expected: dict) -> None:
+    """Every series in `expected` reaches its value (each worker hands its counters to Envoy on
+    its own tick)."""
     metrics = gateway.settled(scrape, expected)
     for series, value in expected.items():
         assert metrics.get(series) == value, (series, metrics.get(series))
 
-
-# --- what the operator sees -----------------------------------------------------------------
 
 def scrape(gateway) -> dict:
     """Our series in `/stats/prometheus` as {(name, frozenset(labels)): value}."""
@@ -362,9 +367,7 @@ def test_spend_and_limits_per_key_and_team_in_metrics_and_access_log(gateway):
         ("switchboard_budget_remaining_nano_usd",
          frozenset({"switchboard_team": "metered-team"}.items())): 1e9 - 120_000,
     }
-    metrics = gateway.settled(scrape, expected)
-    for series, value in expected.items():
-        assert metrics.get(series) == value, (series, metrics.get(series))
+    assert_settled(gateway, expected)
     # Unknown keys are counted without a key label.
     invalid = metric("switchboard_key_rejections", "none", switchboard_reason="invalid_key")
     before = gateway.flushed(scrape).get(invalid, 0)

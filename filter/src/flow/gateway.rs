@@ -20,6 +20,9 @@ pub enum Endpoint {
     Health,
 }
 
+/// The prefix of every endpoint's path, optional as clients differ.
+pub const VERSION_PREFIX: &str = "/v1";
+
 /// The path the ledger gives a request of an instance that serves one endpoint.
 pub fn canonical_path(op: Operation) -> &'static str {
     match op {
@@ -28,10 +31,10 @@ pub fn canonical_path(op: Operation) -> &'static str {
     }
 }
 
-/// Classifies method and path. The `/v1` prefix is optional, as clients differ.
+/// Classifies method and path; the `VERSION_PREFIX` is optional.
 pub fn classify(method: &str, path: &str) -> Result<Endpoint, GatewayError> {
     let path = path.split(['?', '#']).next().unwrap_or_default();
-    let route = path.strip_prefix("/v1").unwrap_or(path);
+    let route = path.strip_prefix(VERSION_PREFIX).unwrap_or(path);
     let (endpoint, allowed) = match route {
         "/chat/completions" => (Endpoint::Proxy(Operation::ChatCompletions), "POST"),
         "/embeddings" => (Endpoint::Proxy(Operation::Embeddings), "POST"),

@@ -71,20 +71,20 @@ impl MetricsSink for &EnvoyMetrics {
         let Some(id) = self.id(series) else {
             return;
         };
-        if kind == Kind::Counter && value == 0 {
-            return;
-        }
-        if kind != Kind::Counter {
-            // A histogram records the value, a gauge is set to it.
-            if let Err(e) = hostcalls::record_metric(id, value) {
-                log::debug!("switchboard: metric {id}: {e:?}");
+        match kind {
+            Kind::Counter if value == 0 => {}
+            Kind::Counter => {
+                if let Ok(mut pending) = self.pending.try_borrow_mut() {
+                    let entry = pending.entry(id).or_insert(0);
+                    *entry = entry.saturating_add(value);
+                }
             }
-            return;
+            // A histogram records the value, a gauge is set to it.
+            Kind::Histogram | Kind::Gauge => {
+                if let Err(e) = hostcalls::record_metric(id, value) {
+                    log::debug!("switchboard: metric {id}: {e:?}");
+                }
+            }
         }
-        let Ok(mut pending) = self.pending.try_borrow_mut() else {
-            return;
-        };
-        let entry = pending.entry(id).or_insert(0);
-        *entry = entry.saturating_add(value);
     }
 }

@@ -8,7 +8,7 @@ pub mod observability;
 pub mod prices;
 
 use crate::config::{Gateway, Problem};
-use crate::flow::gateway::canonical_path;
+use crate::flow::gateway::{canonical_path, VERSION_PREFIX};
 use crate::providers::{Endpoint, Operation};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
@@ -318,13 +318,13 @@ const ENDPOINT_FILTERS: [(Operation, &str); 2] = [
     (Operation::Embeddings, "switchboard-embeddings"),
 ];
 
-/// The paths of an endpoint: its canonical one and the same without the `/v1` prefix, which
-/// is optional as clients differ (as `classify` has it).
+/// The paths of an endpoint: its canonical one and the same without the optional
+/// `VERSION_PREFIX` (as `classify` has it).
 fn endpoint_paths(op: Operation) -> [&'static str; 2] {
     let canonical = canonical_path(op);
     [
         canonical,
-        canonical.strip_prefix("/v1").unwrap_or(canonical),
+        canonical.strip_prefix(VERSION_PREFIX).unwrap_or(canonical),
     ]
 }
 

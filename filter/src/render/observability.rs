@@ -75,13 +75,13 @@ pub fn ledger_format() -> String {
 
 /// The HCM `access_log` list for `options.access_log` (`stdout`, `off`, or a file path).
 pub fn access_log(options: &Options) -> Vec<Value> {
+    if !options.writes_ledger() {
+        return vec![];
+    }
     let log_format = json!({
         "text_format_source": {"inline_string": ledger_format()},
         "omit_empty_values": true,
     });
-    if !options.writes_ledger() {
-        return vec![];
-    }
     match options.access_log.as_str() {
         "stdout" => vec![json!({
             "name": "envoy.access_loggers.stdout",

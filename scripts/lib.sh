@@ -56,5 +56,5 @@ build_wasm() {
 }
 
 build_native() {
-  (cd "$ROOT" && cargo build -q --release -p switchboard -p switchboard-mock --bins)
+  (cd "$ROOT" && cargo build -q --release -p switchboard-cli -p switchboard-mock --bins)
 }

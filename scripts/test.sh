@@ -40,7 +40,7 @@ cargo fmt --all -- --check
 
 say "clippy (native and wasm32; unwrap/expect/panic/indexing denied in filter code)"
 cargo clippy -q --workspace --all-targets -- -D warnings
-"${CARGO_WASM[@]}" clippy -q -p switchboard --lib --target "$WASM_TARGET" -- -D warnings
+"${CARGO_WASM[@]}" clippy -q -p switchboard -p switchboard-core --lib --target "$WASM_TARGET" -- -D warnings
 
 say "unit tests (native)"
 run_tests cargo test -q --workspace
@@ -48,7 +48,7 @@ run_tests cargo test -q --workspace
 say "core unit tests on wasm32 (wasm-bindgen-test on Node)"
 ensure_wasm_bindgen_runner
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$TOOLS/bin/wasm-bindgen-test-runner" \
-  run_tests cargo test -p switchboard --lib --target "$WASM_TARGET" --no-default-features
+  run_tests cargo test -p switchboard-core --lib --target "$WASM_TARGET"
 
 say "build (wasm module, CLI, mock provider)"
 build_wasm

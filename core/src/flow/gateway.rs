@@ -1,0 +1,449 @@
+//! Gateway role: which endpoint a request is for, whether its body is acceptable, and which
+//! model group serves it. Every refusal is an OpenAI-shaped error with the right status.
+
+use super::ParsedRequest;
+use crate::api::models::{ModelEntry, ModelList};
+use crate::api::Operation;
+use crate::api::{ApiError, ErrorKind};
+use crate::flow::estimate::tokens;
+use crate::limits::{Caller, Estimate};
+use crate::runtime::{Model, Runtime};
+use serde::de::DeserializeOwned;
+
+/// What a request asks of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Proxied to a provider after the body is read.
+    Proxy(Operation),
+    ListModels,
+    GetModel(String),
+    Health,
+}
+
+/// The prefix of every endpoint's path, optional as clients differ.
+pub const VERSION_PREFIX: &str = "/v1";
+
+/// The path the ledger gives a request of an instance that serves one endpoint.
+pub fn canonical_path(op: Operation) -> &'static str {
+    match op {
+        Operation::ChatCompletions => "/v1/chat/completions",
+        Operation::Embeddings => "/v1/embeddings",
+    }
+}
+
+/// Classifies method and path; the `VERSION_PREFIX` is optional.
+pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let route = path.strip_prefix(VERSION_PREFIX).unwrap_or(path);
+    let (endpoint, allowed) = match route {
+        "/chat/completions" => (Endpoint::Proxy(Operation::ChatCompletions), "POST"),
+        "/embeddings" => (Endpoint::Proxy(Operation::Embeddings), "POST"),
+        "/models" => (Endpoint::ListModels, "GET"),
+        "/health" | "/healthz" => (Endpoint::Health, "GET"),
+        _ => match route.strip_prefix("/models/") {
+            Some(id) if !id.is_empty() => (Endpoint::GetModel(id.to_owned()), "GET"),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("Unknown request URL: {method} {path}."),
+                )
+                .with_code("unknown_url"))
+            }
+        },
+    };
+    if method == allowed || (allowed == "GET" && method == "HEAD") {
+        Ok(endpoint)
+    } else {
+        Err(ApiError::invalid(format!(
+            "Method {method} is not allowed on {path}; use {allowed}."
+        ))
+        .with_status(405)
+        .with_code("method_not_allowed"))
+    }
+}
+
+/// A request the gateway accepted: its model group and the parsed body.
+#[derive(Debug)]
+pub struct Admission<'g> {
+    pub model: &'g Model,
+    pub request: ParsedRequest,
+}
+
+/// What an admitted request is expected to use: the estimated tokens (see
+/// `flow::estimate`) priced at its model's first-priority deployments, the dearest when
+/// several share the traffic. An unpriced deployment adds nothing (its answers cost nothing
+/// against a budget either).
+pub fn estimate(rt: &Runtime, admission: &Admission) -> Estimate {
+    let usage = tokens(&admission.request, &admission.model.settings);
+    let cost = admission
+        .model
+        .priorities
+        .first()
+        .into_iter()
+        .flatten()
+        .filter_map(|&d| rt.price(d))
+        .map(|price| price.cost(&usage).0)
+        .max()
+        .unwrap_or(0);
+    Estimate {
+        tokens: usage.total_tokens(),
+        cost,
+    }
+}
+
+/// Parses and checks the body of a proxied request and resolves its model.
+pub fn admit<'g>(rt: &'g Runtime, op: Operation, body: &[u8]) -> Result<Admission<'g>, ApiError> {
+    let request = match op {
+        Operation::ChatCompletions => {
+            let req: crate::api::chat::ChatRequest = parse_body(body)?;
+            if req.messages.is_empty() {
+                return Err(ApiError::invalid_param(
+                    "messages",
+                    "`messages` must contain at least one message.",
+                ));
+            }
+            ParsedRequest::Chat(Box::new(req))
+        }
+        Operation::Embeddings => ParsedRequest::Embeddings(parse_body(body)?),
+    };
+    let model = rt
+        .model(request.model())
+        .ok_or_else(|| ApiError::model_not_found(request.model()))?;
+    Ok(Admission { model, request })
+}
+
+/// Deserializes a JSON body, turning serde's complaint into a 400 that names the field.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(
+            "The request body is empty; send a JSON object.",
+        ));
+    }
+    // Parsed once without tracking where it is; a body that fails is parsed again to name
+    // the field (the bookkeeping would otherwise slow every request).
+    if let Ok(parsed) = serde_json::from_slice(body) {
+        return Ok(parsed);
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    result.map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::invalid(format!(
+                "We could not parse the JSON body of your request: {inner}."
+            ));
+        }
+        let message = strip_position(&inner.to_string());
+        if let Some(field) = missing_field(&message) {
+            let param = if path == "." {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            return ApiError::invalid_param(
+                param.clone(),
+                format!("Missing required parameter: `{param}`."),
+            );
+        }
+        if path == "." {
+            return ApiError::invalid(format!(
+                "The request body must be a JSON object: {message}."
+            ));
+        }
+        ApiError::invalid_param(
+            path.clone(),
+            format!("Invalid value for `{path}`: {message}."),
+        )
+    })
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// serde_json appends " at line L column C"; the field path says more to a client.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message.get(..i).unwrap_or(message).to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// `GET /v1/models`: every public model name the caller may use.
+pub fn list_models(rt: &Runtime, caller: Caller) -> Vec<u8> {
+    let list = ModelList::new(
+        rt.models
+            .iter()
+            .filter(|m| rt.limits.allows(caller, m.names()))
+            .map(|m| ModelEntry::new(&m.name, "switchboard"))
+            .collect(),
+    );
+    serde_json::to_vec(&list).unwrap_or_default()
+}
+
+/// `GET /v1/models/{id}`.
+pub fn get_model(rt: &Runtime, caller: Caller, id: &str) -> Result<Vec<u8>, ApiError> {
+    let model = rt.model(id).ok_or_else(|| ApiError::model_not_found(id))?;
+    check_access(rt, caller, model, id)?;
+    serde_json::to_vec(&ModelEntry::new(&model.name, "switchboard"))
+        .map_err(|e| ApiError::server(e.to_string()))
+}
+
+/// 403 unless the caller's key may use the model (`requested`: the name the client used).
+pub fn check_access(
+    rt: &Runtime,
+    caller: Caller,
+    model: &Model,
+    requested: &str,
+) -> Result<(), ApiError> {
+    if rt.limits.allows(caller, model.names()) {
+        Ok(())
+    } else {
+        Err(rt.limits.not_allowed(caller, requested))
+    }
+}
+
+pub fn too_large(limit: u32) -> ApiError {
+    ApiError::invalid(format!(
+        "The request body is larger than this gateway's limit of {limit} bytes."
+    ))
+    .with_status(413)
+    .with_code("request_too_large")
+}
+
+/// Envoy's plain-text local replies, explained in OpenAI's shape. Envoy answers 413 itself
+/// when a body outgrows its buffer before the filter sees it: same answer as the filter's own.
+pub fn envoy_error(status: u16, text: &str, max_request_bytes: u32) -> ApiError {
+    let text = text.trim();
+    let message = match status {
+        413 => return too_large(max_request_bytes),
+        503 => format!("No deployment of this model could answer: {text}"),
+        504 => format!("The provider did not answer in time: {text}"),
+        _ => format!("The gateway could not complete the request: {text}"),
+    };
+    let kind = match status {
+        503 | 502 => ErrorKind::Upstream,
+        _ => ErrorKind::from_status(status),
+    };
+    ApiError::new(kind, message).with_status(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::test;
+
+    fn runtime() -> Runtime {
+        Runtime::from_text(
+            "providers: {p: {kind: openai, api_key: k}}\nmodels:\n- {name: gpt, aliases: [g], deployments: [{provider: p, model: x}]}\n",
+            &|_: &str| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn classifies_requests() {
+        let ok = [
+            (
+                "POST",
+                "/v1/chat/completions",
+                Endpoint::Proxy(Operation::ChatCompletions),
+            ),
+            (
+                "POST",
+                "/chat/completions?x=1",
+                Endpoint::Proxy(Operation::ChatCompletions),
+            ),
+            (
+                "POST",
+                "/v1/embeddings",
+                Endpoint::Proxy(Operation::Embeddings),
+            ),
+            ("GET", "/v1/models", Endpoint::ListModels),
+            (
+                "GET",
+                "/v1/models/org/m",
+                Endpoint::GetModel("org/m".into()),
+            ),
+            ("GET", "/health", Endpoint::Health),
+        ];
+        for (method, path, expected) in ok {
+            assert_eq!(classify(method, path), Ok(expected), "{method} {path}");
+        }
+        let bad = [
+            ("GET", "/v1/chat/completions", 405),
+            ("POST", "/v1/models", 405),
+            ("POST", "/v1/completions", 404),
+            ("GET", "/", 404),
+        ];
+        for (method, path, status) in bad {
+            assert_eq!(
+                classify(method, path).unwrap_err().status,
+                status,
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_bodies_get_named_400s() {
+        let rt = runtime();
+        let cases: [(&str, u16, Option<&str>, &str); 9] = [
+            ("not json", 400, None, "could not parse the JSON body"),
+            ("", 400, None, "body is empty"),
+            ("[1]", 400, None, "must be a JSON object"),
+            (
+                r#"{"messages":[{"role":"user","content":"x"}]}"#,
+                400,
+                Some("model"),
+                "Missing required parameter",
+            ),
+            (
+                r#"{"model":"gpt"}"#,
+                400,
+                Some("messages"),
+                "Missing required parameter",
+            ),
+            (
+                r#"{"model":"gpt","messages":[]}"#,
+                400,
+                Some("messages"),
+                "at least one message",
+            ),
+            (
+                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
+                400,
+                Some("stream"),
+                "Invalid value for `stream`",
+            ),
+            (
+                r#"{"model":"gpt","messages":[{"content":"x"}]}"#,
+                400,
+                Some("messages[0].role"),
+                "Missing required parameter",
+            ),
+            (
+                r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#,
+                404,
+                Some("model"),
+                "does not exist",
+            ),
+        ];
+        for (body, status, param, message) in cases {
+            let err = admit(&rt, Operation::ChatCompletions, body.as_bytes()).unwrap_err();
+            assert_eq!(err.status, status, "{body}");
+            assert_eq!(err.param.as_deref(), param, "{body}");
+            assert!(err.message.contains(message), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn admits_by_alias() {
+        let rt = runtime();
+        let a = admit(
+            &rt,
+            Operation::ChatCompletions,
+            br#"{"model":"g","messages":[{"role":"user","content":"x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(a.model.cluster, "sb_gpt");
+        let e = admit(&rt, Operation::Embeddings, br#"{"model":"gpt","input":5}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("input"));
+    }
+
+    #[test]
+    fn envoy_local_replies_become_openai_errors() {
+        let e = envoy_error(503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n", 10);
+        assert_eq!((e.status, e.kind), (503, ErrorKind::Upstream));
+        assert!(e
+            .message
+            .starts_with("No deployment of this model could answer: upstream connect error"));
+        assert!(!e.message.ends_with('\n'));
+        assert_eq!(
+            envoy_error(504, "upstream request timeout", 10).kind,
+            ErrorKind::Timeout
+        );
+        assert_eq!(envoy_error(413, "Payload Too Large", 10), too_large(10));
+        assert_eq!(too_large(10).code.as_deref(), Some("request_too_large"));
+    }
+
+    #[test]
+    fn keys_see_and_get_only_their_models() {
+        let hash = crate::limits::keys::to_hex(&crate::limits::keys::sha256("sk"));
+        let rt = Runtime::from_text(
+            &format!(
+                "providers: {{p: {{kind: openai, api_key: k}}}}\n\
+                 models:\n\
+                 - {{name: gpt, deployments: [{{provider: p, model: x}}]}}\n\
+                 - {{name: claude-haiku, deployments: [{{provider: p, model: y}}]}}\n\
+                 keys: [{{name: k, sha256: \"{hash}\", models: [\"claude-*\"]}}]\n"
+            ),
+            &|_: &str| None,
+        )
+        .unwrap();
+        let ids = |caller| {
+            let v: serde_json::Value = serde_json::from_slice(&list_models(&rt, caller)).unwrap();
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(Caller::Key(0)), ["claude-haiku"]);
+        assert_eq!(ids(Caller::Anonymous), ["gpt", "claude-haiku"]);
+        assert!(get_model(&rt, Caller::Key(0), "claude-haiku").is_ok());
+        let e = get_model(&rt, Caller::Key(0), "gpt").unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_deref()),
+            (403, Some("model_not_allowed"))
+        );
+    }
+
+    #[test]
+    fn estimates_are_priced_at_the_dearest_first_priority_deployment() {
+        let rt = Runtime::from_text(
+            "providers: {p: {kind: openai, api_key: k}}\n\
+             models:\n\
+             - {name: m, price: {input: 2, output: 8}, fallbacks: [dear],\n\
+                deployments: [{provider: p, model: a}, {provider: p, model: b, price: {input: 3, output: 10}}]}\n\
+             - {name: dear, price: {input: 100, output: 100}, deployments: [{provider: p, model: c}]}\n\
+             - {name: free, deployments: [{provider: p, model: d}]}\n",
+            &|_: &str| None,
+        )
+        .unwrap();
+        let body = |model: &str| {
+            format!(
+                r#"{{"model":"{model}","max_tokens":100,"messages":[{{"role":"user","content":"hello there"}}]}}"#
+            )
+        };
+        // 3 + 4 prompt tokens, 100 answer tokens: 7 * $3/M + 100 * $10/M = $0.001021.
+        let a = admit(&rt, Operation::ChatCompletions, body("m").as_bytes()).unwrap();
+        assert_eq!(
+            estimate(&rt, &a),
+            Estimate {
+                tokens: 107,
+                cost: 1_021_000_000
+            }
+        );
+        let a = admit(&rt, Operation::ChatCompletions, body("free").as_bytes()).unwrap();
+        assert_eq!(estimate(&rt, &a).cost, 0);
+    }
+
+    #[test]
+    fn lists_models() {
+        let v: serde_json::Value =
+            serde_json::from_slice(&list_models(&runtime(), Caller::Anonymous)).unwrap();
+        assert_eq!(v["object"], "list");
+        assert_eq!(v["data"][0]["id"], "gpt");
+        assert_eq!(
+            get_model(&runtime(), Caller::Anonymous, "x")
+                .unwrap_err()
+                .status,
+            404
+        );
+    }
+}

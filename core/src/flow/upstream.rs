@@ -1,0 +1,376 @@
+//! Upstream role: one attempt on one deployment. Builds the provider request, then turns the
+//! provider's answer (JSON, stream or error) into what the client sees.
+
+use super::ParsedRequest;
+use crate::api::chat::ResponseFormat;
+use crate::api::{ApiError, Operation};
+use crate::providers::{
+    Attempt, Provider, ResponseContext, StreamTranslator, UpstreamRequest, SSE_DONE,
+};
+use crate::runtime::Runtime;
+use crate::usage::Usage;
+
+/// State of one attempt, from request to the end of its answer.
+pub struct Exchange {
+    operation: Operation,
+    provider: usize,
+    pub deployment: usize,
+    stream: bool,
+    include_usage: bool,
+    base64_embeddings: bool,
+    upstream_model: String,
+    json_schema: Option<String>,
+    request_id: String,
+    created: u64,
+    translator: Option<Box<dyn StreamTranslator>>,
+    usage: Option<Usage>,
+    /// The client stream so far ends with `[DONE]`: every translator ends a complete stream
+    /// so, and a cut or failed one with an error event instead.
+    stream_done: bool,
+}
+
+/// How to handle the answer's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyPlan {
+    /// Translate chunk by chunk as it arrives.
+    Stream,
+    /// Buffer to the end, then translate (JSON answers and all errors).
+    Buffer,
+}
+
+/// A buffered answer after translation. `body: None` keeps the provider's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Option<Vec<u8>>,
+    pub retry_after: Option<u64>,
+}
+
+impl Exchange {
+    /// Prepares the attempt on the deployment (by index) Envoy picked.
+    pub fn begin(
+        rt: &Runtime,
+        index: usize,
+        request: &ParsedRequest,
+        raw: &[u8],
+        request_id: &str,
+        now_ms: u64,
+    ) -> Result<(Exchange, UpstreamRequest), ApiError> {
+        let deployment = rt
+            .deployments
+            .get(index)
+            .ok_or_else(|| ApiError::server("no such deployment in this configuration"))?;
+        let provider = rt
+            .provider_of(deployment)
+            .ok_or_else(|| ApiError::server("deployment without provider"))?;
+        let default_settings = Default::default();
+        let attempt = Attempt {
+            upstream_model: &deployment.upstream_model,
+            settings: rt.settings_of(deployment).unwrap_or(&default_settings),
+            now_ms,
+        };
+        let p = provider.provider.as_ref();
+        let (upstream, include_usage, base64_embeddings) = match request {
+            ParsedRequest::Chat(req) => (
+                p.chat_request(req, raw, &attempt)?,
+                req.wants_stream_usage(),
+                false,
+            ),
+            ParsedRequest::Embeddings(req) => (
+                p.embeddings_request(req, raw, &attempt)?,
+                false,
+                req.encoding_format.as_deref() == Some("base64"),
+            ),
+        };
+        Ok((
+            Exchange {
+                operation: request.operation(),
+                provider: deployment.provider,
+                deployment: index,
+                stream: request.is_stream(),
+                include_usage,
+                base64_embeddings,
+                upstream_model: deployment.upstream_model.clone(),
+                json_schema: match request {
+                    ParsedRequest::Chat(req) => match &req.response_format {
+                        Some(ResponseFormat::JsonSchema { json_schema }) => {
+                            Some(json_schema.name.clone())
+                        }
+                        _ => None,
+                    },
+                    ParsedRequest::Embeddings(_) => None,
+                },
+                request_id: request_id.to_owned(),
+                created: now_ms / 1000,
+                translator: None,
+                usage: None,
+                stream_done: false,
+            },
+            upstream,
+        ))
+    }
+
+    fn provider<'g>(&self, rt: &'g Runtime) -> Option<&'g dyn Provider> {
+        rt.providers.get(self.provider).map(|p| p.provider.as_ref())
+    }
+
+    fn context(&self) -> ResponseContext<'_> {
+        ResponseContext {
+            upstream_model: &self.upstream_model,
+            include_usage: self.include_usage,
+            base64_embeddings: self.base64_embeddings,
+            created: self.created,
+            request_id: &self.request_id,
+            json_schema: self.json_schema.as_deref(),
+        }
+    }
+
+    /// Decides, from the status, whether the answer streams or is buffered.
+    pub fn response_headers(&mut self, rt: &Runtime, status: u16) -> BodyPlan {
+        if !(self.stream && (200..300).contains(&status)) {
+            return BodyPlan::Buffer;
+        }
+        match self.provider(rt) {
+            Some(p) => {
+                self.translator = Some(p.chat_stream(&self.context()));
+                BodyPlan::Stream
+            }
+            None => BodyPlan::Buffer,
+        }
+    }
+
+    pub fn stream_chunk(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if let Some(t) = self.translator.as_mut() {
+            let start = out.len();
+            t.feed(chunk, out);
+            self.note_output(start, out);
+        }
+    }
+
+    pub fn stream_end(&mut self, out: &mut Vec<u8>) {
+        if let Some(t) = self.translator.as_mut() {
+            let start = out.len();
+            t.finish(out);
+            self.usage = t.usage();
+            self.note_output(start, out);
+        }
+    }
+
+    fn note_output(&mut self, start: usize, out: &[u8]) {
+        if out.len() > start {
+            self.stream_done = out.ends_with(SSE_DONE);
+        }
+    }
+
+    /// The stream reached its `[DONE]` (not cut short, no error event at its end).
+    pub fn stream_complete(&self) -> bool {
+        self.stream_done
+    }
+
+    /// Translates a whole answer: success bodies through the provider's mapping, errors into
+    /// OpenAI's error shape.
+    pub fn buffered(&mut self, rt: &Runtime, status: u16, body: &[u8]) -> Answer {
+        let Some(p) = self.provider(rt) else {
+            return error_answer(&ApiError::server("provider vanished"));
+        };
+        if !(200..300).contains(&status) {
+            return error_answer(&p.error_response(status, body));
+        }
+        let ctx = self.context();
+        let translated = match self.operation {
+            Operation::ChatCompletions => p.chat_response(body, &ctx),
+            Operation::Embeddings => p.embeddings_response(body, &ctx),
+        };
+        match translated {
+            Ok(t) => {
+                self.usage = t.usage;
+                Answer {
+                    status,
+                    body: t.body,
+                    retry_after: None,
+                }
+            }
+            Err(e) => error_answer(&e),
+        }
+    }
+
+    /// Translates a whole answer whose status was not asked of Envoy (that costs a host call)
+    /// as the success it reads as; `None` when it does not read as one, and the status must
+    /// decide (`buffered`). No provider's error body reads as its success (each provider's
+    /// error table checks this).
+    pub fn buffered_success(&mut self, rt: &Runtime, body: &[u8]) -> Option<Answer> {
+        let p = self.provider(rt)?;
+        let ctx = self.context();
+        let translated = match self.operation {
+            Operation::ChatCompletions => p.chat_response(body, &ctx),
+            Operation::Embeddings => p.embeddings_response(body, &ctx),
+        };
+        let t = translated.ok()?;
+        self.usage = t.usage;
+        Some(Answer {
+            status: 200,
+            body: t.body,
+            retry_after: None,
+        })
+    }
+
+    /// The client asked for a stream (its answer's plan depends on the status).
+    pub fn is_stream(&self) -> bool {
+        self.stream
+    }
+
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+}
+
+fn error_answer(e: &ApiError) -> Answer {
+    Answer {
+        status: e.status,
+        body: Some(e.to_json()),
+        retry_after: e.retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::gateway::admit;
+    use crate::testkit::test;
+
+    fn runtime() -> Runtime {
+        Runtime::from_text(
+            r#"
+providers:
+  oa: {kind: openai, api_key: sk, base_url: "http://mock:9/v1"}
+  az: {kind: azure, api_key: {env: MISSING}, base_url: "http://mock:9"}
+models:
+  - {name: gpt, deployments: [{provider: oa, model: gpt-up}], fallbacks: [azure-gpt]}
+  - {name: azure-gpt, deployments: [{provider: az, model: dep}]}
+"#,
+            &|_: &str| None,
+        )
+        .unwrap()
+    }
+
+    fn begin(
+        rt: &Runtime,
+        deployment: &str,
+        body: &str,
+    ) -> Result<(Exchange, UpstreamRequest), ApiError> {
+        let a = admit(rt, Operation::ChatCompletions, body.as_bytes()).unwrap();
+        let (index, _) = rt.deployment_index(deployment).unwrap();
+        Exchange::begin(rt, index, &a.request, body.as_bytes(), "r1", 1_000_000)
+    }
+
+    const BODY: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}]}"#;
+
+    #[test]
+    fn translates_json_and_error_answers() {
+        let rt = runtime();
+        let (mut ex, up) = begin(&rt, "gpt/0", BODY).unwrap();
+        assert_eq!(up.path, "/v1/chat/completions");
+        assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Buffer);
+        let ok = ex.buffered(
+            &rt,
+            200,
+            br#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#,
+        );
+        assert_eq!(
+            ok,
+            Answer {
+                status: 200,
+                body: None,
+                retry_after: None
+            }
+        );
+        assert_eq!(ex.usage().unwrap().total_tokens(), 3);
+
+        let success = br#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#;
+        assert_eq!(ex.buffered_success(&rt, success), Some(ok.clone()));
+        assert_eq!(
+            ex.buffered_success(&rt, br#"{"error":{"message":"slow down"}}"#),
+            None
+        );
+        let broken = ex.buffered(&rt, 200, b"{\"choices\": [");
+        assert_eq!(broken.status, 502);
+        let err = ex.buffered(&rt, 503, b"<html>busy</html>");
+        assert_eq!(err.status, 503);
+        let v: serde_json::Value = serde_json::from_slice(&err.body.unwrap()).unwrap();
+        assert_eq!(v["error"]["message"], "<html>busy</html>");
+    }
+
+    #[test]
+    fn missing_credentials_fail_the_attempt_not_the_config() {
+        let rt = runtime();
+        let err = begin(&rt, "azure-gpt/0", BODY).err().unwrap();
+        assert_eq!(err.status, 500);
+        assert!(
+            err.message.contains("provider `az` has no api_key"),
+            "{}",
+            err.message
+        );
+        assert!(rt.deployment_index("nope/0").is_none());
+        let a = admit(&rt, Operation::ChatCompletions, BODY.as_bytes()).unwrap();
+        let beyond = rt.deployments.len();
+        assert!(Exchange::begin(&rt, beyond, &a.request, BODY.as_bytes(), "r1", 0).is_err());
+    }
+
+    #[test]
+    fn streams_only_successful_stream_requests() {
+        let rt = runtime();
+        let body = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+        let (mut ex, _) = begin(&rt, "gpt/0", body).unwrap();
+        assert_eq!(ex.response_headers(&rt, 429), BodyPlan::Buffer);
+        assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Stream);
+        let mut out = Vec::new();
+        ex.stream_chunk(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n", &mut out);
+        ex.stream_end(&mut out);
+        assert_eq!(out, b"data: [DONE]\n\n");
+        assert_eq!(ex.usage().unwrap().total_tokens(), 2);
+        assert!(ex.stream_complete());
+
+        let (mut cut, _) = begin(&rt, "gpt/0", body).unwrap();
+        assert_eq!(cut.response_headers(&rt, 200), BodyPlan::Stream);
+        let mut out = Vec::new();
+        cut.stream_chunk(b"data: {\"choices\":[]}\n\n", &mut out);
+        cut.stream_end(&mut out);
+        assert!(!cut.stream_complete(), "{}", String::from_utf8_lossy(&out));
+    }
+
+    #[test]
+    fn anthropic_answers_know_the_json_schema_and_overload_falls_back() {
+        let rt = Runtime::from_text(
+            r#"
+providers:
+  an: {kind: anthropic, api_key: k, base_url: "http://mock:9"}
+models:
+  - {name: claude, deployments: [{provider: an, model: claude-x}]}
+"#,
+            &|_: &str| None,
+        )
+        .unwrap();
+        let body = r#"{"model":"claude","messages":[{"role":"user","content":"hi"}],
+            "response_format":{"type":"json_schema","json_schema":{"name":"person","schema":{"type":"object"}}}}"#;
+        let (mut ex, up) = begin(&rt, "claude/0", body).unwrap();
+        assert_eq!(up.path, "/v1/messages");
+        assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Buffer);
+        let answer = ex.buffered(
+            &rt,
+            200,
+            br#"{"id":"msg_1","model":"claude-x","stop_reason":"tool_use","usage":{"input_tokens":2,"output_tokens":3},
+                "content":[{"type":"tool_use","id":"t","name":"person","input":{"name":"Ada"}}]}"#,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&answer.body.unwrap()).unwrap();
+        assert_eq!(v["choices"][0]["message"]["content"], r#"{"name":"Ada"}"#);
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        assert_eq!(ex.usage().unwrap().total_tokens(), 5);
+
+        let overloaded = ex.buffered(
+            &rt,
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        assert_eq!(overloaded.status, 503);
+    }
+}

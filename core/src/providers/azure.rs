@@ -1,0 +1,145 @@
+//! Azure OpenAI: OpenAI's wire under `/openai/deployments/{deployment}/...?api-version=`,
+//! authenticated with the `api-key` header (or an Entra ID bearer token). With
+//! `api_version: v1` the newer `/openai/v1/...` surface is used and the model goes in the body.
+
+use super::openai::{Auth, OpenAiWire};
+use super::{Provider, ProviderSetup};
+use crate::api::Operation;
+use crate::config::Problem;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AzureSettings {
+    #[serde(default = "default_api_version")]
+    api_version: String,
+    /// `api-key` (default) or `bearer` (an Entra ID token in `api_key`).
+    #[serde(default)]
+    auth: AzureAuth,
+}
+
+#[derive(Deserialize, Default, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+enum AzureAuth {
+    #[default]
+    ApiKey,
+    Bearer,
+}
+
+fn default_api_version() -> String {
+    "2024-10-21".into()
+}
+
+fn deployment_router(wire: &OpenAiWire, op: Operation, deployment: &str) -> String {
+    let tail = match op {
+        Operation::ChatCompletions => "/chat/completions",
+        Operation::Embeddings => "/embeddings",
+    };
+    wire.endpoint
+        .path(&format!("/openai/deployments/{deployment}{tail}"))
+}
+
+fn v1_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
+    wire.endpoint.path(match op {
+        Operation::ChatCompletions => "/openai/v1/chat/completions",
+        Operation::Embeddings => "/openai/v1/embeddings",
+    })
+}
+
+pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(None).map_err(|p| vec![p])?;
+    let settings: AzureSettings = setup.settings().map_err(|p| vec![p])?;
+    if setup.spec.api_key.is_none() {
+        return Err(vec![Problem::new(
+            format!("{}.api_key", setup.path),
+            "required for kind `azure`",
+        )]);
+    }
+    let credential = setup.api_key();
+    let auth = match settings.auth {
+        AzureAuth::ApiKey => Auth::Header("api-key", credential),
+        AzureAuth::Bearer => Auth::Bearer(credential),
+    };
+    let (router, query): (super::openai::Router, String) = if settings.api_version == "v1" {
+        (v1_router, String::new())
+    } else {
+        (
+            deployment_router,
+            format!("?api-version={}", settings.api_version),
+        )
+    };
+    Ok(Box::new(OpenAiWire {
+        kind: "azure",
+        endpoint,
+        auth,
+        headers: setup.headers()?,
+        stream_usage_option: true,
+        embeddings: true,
+        router,
+        query,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::providers::testing::*;
+    use crate::testkit::test;
+
+    #[test]
+    fn paths_and_auth() {
+        let cases = [
+            (
+                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k",
+                "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21",
+                ("api-key", "k"),
+            ),
+            (
+                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: t\napi_version: 2025-01-01-preview\nauth: bearer",
+                "/openai/deployments/prod-4o/chat/completions?api-version=2025-01-01-preview",
+                ("authorization", "Bearer t"),
+            ),
+            (
+                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k\napi_version: v1",
+                "/openai/v1/chat/completions",
+                ("api-key", "k"),
+            ),
+        ];
+        for (yaml, path, (h, v)) in cases {
+            let p = provider(yaml);
+            let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
+            let up = p
+                .chat_request(&req, raw.as_bytes(), &attempt("prod-4o"))
+                .unwrap();
+            assert_eq!(up.path, path, "{yaml}");
+            assert_eq!(up.headers, [(h.to_string(), v.to_string())], "{yaml}");
+            assert!(String::from_utf8(up.body)
+                .unwrap()
+                .contains("\"model\":\"prod-4o\""));
+        }
+    }
+
+    #[test]
+    fn embeddings_path() {
+        let p = provider("kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k");
+        let (req, raw) = embeddings_request(r#"{"model":"m","input":"x"}"#);
+        let up = p
+            .embeddings_request(&req, raw.as_bytes(), &attempt("emb"))
+            .unwrap();
+        assert_eq!(
+            up.path,
+            "/openai/deployments/emb/embeddings?api-version=2024-10-21"
+        );
+    }
+
+    #[test]
+    fn config_problems() {
+        assert_build_error(
+            "kind: azure\napi_key: k",
+            "providers.test.base_url: required",
+        );
+        assert_build_error(
+            "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k\napi_versoin: x",
+            "unknown field `api_versoin`",
+        );
+    }
+}

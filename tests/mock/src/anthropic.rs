@@ -78,6 +78,12 @@ pub fn error(status: u16, call: &Call) -> Reply {
     }
 }
 
+/// The 401 (or `status`) Anthropic sends for a wrong key, quoting the key as presented.
+pub fn invalid_key(status: u16, key: &str, call: &Call) -> Reply {
+    let message = format!("invalid x-api-key: {key}");
+    Reply::json(status, &error_body("authentication_error", &message, call))
+}
+
 fn invalid(message: &str, call: &Call) -> Reply {
     Reply::json(400, &error_body("invalid_request_error", message, call))
 }
@@ -347,7 +353,7 @@ fn messages(call: &Call) -> Reply {
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
         return message.stream(call);
     }
-    Reply::json_answer(&message.json(), call.directives)
+    Reply::json(200, &message.json(call.directives.no_content))
 }
 
 struct Message {
@@ -367,7 +373,7 @@ impl Message {
         }
     }
 
-    fn json(&self) -> Value {
+    fn json(&self, no_content: bool) -> Value {
         let mut content = Vec::new();
         if let Some(thought) = &self.thought {
             content.push(json!({"type": "thinking", "thinking": thought, "signature": SIGNATURE}));
@@ -378,6 +384,9 @@ impl Message {
                 "type": "tool_use", "id": TOOL_USE_ID, "name": call.name, "input": call.arguments
             }),
         });
+        if no_content {
+            content.clear();
+        }
         json!({
             "id": self.id,
             "type": "message",
@@ -408,6 +417,46 @@ impl Message {
             ),
             event("ping", json!({"type": "ping"})),
         ];
+        if !call.directives.no_content {
+            events.extend(self.block_events());
+        }
+        let mut delta_usage = Map::new();
+        delta_usage.insert("output_tokens".to_owned(), json!(self.output_tokens));
+        if let Some(details) = self.usage_json.get("output_tokens_details") {
+            delta_usage.insert("output_tokens_details".to_owned(), details.clone());
+        }
+        events.push(event(
+            "message_delta",
+            json!({"type": "message_delta",
+                "delta": {"stop_reason": self.stop_reason(), "stop_sequence": null},
+                "usage": delta_usage}),
+        ));
+        events.push(event("message_stop", json!({"type": "message_stop"})));
+
+        let directives = call.directives;
+        if directives.malformed {
+            events.truncate(2);
+            events.push(b"event: content_block_start\ndata: {not json\n\n".to_vec());
+        }
+        if directives.midstream_error {
+            events.truncate(4);
+            events.push(event(
+                "error",
+                error_body("overloaded_error", "Overloaded", call),
+            ));
+        }
+        if directives.cut {
+            events.truncate(4);
+        }
+        Reply::Stream {
+            content_type: SSE,
+            events,
+        }
+    }
+
+    /// Start, deltas and stop of each content block: the thinking, then the answer.
+    fn block_events(&self) -> Vec<Vec<u8>> {
+        let mut events = Vec::new();
         let mut index = 0;
         if let Some(thought) = &self.thought {
             events.push(block_start(
@@ -457,38 +506,7 @@ impl Message {
             }
         }
         events.push(block_stop(index));
-        let mut delta_usage = Map::new();
-        delta_usage.insert("output_tokens".to_owned(), json!(self.output_tokens));
-        if let Some(details) = self.usage_json.get("output_tokens_details") {
-            delta_usage.insert("output_tokens_details".to_owned(), details.clone());
-        }
-        events.push(event(
-            "message_delta",
-            json!({"type": "message_delta",
-                "delta": {"stop_reason": self.stop_reason(), "stop_sequence": null},
-                "usage": delta_usage}),
-        ));
-        events.push(event("message_stop", json!({"type": "message_stop"})));
-
-        let directives = call.directives;
-        if directives.malformed {
-            events.truncate(2);
-            events.push(b"event: content_block_start\ndata: {not json\n\n".to_vec());
-        }
-        if directives.midstream_error {
-            events.truncate(4);
-            events.push(event(
-                "error",
-                error_body("overloaded_error", "Overloaded", call),
-            ));
-        }
-        if directives.cut {
-            events.truncate(4);
-        }
-        Reply::Stream {
-            content_type: SSE,
-            events,
-        }
+        events
     }
 }
 

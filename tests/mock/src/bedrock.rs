@@ -20,7 +20,7 @@ use crate::{Call, Received, Reply};
 
 pub use sigv4::Credentials;
 
-const EVENTSTREAM: &str = "application/vnd.amazon.eventstream";
+pub const EVENTSTREAM: &str = "application/vnd.amazon.eventstream";
 /// Header asking for an exception in the middle of a ConverseStream.
 const EXCEPTION_HEADER: &str = "x-mock-bedrock-exception";
 /// Embedding length when the request does not ask for one.
@@ -124,6 +124,25 @@ pub fn error(status: u16, call: &Call, received: &Received, credentials: &Creden
         _ => ("InternalServerException", "Mock error."),
     };
     aws_error(status, kind, message)
+}
+
+/// The 401 (or `status`) AWS sends for credentials it does not know, quoting the
+/// `authorization` as presented (after authentication: the signature must still be right).
+pub fn invalid_key(
+    status: u16,
+    key: &str,
+    call: &Call,
+    received: &Received,
+    credentials: &Credentials,
+) -> Reply {
+    if let Err(denied) = authenticate(call, received, credentials) {
+        return denied;
+    }
+    aws_error(
+        status,
+        "UnrecognizedClientException",
+        &format!("The security token included in the request is invalid: {key}"),
+    )
 }
 
 /// `{"message"}` with the exception name in `x-amzn-errortype`, as Bedrock answers.
@@ -389,14 +408,17 @@ fn converse(call: &Call, mode: Mode) -> Reply {
             "tool_use",
         ),
     };
+    let mut message = json!({ "role": "assistant", "content": content });
+    if call.directives.no_content {
+        message = json!({ "role": "assistant" });
+    }
     let answer = json!({
-        "output": { "message": { "role": "assistant", "content": content } },
+        "output": { "message": message },
         "stopReason": stop_reason,
         "usage": usage_json(&usage),
         "metrics": { "latencyMs": 1 }
     });
-    Reply::json_answer(&answer, call.directives)
-        .with_header("x-amzn-requestid", format!("mock-{}", call.seq))
+    Reply::json(200, &answer).with_header("x-amzn-requestid", format!("mock-{}", call.seq))
 }
 
 /// One eventstream event frame, with Bedrock's `p` padding field in the payload.
@@ -417,6 +439,8 @@ fn event(kind: &str, mut payload: Value) -> Vec<u8> {
 fn converse_stream(answer: &Answer, usage: &Usage, exception: Option<&str>, call: &Call) -> Reply {
     let mut events = vec![event("messageStart", json!({ "role": "assistant" }))];
     let stop_reason = match answer {
+        // From the start straight to the stop: no content block.
+        _ if call.directives.no_content => "end_turn",
         Answer::Text(text) => {
             for piece in conversation::stream_pieces(text) {
                 events.push(event(
@@ -442,7 +466,9 @@ fn converse_stream(answer: &Answer, usage: &Usage, exception: Option<&str>, call
             "tool_use"
         }
     };
-    events.push(event("contentBlockStop", json!({ "contentBlockIndex": 0 })));
+    if !call.directives.no_content {
+        events.push(event("contentBlockStop", json!({ "contentBlockIndex": 0 })));
+    }
     events.push(event("messageStop", json!({ "stopReason": stop_reason })));
     events.push(event(
         "metadata",
@@ -533,7 +559,7 @@ fn invoke(model: &str, call: &Call) -> Reply {
         ))
     };
     match result {
-        Ok(answer) => Reply::json_answer(&answer, call.directives),
+        Ok(answer) => Reply::json(200, &answer),
         Err(message) => validation(&message),
     }
 }
@@ -553,10 +579,11 @@ fn titan(body: &Value, call: &Call) -> Result<Value, String> {
         .usage
         .prompt
         .unwrap_or_else(|| conversation::words(text).max(1));
-    Ok(json!({
-        "embedding": floats(&conversation::embedding(text, dims)),
-        "inputTextTokenCount": tokens
-    }))
+    let mut answer = json!({ "inputTextTokenCount": tokens });
+    if !call.directives.no_content {
+        answer["embedding"] = floats(&conversation::embedding(text, dims));
+    }
+    Ok(answer)
 }
 
 fn cohere(body: &Value, call: &Call) -> Result<Value, String> {
@@ -585,18 +612,24 @@ fn cohere(body: &Value, call: &Call) -> Result<Value, String> {
         .iter()
         .map(|t| floats(&conversation::embedding(t, dims)))
         .collect();
-    Ok(json!({
+    let mut answer = json!({
         "id": format!("mock-{}", call.seq),
-        "embeddings": vectors,
         "texts": texts,
         "response_type": "embeddings_floats"
-    }))
+    });
+    if !call.directives.no_content {
+        answer["embeddings"] = Value::Array(vectors);
+    }
+    Ok(answer)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Eventstream framing
 
 pub mod eventstream {
+    /// Prelude (total length, headers length, prelude CRC) and message CRC: a frame's least.
+    pub const MIN_FRAME: usize = 16;
+
     /// One `application/vnd.amazon.eventstream` message with string headers: prelude (total
     /// length, headers length, CRC-32 of both), headers, payload, CRC-32 of all before.
     pub fn frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
@@ -608,17 +641,39 @@ pub mod eventstream {
             header_block.extend_from_slice(&(value.len() as u16).to_be_bytes());
             header_block.extend_from_slice(value.as_bytes());
         }
-        let total = 12 + header_block.len() + payload.len() + 4;
+        frame_raw(&header_block, payload)
+    }
+
+    /// A message from its encoded header block and its payload.
+    pub fn frame_raw(header_block: &[u8], payload: &[u8]) -> Vec<u8> {
+        let total = MIN_FRAME + header_block.len() + payload.len();
         let mut out = Vec::with_capacity(total);
         out.extend_from_slice(&(total as u32).to_be_bytes());
         out.extend_from_slice(&(header_block.len() as u32).to_be_bytes());
         let prelude_crc = crc32fast::hash(&out);
         out.extend_from_slice(&prelude_crc.to_be_bytes());
-        out.extend_from_slice(&header_block);
+        out.extend_from_slice(header_block);
         out.extend_from_slice(payload);
         let message_crc = crc32fast::hash(&out);
         out.extend_from_slice(&message_crc.to_be_bytes());
         out
+    }
+
+    /// The encoded header block and the payload of one whole message (CRCs not checked).
+    pub fn split(frame: &[u8]) -> Option<(&[u8], &[u8])> {
+        let word = |at: usize| -> Option<usize> {
+            let bytes: [u8; 4] = frame.get(at..at + 4)?.try_into().ok()?;
+            usize::try_from(u32::from_be_bytes(bytes)).ok()
+        };
+        let (total, headers_len) = (word(0)?, word(4)?);
+        if total != frame.len() {
+            return None;
+        }
+        let payload_start = 12usize.checked_add(headers_len)?;
+        Some((
+            frame.get(12..payload_start)?,
+            frame.get(payload_start..total.checked_sub(4)?)?,
+        ))
     }
 }
 

@@ -120,6 +120,14 @@ pub fn error(status: u16, call: &Call) -> Reply {
     Reply::json(status, &error_body(call, &message))
 }
 
+/// The 401 (or `status`) Cohere sends for a wrong key, quoting the key as presented.
+pub fn invalid_key(status: u16, key: &str, call: &Call) -> Reply {
+    Reply::json(
+        status,
+        &error_body(call, &format!("invalid api token: {key}")),
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Request checks
 
@@ -363,6 +371,7 @@ fn chat(call: &Call, conversation: &Conversation, stream: bool) -> Reply {
         return chat_stream(call, &id, &answer, &usage);
     }
     let (message, finish_reason) = match &answer {
+        _ if call.directives.no_content => (json!({"role": "assistant"}), "COMPLETE"),
         Answer::Text(text) => (
             json!({"role": "assistant", "content": [{"type": "text", "text": text}]}),
             "COMPLETE",
@@ -386,7 +395,7 @@ fn chat(call: &Call, conversation: &Conversation, stream: bool) -> Reply {
         "finish_reason": finish_reason,
         "usage": usage_json(&usage)
     });
-    Reply::json_answer(&answer, call.directives)
+    Reply::json(200, &answer)
 }
 
 /// One event as Cohere frames it: `event: <type>` and the data, which repeats the type.
@@ -402,6 +411,8 @@ fn chat_stream(call: &Call, id: &str, answer: &Answer, usage: &Usage) -> Reply {
             "tool_plan": "", "tool_calls": [], "citations": []}}}),
     )];
     let finish_reason = match answer {
+        // Straight from the start to the end: no content, no tool call.
+        _ if call.directives.no_content => "COMPLETE",
         Answer::Text(text) => {
             events.push(event(
                 "content-start",
@@ -482,10 +493,10 @@ fn embed(call: &Call, texts: &[String], dimensions: usize) -> Reply {
         "id": format!("mock-cohere-{}", call.seq),
         "response_type": "embeddings_by_type",
         "texts": texts,
-        "embeddings": {"float": vectors},
+        "embeddings": if call.directives.no_content { json!({}) } else { json!({"float": vectors}) },
         "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": tokens}}
     });
-    Reply::json_answer(&answer, call.directives)
+    Reply::json(200, &answer)
 }
 
 #[cfg(test)]

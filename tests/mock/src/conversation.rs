@@ -11,6 +11,10 @@ use crate::Directives;
 /// Extra tokens counted per message, on top of its words.
 const TOKENS_PER_MESSAGE: u64 = 3;
 
+/// Shortest word of `huge` padding; longer for big sizes, so that a padded stream carries
+/// about a thousand events at most.
+const PADDING_WORD: usize = 1024;
+
 /// Id of the (single) tool call the mock makes.
 pub const TOOL_CALL_ID: &str = "call_mock_1";
 
@@ -111,10 +115,16 @@ impl Usage {
 /// 3. the last turn is a tool result: `tool result: <its text>`;
 /// 4. otherwise `echo: <text of the last user turn>`.
 ///
+/// A `huge` directive then pads the answer to at least that many bytes: words of `x` after the
+/// text, or a `mock_padding` argument of a tool call.
+///
 /// Usage comes from the `usage` directive where given, else prompt = words of all turns plus
 /// 3 per turn, completion = words of the answer (at least 1).
 pub fn respond(conversation: &Conversation, directives: &Directives) -> (Answer, Usage) {
-    let answer = decide(conversation, directives);
+    let mut answer = decide(conversation, directives);
+    if let Some(size) = directives.huge {
+        pad(&mut answer, size);
+    }
     let completion_words = match &answer {
         Answer::Text(text) => words(text),
         Answer::ToolCall(call) => words(&call.arguments_json()),
@@ -166,6 +176,28 @@ fn decide(conversation: &Conversation, directives: &Directives) -> Answer {
         .map(|t| t.text.as_str())
         .unwrap_or("");
     Answer::Text(format!("echo: {last_user}"))
+}
+
+fn pad(answer: &mut Answer, size: usize) {
+    match answer {
+        Answer::Text(text) => {
+            let word = "x".repeat((size / 1000).max(PADDING_WORD));
+            text.reserve(size.saturating_sub(text.len()) + word.len());
+            while text.len() < size {
+                text.push(' ');
+                text.push_str(&word);
+            }
+        }
+        Answer::ToolCall(call) => {
+            let missing = size.saturating_sub(call.arguments_json().len());
+            if let Value::Object(arguments) = &mut call.arguments {
+                arguments.insert(
+                    "mock_padding".to_owned(),
+                    Value::String("x".repeat(missing)),
+                );
+            }
+        }
+    }
 }
 
 /// Prompt tokens: words of every turn plus a fixed overhead per turn.
@@ -383,6 +415,45 @@ mod tests {
             respond(&conv, &Directives::default()).0,
             Answer::Text("echo: q".into())
         );
+    }
+
+    #[test]
+    fn huge_pads_text_in_long_words_and_tool_calls_with_an_argument() {
+        let directives = Directives {
+            huge: Some(5000),
+            ..Default::default()
+        };
+        let conv = Conversation {
+            turns: vec![user("hi")],
+            ..Default::default()
+        };
+        let (answer, usage) = respond(&conv, &directives);
+        let Answer::Text(text) = answer else {
+            panic!("text expected")
+        };
+        assert!(text.starts_with("echo: hi x"));
+        assert!((5000..5000 + 1025).contains(&text.len()), "{}", text.len());
+        let pieces = stream_pieces(&text);
+        assert_eq!(pieces.len(), 2 + 5);
+        assert!(pieces[2..]
+            .iter()
+            .all(|p| p.trim_end().len() == PADDING_WORD));
+        assert_eq!(usage.completion, 2 + 5);
+
+        let conv = Conversation {
+            turns: vec![user("weather?")],
+            tools: vec![Tool {
+                name: "t".into(),
+                parameters: json!({"required": ["city"]}),
+            }],
+            tool_choice: ToolChoice::Auto,
+        };
+        let Answer::ToolCall(call) = respond(&conv, &directives).0 else {
+            panic!("tool call expected")
+        };
+        assert_eq!(call.arguments["city"], "mock");
+        let size = call.arguments_json().len();
+        assert!((5000..5040).contains(&size), "{size}");
     }
 
     #[test]

@@ -134,6 +134,20 @@ pub fn error(status: u16, call: &Call) -> Reply {
     Reply::json(status, &body)
 }
 
+/// The 401 (or `status`) Google sends for a wrong credential, quoting it as presented.
+pub fn invalid_key(status: u16, key: &str) -> Reply {
+    let google_status = match status {
+        400 => "INVALID_ARGUMENT",
+        403 => "PERMISSION_DENIED",
+        _ => "UNAUTHENTICATED",
+    };
+    error_reply(
+        status,
+        &format!("API key not valid: {key}. Please pass a valid API key."),
+        google_status,
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Thought signatures
 
@@ -295,8 +309,13 @@ fn usage_json(usage: &Usage) -> Value {
     out
 }
 
+/// One `GenerateContentResponse`; under `no_content` its candidate has no `content`.
 fn response(call: &Call, model: &str, parts: Vec<Value>, finish: bool, usage: Value) -> Value {
-    let mut candidate = json!({"content": {"role": "model", "parts": parts}, "index": 0});
+    let mut candidate = if call.directives.no_content {
+        json!({"index": 0})
+    } else {
+        json!({"content": {"role": "model", "parts": parts}, "index": 0})
+    };
     if finish {
         candidate["finishReason"] = json!("STOP");
     }
@@ -335,10 +354,12 @@ fn generate(model: &str, body: &Value, call: &Call, stream: bool) -> Reply {
             Answer::ToolCall(tool_call) => vec![function_call_part(tool_call)],
         };
         let answer = response(call, model, parts, true, usage_json(&usage));
-        return Reply::json_answer(&answer, call.directives);
+        return Reply::json(200, &answer);
     }
     let prompt_only = json!({"promptTokenCount": usage.prompt, "totalTokenCount": usage.prompt});
     let mut events: Vec<Value> = match &answer {
+        // One event, finished, without content.
+        _ if call.directives.no_content => Vec::new(),
         Answer::Text(text) => {
             let pieces = conversation::stream_pieces(text);
             let last = pieces.len().saturating_sub(1);
@@ -448,9 +469,13 @@ fn batch_embed(model: &str, body: &Value, call: &Call) -> Reply {
             .get("content")
             .map(|c| texts(parts_of(c)))
             .unwrap_or_default();
-        embeddings.push(json!({"values": values(conversation::embedding(&text, dims))}));
+        embeddings.push(if call.directives.no_content {
+            json!({})
+        } else {
+            json!({"values": values(conversation::embedding(&text, dims))})
+        });
     }
-    Reply::json_answer(&json!({"embeddings": embeddings}), call.directives)
+    Reply::json(200, &json!({"embeddings": embeddings}))
 }
 
 /// Vertex: `{"instances":[{"content"}],"parameters":{"outputDimensionality"}}`.
@@ -473,12 +498,13 @@ fn predict(_model: &str, body: &Value, call: &Call) -> Reply {
             "token_count".into(),
             json!(conversation::words(text).max(1)),
         );
-        predictions.push(json!({"embeddings": {
-            "statistics": statistics,
-            "values": values(conversation::embedding(text, dims)),
-        }}));
+        let mut embeddings = json!({"statistics": statistics});
+        if !call.directives.no_content {
+            embeddings["values"] = values(conversation::embedding(text, dims));
+        }
+        predictions.push(json!({ "embeddings": embeddings }));
     }
-    Reply::json_answer(&json!({"predictions": predictions}), call.directives)
+    Reply::json(200, &json!({"predictions": predictions}))
 }
 
 #[cfg(test)]

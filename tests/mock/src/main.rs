@@ -2,19 +2,72 @@
 //!
 //! This file holds what every wire format shares: the CLI, the server, routing, behaviour
 //! directives and request recording. Each wire format is one module (`openai`, `anthropic`,
-//! `bedrock`, `gemini`, `vertex`, ...) with `route`, `handle` and `error`; the deterministic
-//! "model" lives in `conversation`.
+//! `bedrock`, `gemini`, `vertex`, ...) with `route`, `handle`, `error` and `invalid_key`; the
+//! deterministic "model" lives in `conversation`, the format-independent faults in `faults`.
+//!
+//! # Directives
+//!
+//! A request steers the mock with `x-mock-<name>: <value>` headers or a path prefix
+//! `/mock/<name>=<value>,<flag>,.../` (percent-encoded; `-` and `_` are the same in names;
+//! headers win over the prefix). A flag is on unless its value is `0`, `false`, `no` or `off`.
+//! Unless noted, every directive works on every wire format the mock speaks (OpenAI chat and
+//! embeddings, Anthropic Messages, Bedrock Converse, ConverseStream and InvokeModel, Gemini,
+//! Vertex for both publishers, Cohere v2); they combine (`status=503,empty`, `stall=200,cut`),
+//! and all are deterministic.
+//!
+//! The answer:
+//! - `status=N`: >= 400 answers with the format's error body for N; 2xx/3xx replaces the 200.
+//! - `reply=TEXT`: the assistant's text.
+//! - `usage=prompt:P;completion:C;cached:K;cache_write:W;reasoning:R`: the reported tokens.
+//! - `delay=MS`: wait before the response headers.
+//! - `chunk_delay=MS`: wait between stream events.
+//!
+//! Faults:
+//! - `empty`: a JSON answer with an empty body (`content-length: 0`), or a stream whose headers
+//!   are followed by no byte and a clean end; with an error `status`, that status without body.
+//! - `malformed`: a JSON body that is not JSON; a stream that after its first event(s) sends
+//!   one event of broken JSON and ends there (after the format's end marker where it has one,
+//!   e.g. OpenAI's and Cohere's `[DONE]`): the rest of the answer is left out.
+//! - `bad_event`: a complete, normal stream with ONE extra event inserted in its middle: a copy
+//!   of the event before it whose JSON breaks off halfway (framing and eventstream CRCs valid).
+//! - `cut`: the body (half of it, any status) or the stream (its first events; on Bedrock half
+//!   of a frame) ends early, cleanly at the HTTP level.
+//! - `midstream_error` (Anthropic): a stream that fails after its first events with an
+//!   `error` event. Bedrock's in-stream exceptions: `x-mock-bedrock-exception: <type>`.
+//! - `reset`: the headers and the first part of the body (half of a JSON body, sent with its
+//!   full `content-length`; half of the stream's events, at least one) go out, then the
+//!   connection is closed without finishing the body: no last chunk, or short of its length.
+//! - `reset_before_headers`: the connection is closed without any response (HTTP/2: the
+//!   stream is reset).
+//! - `stall=MS`: the headers and the same first part go out, then nothing for MS ms, then the
+//!   rest (with `reset`: then the reset). A huge MS stalls for good.
+//! - `huge=BYTES`: a well-formed success padded to at least BYTES bytes (at most 64 MiB):
+//!   the assistant's text (or tool arguments) grows, in words of at least 1 KiB, so streams get
+//!   long events; other JSON answers (embeddings) get a `mock_padding` member.
+//! - `bad_crc=prelude|message|both` (bare: both): on Bedrock eventstreams, the middle frame
+//!   carries a wrong prelude CRC, message CRC, or both.
+//! - `no_content`: a 200 that lacks the content the format requires: OpenAI's choice without
+//!   `message` (streams: no content deltas), Anthropic's `content: []` (streams: no content
+//!   block), Gemini's candidate without `content`, Bedrock's `output.message` without
+//!   `content` (streams: no content events), Cohere's `message` without `content`;
+//!   embeddings without their vectors.
+//! - `echo_key`: a 401 (or the error `status` given) in the format's error shape whose message
+//!   repeats the credential the request came with (`x-api-key`, `x-goog-api-key`, `api-key`,
+//!   `authorization` without `Bearer `, or the `key` query parameter), as some providers do.
+//!
+//! Faults spoil the answer the directives ask for, never the format's own refusal of a request
+//! (a 400 for a bad translation, Bedrock's 403 for a bad signature): that goes out untouched.
 
 mod anthropic;
 mod bedrock;
 mod cohere;
 mod conversation;
+mod faults;
 mod gemini;
 mod openai;
 mod vertex;
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,11 +75,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use axum::serve::ListenerExt as _;
-use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use serde_json::{json, Map, Value};
 use tokio::net::TcpListener;
 
@@ -163,23 +216,51 @@ async fn serve(args: Args) -> std::io::Result<()> {
         writeln!(stdout, "listening on {addr}")?;
         stdout.flush()?;
     }
-    let app = Router::new().fallback(handle).with_state(Arc::new(Mock {
+    let mock = Arc::new(Mock {
         seq: AtomicU64::default(),
         records: Mutex::default(),
         aws: args.aws,
-    }));
-    let listener = listener.tap_io(|tcp| {
+    });
+    loop {
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => tcp,
+            Err(_) => {
+                // Out of file descriptors or the like: give connections time to close.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
         // Stream events are small writes; do not let Nagle hold them back.
         let _ = tcp.set_nodelay(true);
+        tokio::spawn(serve_connection(tcp, Arc::clone(&mock)));
+    }
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2). A response marked [`faults::DropConnection`]
+/// becomes a service error, on which hyper drops the connection (or the HTTP/2 stream)
+/// without writing anything.
+async fn serve_connection(tcp: tokio::net::TcpStream, mock: Arc<Mock>) {
+    let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+        let mock = Arc::clone(&mock);
+        async move {
+            let response = handle(&mock, request.map(Body::new)).await;
+            match response.extensions().get::<faults::DropConnection>() {
+                Some(drop) => Err(*drop),
+                None => Ok(response),
+            }
+        }
     });
-    axum::serve(listener, app).await
+    // How a connection ends (clean, reset by the peer, dropped on request) is no concern here.
+    let _ = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(tcp), service)
+        .await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Directives
 
-/// How a request asks the mock to behave. Built from the path prefix, then the headers (which
-/// win).
+/// How a request asks the mock to behave (see the module docs). Built from the path prefix,
+/// then the headers (which win).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Directives {
     /// `status=N`: answer with this status; >= 400 gives the format's error body.
@@ -199,6 +280,25 @@ pub struct Directives {
     pub usage: UsageOverride,
     /// `reply=TEXT`: the assistant text.
     pub reply: Option<String>,
+    /// `empty`: no body bytes at all (a stream ends cleanly before its first event).
+    pub empty: bool,
+    /// `bad_event`: one extra event of broken JSON in the middle of a complete stream.
+    pub bad_event: bool,
+    /// `reset`: part of the body, then the connection closes without finishing it.
+    pub reset: bool,
+    /// `reset_before_headers`: the connection closes without a response.
+    pub reset_before_headers: bool,
+    /// `stall=MS`: part of the body, then nothing for MS ms, then the rest.
+    pub stall_ms: Option<u64>,
+    /// `huge=BYTES`: a success padded to at least BYTES bytes (capped at
+    /// [`faults::MAX_HUGE`]).
+    pub huge: Option<usize>,
+    /// `bad_crc=prelude|message|both`: a Bedrock eventstream frame with wrong CRC(s).
+    pub bad_crc: Option<faults::Crc>,
+    /// `no_content`: a success without the content its format requires.
+    pub no_content: bool,
+    /// `echo_key`: an authentication error that repeats the request's credential.
+    pub echo_key: bool,
 }
 
 /// Token counts forced by the `usage` directive; `None` means computed (or 0 for the details).
@@ -233,9 +333,30 @@ impl Directives {
                     self.chunk_delay_ms = ms;
                 }
             }
+            "stall" => {
+                if let Ok(ms) = value.parse() {
+                    self.stall_ms = Some(ms);
+                }
+            }
+            "huge" => {
+                if let Ok(bytes) = value.parse::<usize>() {
+                    self.huge = Some(bytes.min(faults::MAX_HUGE));
+                }
+            }
+            "bad_crc" => {
+                if let Some(crc) = faults::Crc::parse(value) {
+                    self.bad_crc = crc;
+                }
+            }
             "malformed" => self.malformed = flag(value),
             "cut" => self.cut = flag(value),
             "midstream_error" => self.midstream_error = flag(value),
+            "empty" => self.empty = flag(value),
+            "bad_event" => self.bad_event = flag(value),
+            "reset" => self.reset = flag(value),
+            "reset_before_headers" => self.reset_before_headers = flag(value),
+            "no_content" => self.no_content = flag(value),
+            "echo_key" => self.echo_key = flag(value),
             "reply" => self.reply = Some(value.to_owned()),
             "usage" => {
                 for item in value.split([';', ' ']) {
@@ -431,6 +552,34 @@ pub enum Reply {
     },
 }
 
+/// How a reply's body goes on the wire.
+#[derive(Debug, Default)]
+struct Wire {
+    /// A 2xx/3xx `status` directive: replaces the status of a successful answer.
+    success_status: Option<u16>,
+    chunk_delay: Duration,
+    /// Pause this long once the first part of the body is out.
+    stall: Option<Duration>,
+    /// Close the connection, body unfinished, once the first part is out (after the stall).
+    reset: bool,
+}
+
+impl Wire {
+    fn from_directives(directives: &Directives) -> Self {
+        Wire {
+            success_status: directives.status.filter(|s| *s < 400),
+            chunk_delay: Duration::from_millis(directives.chunk_delay_ms),
+            stall: directives.stall_ms.map(Duration::from_millis),
+            reset: directives.reset,
+        }
+    }
+
+    /// Whether the body is broken into a first part and the rest.
+    fn breaks(&self) -> bool {
+        self.stall.is_some() || self.reset
+    }
+}
+
 impl Reply {
     /// A JSON body with this status.
     pub fn json(status: u16, value: &Value) -> Self {
@@ -442,22 +591,6 @@ impl Reply {
         }
     }
 
-    /// A successful JSON answer, spoiled as the `malformed` and `cut` directives ask.
-    pub fn json_answer(value: &Value, directives: &Directives) -> Self {
-        let mut body = value.to_string().into_bytes();
-        if directives.malformed {
-            body = b"{\"mock\": \"malformed\", this is not json".to_vec();
-        } else if directives.cut {
-            body.truncate(body.len() / 2);
-        }
-        Reply::Full {
-            status: 200,
-            content_type: "application/json",
-            headers: Vec::new(),
-            body,
-        }
-    }
-
     /// Adds a response header.
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         if let Reply::Full { headers, .. } = &mut self {
@@ -466,35 +599,59 @@ impl Reply {
         self
     }
 
-    fn into_response(self, status_override: Option<u16>, chunk_delay: Duration) -> Response {
+    fn status(&self) -> u16 {
+        match self {
+            Reply::Full { status, .. } => *status,
+            Reply::Stream { .. } => 200,
+        }
+    }
+
+    fn into_response(self, wire: &Wire) -> Response {
         let (status, content_type, headers, body) = match self {
             Reply::Full {
                 status,
                 content_type,
                 headers,
                 body,
-            } => (status, content_type, headers, Body::from(body)),
+            } if !wire.breaks() => (status, content_type, headers, Body::from(body)),
+            Reply::Full {
+                status,
+                content_type,
+                mut headers,
+                mut body,
+            } => {
+                // Announce the whole length, so that a reset leaves the body visibly short.
+                let pieces = if body.is_empty() {
+                    Vec::new()
+                } else {
+                    headers.push(("content-length", body.len().to_string()));
+                    let rest = body.split_off(body.len() / 2);
+                    vec![body, rest]
+                };
+                let first_part = pieces.len().min(1);
+                (
+                    status,
+                    content_type,
+                    headers,
+                    paced_body(pieces, first_part, wire),
+                )
+            }
             Reply::Stream {
                 content_type,
                 events,
             } => {
-                let stream = futures_util::stream::unfold(
-                    (events.into_iter(), false),
-                    move |(mut events, started)| async move {
-                        let event = events.next()?;
-                        if started && !chunk_delay.is_zero() {
-                            tokio::time::sleep(chunk_delay).await;
-                        }
-                        Some((Ok::<_, Infallible>(Bytes::from(event)), (events, true)))
-                    },
-                );
+                let first_part = faults::middle(events.len());
                 let headers = vec![("cache-control", "no-cache".to_owned())];
-                (200, content_type, headers, Body::from_stream(stream))
+                (
+                    200,
+                    content_type,
+                    headers,
+                    paced_body(events, first_part, wire),
+                )
             }
         };
-        // A success status directive (2xx/3xx) replaces the status of a successful answer.
-        let status = match status_override {
-            Some(forced) if status == 200 && forced < 400 => forced,
+        let status = match wire.success_status {
+            Some(forced) if status == 200 => forced,
             _ => status,
         };
         let mut response = Response::new(body);
@@ -509,6 +666,47 @@ impl Reply {
         }
         response
     }
+}
+
+/// A body written piece by piece, `chunk_delay` apart; after `first_part` pieces it stalls
+/// and/or fails as the wire asks. A failing body makes hyper close the connection (HTTP/1)
+/// or reset the stream (HTTP/2) without ending the body.
+fn paced_body(pieces: Vec<Vec<u8>>, first_part: usize, wire: &Wire) -> Body {
+    struct State {
+        pieces: std::vec::IntoIter<Vec<u8>>,
+        sent: usize,
+        failed: bool,
+    }
+    let (chunk_delay, stall, reset) = (wire.chunk_delay, wire.stall, wire.reset);
+    let state = State {
+        pieces: pieces.into_iter(),
+        sent: 0,
+        failed: false,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut state| async move {
+        if state.failed {
+            return None;
+        }
+        if state.sent == first_part {
+            if let Some(stall) = stall {
+                tokio::time::sleep(stall).await;
+            }
+            if reset {
+                // Give hyper a turn to flush what was sent before the connection goes.
+                tokio::task::yield_now().await;
+                state.failed = true;
+                let reset = std::io::Error::other("mock reset (directive)");
+                return Some((Err(reset), state));
+            }
+        }
+        let piece = state.pieces.next()?;
+        if state.sent > 0 && !chunk_delay.is_zero() {
+            tokio::time::sleep(chunk_delay).await;
+        }
+        state.sent += 1;
+        Some((Ok(Bytes::from(piece)), state))
+    });
+    Body::from_stream(stream)
 }
 
 /// What a wire-format module is given for one request.
@@ -577,12 +775,30 @@ impl Route {
             Route::Bedrock(_) => bedrock::error(status, call, received, &mock.aws),
         }
     }
+
+    /// The authentication error with this status whose message repeats `key`.
+    fn invalid_key(
+        &self,
+        status: u16,
+        key: &str,
+        call: &Call,
+        received: &Received,
+        mock: &Mock,
+    ) -> Reply {
+        match self {
+            Route::OpenAi(_) => openai::invalid_key(status, key),
+            Route::Anthropic(_) => anthropic::invalid_key(status, key, call),
+            Route::Gemini(_) | Route::Vertex(_) => gemini::invalid_key(status, key),
+            Route::Cohere(_) => cohere::invalid_key(status, key, call),
+            Route::Bedrock(_) => bedrock::invalid_key(status, key, call, received, &mock.aws),
+        }
+    }
 }
 
-async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
+async fn handle(mock: &Mock, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     if parts.uri.path() == "/_mock" || parts.uri.path().starts_with("/_mock/") {
-        return admin(&mock, &parts.method, parts.uri.path(), parts.uri.query());
+        return admin(mock, &parts.method, parts.uri.path(), parts.uri.query());
     }
     let seq = mock.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
@@ -590,7 +806,7 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
         Err(_) => {
             let body = json!({"error": {"message": "request body too large or unreadable",
                 "type": "invalid_request_error", "param": null, "code": null}});
-            return Reply::json(413, &body).into_response(None, Duration::ZERO);
+            return Reply::json(413, &body).into_response(&Wire::default());
         }
     };
 
@@ -628,6 +844,11 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
     if directives.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(directives.delay_ms)).await;
     }
+    if directives.reset_before_headers {
+        let mut response = Response::new(Body::empty());
+        response.extensions_mut().insert(faults::DropConnection);
+        return response;
+    }
 
     let path_only = record.path.split('?').next().unwrap_or("");
     let call = Call {
@@ -646,17 +867,29 @@ async fn handle(State(mock): State<Arc<Mock>>, request: Request) -> Response {
         headers: &parts.headers,
         body: &bytes,
     };
+    // The error status asked for, if any: `echo_key` is a 401 unless told otherwise.
+    let asked_error = match directives.status.filter(|s| *s >= 400) {
+        None if directives.echo_key => Some(401),
+        forced => forced,
+    };
     let reply = match route(&parts.method, path_only) {
         None => openai::not_found(&call),
-        Some(route) => match directives.status {
-            Some(status) if status >= 400 => route.error(status, &call, &received, &mock),
-            _ => route.handle(&call, &received, &mock),
+        Some(route) => match asked_error {
+            Some(status) if directives.echo_key => {
+                let key = faults::presented_key(&parts.headers, parts.uri.query());
+                route.invalid_key(status, &key, &call, &received, mock)
+            }
+            Some(status) => route.error(status, &call, &received, mock),
+            None => route.handle(&call, &received, mock),
         },
     };
-    let mut response = reply.into_response(
-        directives.status,
-        Duration::from_millis(directives.chunk_delay_ms),
-    );
+    // Faults spoil the answer asked for, never the format's refusal of the request.
+    let refused = reply.status() >= 400 && Some(reply.status()) != asked_error;
+    let mut response = if refused {
+        reply.into_response(&Wire::default())
+    } else {
+        faults::spoil(reply, &directives).into_response(&Wire::from_directives(&directives))
+    };
     if let Ok(id) = HeaderValue::from_str(&format!("req_mock_{seq}")) {
         response.headers_mut().insert("x-request-id", id);
     }
@@ -698,7 +931,7 @@ fn admin(mock: &Mock, method: &Method, path: &str, query: Option<&str>) -> Respo
                 "type": "invalid_request_error", "param": null, "code": "unknown_url"}}),
         ),
     };
-    reply.into_response(None, Duration::ZERO)
+    reply.into_response(&Wire::default())
 }
 
 #[cfg(test)]
@@ -799,8 +1032,46 @@ mod tests {
                     reasoning: None
                 },
                 reply: Some("hi there".into()),
+                ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn fault_directives() {
+        let mut d = Directives::default();
+        d.apply_list("empty,bad_event,reset,stall=250,huge=1000,bad_crc=prelude,no_content");
+        let mut headers = HeaderMap::new();
+        headers.insert("x-mock-echo-key", HeaderValue::from_static(""));
+        headers.insert(
+            "x-mock-reset-before-headers",
+            HeaderValue::from_static("yes"),
+        );
+        headers.insert("x-mock-reset", HeaderValue::from_static("off"));
+        d.apply_headers(&headers);
+        assert_eq!(
+            d,
+            Directives {
+                empty: true,
+                bad_event: true,
+                reset: false,
+                reset_before_headers: true,
+                stall_ms: Some(250),
+                huge: Some(1000),
+                bad_crc: Some(faults::Crc::Prelude),
+                no_content: true,
+                echo_key: true,
+                ..Default::default()
+            }
+        );
+        // Odd values are ignored or bounded, never fatal.
+        let mut d = Directives::default();
+        d.apply_list("stall=-1,huge=99999999999999999999,bad_crc=sideways,status=7,delay=%ZZ");
+        assert_eq!(d, Directives::default());
+        d.apply_list("huge=18446744073709551615,stall=18446744073709551615,bad_crc");
+        assert_eq!(d.huge, Some(faults::MAX_HUGE));
+        assert_eq!(d.stall_ms, Some(u64::MAX));
+        assert_eq!(d.bad_crc, Some(faults::Crc::Both));
     }
 
     #[test]

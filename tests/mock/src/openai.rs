@@ -115,6 +115,22 @@ pub fn error(status: u16, call: &Call) -> Reply {
     }
 }
 
+/// The 401 (or `status`) OpenAI sends for a wrong key, quoting the key as presented.
+pub fn invalid_key(status: u16, key: &str) -> Reply {
+    Reply::json(
+        status,
+        &error_body(
+            &format!(
+                "Incorrect API key provided: {key}. You can find your API key at \
+                 https://platform.openai.com/account/api-keys."
+            ),
+            "invalid_request_error",
+            None,
+            Some("invalid_api_key"),
+        ),
+    )
+}
+
 fn bad_request(message: &str, param: Option<&str>) -> Reply {
     Reply::json(
         400,
@@ -291,22 +307,21 @@ fn chat(call: &Call) -> Reply {
             "tool_calls",
         ),
     };
+    let mut choice = json!({"index": 0, "logprobs": null, "finish_reason": finish_reason});
+    if !call.directives.no_content {
+        choice["message"] = message;
+    }
     let completion = json!({
         "id": head.id,
         "object": "chat.completion",
         "created": head.created,
         "model": head.model,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "logprobs": null,
-            "finish_reason": finish_reason
-        }],
+        "choices": [choice],
         "usage": usage_json(&usage),
         "service_tier": "default",
         "system_fingerprint": FINGERPRINT
     });
-    Reply::json_answer(&completion, call.directives)
+    Reply::json(200, &completion)
 }
 
 struct ChunkHead {
@@ -362,6 +377,11 @@ fn chat_stream(
 ) -> Reply {
     let mut chunks = Vec::new();
     let finish_reason = match answer {
+        // The role, then straight to the finish: not a word of content.
+        _ if call.directives.no_content => {
+            chunks.push(head.chunk(json!({"role": "assistant"}), None, include_usage));
+            "stop"
+        }
         Answer::Text(text) => {
             chunks.push(head.chunk(
                 json!({"role": "assistant", "content": "", "refusal": null}),
@@ -514,7 +534,11 @@ fn embeddings(call: &Call) -> Reply {
             } else {
                 Value::Array(vector.iter().map(|x| json!(f64::from(*x))).collect())
             };
-            json!({"object": "embedding", "index": index, "embedding": embedding})
+            if call.directives.no_content {
+                json!({"object": "embedding", "index": index})
+            } else {
+                json!({"object": "embedding", "index": index, "embedding": embedding})
+            }
         })
         .collect();
     let prompt = call
@@ -528,7 +552,7 @@ fn embeddings(call: &Call) -> Reply {
         "model": model(call),
         "usage": {"prompt_tokens": prompt, "total_tokens": prompt}
     });
-    Reply::json_answer(&answer, call.directives)
+    Reply::json(200, &answer)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -726,3 +726,958 @@ async fn recording_with_test_id() {
     assert_eq!(cleared.status, 200);
     assert!(server.records("").await.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Faults, as they go on the wire: a raw HTTP/1.1 client, one connection per request.
+
+/// What came back on one connection.
+#[derive(Debug)]
+struct Raw {
+    /// `None` when not even a status line arrived.
+    status: Option<u16>,
+    /// Lowercased names.
+    headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    body: Vec<u8>,
+    /// Whether the body was whole: its last chunk, or all of its content-length.
+    complete: bool,
+    /// Whether the body was chunked (or else sized by content-length).
+    chunked: bool,
+    /// Whether the server closed the connection before the deadline.
+    closed: bool,
+    /// Bytes on the wire.
+    received: usize,
+    /// Since the request went out: when the first body byte arrived, the last byte, and when
+    /// the connection closed (or patience ran out).
+    first_body_at: Option<Duration>,
+    last_at: Option<Duration>,
+    ended_at: Duration,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// A whole, well-framed answer with this status.
+    fn assert_whole(&self, status: u16, what: &str) {
+        assert_eq!(self.status, Some(status), "{what}: {}", self.text());
+        assert!(self.complete, "{what}: body not whole: {:?}", self.text());
+    }
+}
+
+/// Parses a chunked body: the data, and whether the last (zero) chunk came.
+fn dechunk(mut wire: &[u8]) -> (Vec<u8>, bool) {
+    let mut body = Vec::new();
+    loop {
+        let Some(line_end) = wire.windows(2).position(|w| w == b"\r\n") else {
+            return (body, false);
+        };
+        let size_text = std::str::from_utf8(&wire[..line_end]).unwrap();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));
+        wire = &wire[line_end + 2..];
+        if size == 0 {
+            return (body, wire.starts_with(b"\r\n"));
+        }
+        if wire.len() < size + 2 {
+            body.extend_from_slice(&wire[..size.min(wire.len())]);
+            return (body, false);
+        }
+        body.extend_from_slice(&wire[..size]);
+        assert_eq!(&wire[size..size + 2], b"\r\n", "chunk data ends with CRLF");
+        wire = &wire[size + 2..];
+    }
+}
+
+fn parse_raw(wire: &[u8], reads: &[(Duration, usize)], closed: bool, ended_at: Duration) -> Raw {
+    let mut raw = Raw {
+        status: None,
+        headers: Vec::new(),
+        body: Vec::new(),
+        complete: false,
+        chunked: false,
+        closed,
+        received: wire.len(),
+        first_body_at: None,
+        last_at: reads.last().map(|(at, _)| *at),
+        ended_at,
+    };
+    let Some(head_end) = wire.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return raw;
+    };
+    let head = std::str::from_utf8(&wire[..head_end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    raw.status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok());
+    for line in lines {
+        let (name, value) = line.split_once(':').unwrap();
+        raw.headers
+            .push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let body_start = head_end + 4;
+    raw.first_body_at = reads
+        .iter()
+        .find(|(_, total)| *total > body_start)
+        .map(|(at, _)| *at);
+    let rest = &wire[body_start..];
+    if raw.header("transfer-encoding") == Some("chunked") {
+        raw.chunked = true;
+        (raw.body, raw.complete) = dechunk(rest);
+    } else {
+        let length: usize = raw
+            .header("content-length")
+            .expect("a body sized by content-length or chunks")
+            .parse()
+            .unwrap();
+        raw.body = rest[..rest.len().min(length)].to_vec();
+        raw.complete = rest.len() >= length;
+    }
+    raw
+}
+
+/// A request as raw bytes; `connection: close`, so that the end of a whole answer is the end of
+/// the connection too.
+fn raw_request(addr: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    let mut out = out.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// Sends a request on a new connection and reads until the server closes it or `patience`
+/// runs out.
+async fn exchange(addr: &str, request: &[u8], patience: Duration) -> Raw {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request).await.unwrap();
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut wire = Vec::new();
+    let mut reads = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let closed = loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => {
+                wire.extend_from_slice(&buf[..n]);
+                reads.push((started.elapsed(), wire.len()));
+            }
+            Err(_) => break false,
+        }
+    };
+    parse_raw(&wire, &reads, closed, started.elapsed())
+}
+
+/// One stream event: its name (SSE `event:`, eventstream `:event-type`, `[DONE]`, or `data`)
+/// and its JSON, `None` when broken.
+#[derive(Debug)]
+struct Event {
+    name: String,
+    json: Option<Value>,
+    /// Eventstream only: whether the prelude and message CRCs are right.
+    crcs: (bool, bool),
+}
+
+/// The events of an SSE body (LF or CRLF framing).
+fn sse_events(body: &[u8]) -> Vec<Event> {
+    let text = String::from_utf8(body.to_vec())
+        .unwrap()
+        .replace("\r\n", "\n");
+    assert!(
+        text.is_empty() || text.ends_with("\n\n"),
+        "events end with a blank line: {text:?}"
+    );
+    text.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let mut name = None;
+            let mut data = None;
+            for line in e.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = Some(n.to_owned());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data = Some(d.to_owned());
+                }
+            }
+            let data = data.unwrap_or_else(|| panic!("an event without data: {e:?}"));
+            let done = data == "[DONE]";
+            Event {
+                name: name.unwrap_or_else(|| if done { "[DONE]" } else { "data" }.to_owned()),
+                json: if done {
+                    Some(Value::Null)
+                } else {
+                    serde_json::from_str(&data).ok()
+                },
+                crcs: (true, true),
+            }
+        })
+        .collect()
+}
+
+/// The frames of an eventstream body, CRCs checked; a partial last frame is left out.
+fn eventstream_events(mut body: &[u8]) -> Vec<Event> {
+    let word = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap());
+    let mut out = Vec::new();
+    while body.len() >= 12 {
+        let total = word(body, 0) as usize;
+        if body.len() < total {
+            break;
+        }
+        let frame = &body[..total];
+        let headers_len = word(frame, 4) as usize;
+        let prelude_ok = crc32fast::hash(&frame[..8]) == word(frame, 8);
+        let message_ok = crc32fast::hash(&frame[..total - 4]) == word(frame, total - 4);
+        let mut headers = &frame[12..12 + headers_len];
+        let mut name = String::new();
+        while !headers.is_empty() {
+            let name_len = headers[0] as usize;
+            let header = std::str::from_utf8(&headers[1..1 + name_len]).unwrap();
+            assert_eq!(headers[1 + name_len], 7, "string headers only");
+            let value_len = u16::from_be_bytes([headers[2 + name_len], headers[3 + name_len]]);
+            let value_start = 4 + name_len;
+            let value = &headers[value_start..value_start + value_len as usize];
+            if header == ":event-type" || header == ":exception-type" {
+                name = String::from_utf8(value.to_vec()).unwrap();
+            }
+            headers = &headers[value_start + value_len as usize..];
+        }
+        out.push(Event {
+            name,
+            json: serde_json::from_slice(&frame[12 + headers_len..total - 4]).ok(),
+            crcs: (prelude_ok, message_ok),
+        });
+        body = &body[total..];
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Json,
+    Sse,
+    EventStream,
+}
+
+/// One endpoint of one wire format, with a request it answers with 200.
+struct Format {
+    name: &'static str,
+    path: &'static str,
+    body: Value,
+    /// The credential, as its format sends it.
+    key: (&'static str, &'static str),
+    kind: Kind,
+    /// JSON answers: where the content is (absent or `[]` under `no_content`).
+    content: &'static str,
+    /// Where an error body carries its message.
+    error_message: &'static str,
+    /// Signed with SigV4 (Bedrock).
+    signed: bool,
+}
+
+const HELLO: &str = "hello there";
+
+fn formats() -> Vec<Format> {
+    let chat = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": HELLO}]});
+    let mut chat_stream = chat.clone();
+    chat_stream["stream"] = json!(true);
+    let claude = json!({"model": "claude", "max_tokens": 100,
+        "messages": [{"role": "user", "content": HELLO}]});
+    let mut claude_stream = claude.clone();
+    claude_stream["stream"] = json!(true);
+    let vertex_claude = json!({"anthropic_version": "vertex-2023-10-16", "max_tokens": 100,
+        "messages": [{"role": "user", "content": HELLO}]});
+    let mut vertex_claude_stream = vertex_claude.clone();
+    vertex_claude_stream["stream"] = json!(true);
+    let gemini = json!({"contents": [{"role": "user", "parts": [{"text": HELLO}]}]});
+    let converse = json!({"messages": [{"role": "user", "content": [{"text": HELLO}]}]});
+    let cohere = json!({"model": "command-a", "messages": [{"role": "user", "content": HELLO}]});
+    let mut cohere_stream = cohere.clone();
+    cohere_stream["stream"] = json!(true);
+    let bearer = ("authorization", "Bearer sk-mock-secret-1");
+    let vertex_token = ("authorization", "Bearer ya29.mock-secret-2");
+    let goog = ("x-goog-api-key", "AIza-mock-secret-3");
+    let anthropic_key = ("x-api-key", "sk-ant-mock-secret-4");
+    let cohere_key = ("authorization", "bearer co-mock-secret-5");
+    // The SigV4 authorization is computed per request; its access key id is what shows.
+    let aws = ("authorization", "AKIDEXAMPLE");
+    let format = |name, path, body, key, kind, content, error_message| Format {
+        name,
+        path,
+        body,
+        key,
+        kind,
+        content,
+        error_message,
+        signed: false,
+    };
+    let signed = |name, path, body, kind, content| Format {
+        signed: true,
+        ..format(name, path, body, aws, kind, content, "/message")
+    };
+    vec![
+        format("openai chat", "/v1/chat/completions", chat, bearer, Kind::Json,
+            "/choices/0/message", "/error/message"),
+        format("openai chat stream", "/v1/chat/completions", chat_stream, bearer, Kind::Sse,
+            "", "/error/message"),
+        format("openai embeddings", "/v1/embeddings", json!({"model": "e", "input": HELLO}),
+            bearer, Kind::Json, "/data/0/embedding", "/error/message"),
+        format("anthropic", "/v1/messages", claude, anthropic_key, Kind::Json, "/content",
+            "/error/message"),
+        format("anthropic stream", "/v1/messages", claude_stream, anthropic_key, Kind::Sse, "",
+            "/error/message"),
+        format("vertex anthropic",
+            "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude:rawPredict",
+            vertex_claude, vertex_token, Kind::Json, "/content", "/error/message"),
+        format("vertex anthropic stream",
+            "/v1/projects/p/locations/us-east5/publishers/anthropic/models/claude:streamRawPredict",
+            vertex_claude_stream, vertex_token, Kind::Sse, "", "/error/message"),
+        format("gemini", "/v1beta/models/gemini-2.5-flash:generateContent", gemini.clone(),
+            goog, Kind::Json, "/candidates/0/content", "/error/message"),
+        format("gemini stream",
+            "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", gemini.clone(),
+            goog, Kind::Sse, "", "/error/message"),
+        format("gemini embeddings", "/v1beta/models/e:batchEmbedContents",
+            json!({"requests": [{"model": "models/e", "content": {"parts": [{"text": HELLO}]}}]}),
+            goog, Kind::Json, "/embeddings/0/values", "/error/message"),
+        format("vertex gemini",
+            "/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-flash:generateContent",
+            gemini.clone(), vertex_token, Kind::Json, "/candidates/0/content", "/error/message"),
+        format("vertex gemini stream",
+            "/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            gemini, vertex_token, Kind::Sse, "", "/error/message"),
+        format("vertex embeddings",
+            "/v1/projects/p/locations/global/publishers/google/models/text-embedding-005:predict",
+            json!({"instances": [{"content": HELLO}]}), vertex_token, Kind::Json,
+            "/predictions/0/embeddings/values", "/error/message"),
+        format("cohere chat", "/v2/chat", cohere, cohere_key, Kind::Json, "/message/content",
+            "/message"),
+        format("cohere chat stream", "/v2/chat", cohere_stream, cohere_key, Kind::Sse, "",
+            "/message"),
+        format("cohere embed", "/v2/embed",
+            json!({"model": "embed-v4.0", "texts": [HELLO], "input_type": "search_query",
+                "embedding_types": ["float"]}),
+            cohere_key, Kind::Json, "/embeddings/float", "/message"),
+        signed("bedrock converse", "/model/m/converse", converse.clone(), Kind::Json,
+            "/output/message/content"),
+        signed("bedrock converse-stream", "/model/m/converse-stream", converse,
+            Kind::EventStream, ""),
+        signed("bedrock titan embeddings", "/model/amazon.titan-embed-text-v2/invoke",
+            json!({"inputText": HELLO}), Kind::Json, "/embedding"),
+        signed("bedrock cohere embeddings", "/model/cohere.embed-english-v3/invoke",
+            json!({"texts": [HELLO], "input_type": "search_query"}), Kind::Json, "/embeddings"),
+    ]
+}
+
+impl Format {
+    /// The request with these directives (as `x-mock-*` headers), signed when Bedrock's.
+    fn request(&self, addr: &str, directives: &[(&str, &str)]) -> Vec<u8> {
+        let body = self.body.to_string().into_bytes();
+        let mut headers: Vec<(String, String)> = directives
+            .iter()
+            .map(|(name, value)| (format!("x-mock-{name}"), (*value).to_owned()))
+            .collect();
+        if self.signed {
+            headers.extend(sigv4::sign(addr, self.path, &body));
+        } else {
+            headers.push((self.key.0.to_owned(), self.key.1.to_owned()));
+        }
+        raw_request(addr, self.path, &headers, &body)
+    }
+
+    async fn send(&self, addr: &str, directives: &[(&str, &str)]) -> Raw {
+        exchange(
+            addr,
+            &self.request(addr, directives),
+            Duration::from_secs(20),
+        )
+        .await
+    }
+
+    fn events(&self, raw: &Raw) -> Vec<Event> {
+        match self.kind {
+            Kind::Json => panic!("{}: not a stream", self.name),
+            Kind::Sse => sse_events(&raw.body),
+            Kind::EventStream => eventstream_events(&raw.body),
+        }
+    }
+
+    fn names(&self, raw: &Raw) -> Vec<String> {
+        self.events(raw).into_iter().map(|e| e.name).collect()
+    }
+
+    /// The credential as `echo_key` should repeat it.
+    fn shown_key(&self) -> &'static str {
+        match self.key.1.split_once(' ') {
+            Some((_, token)) => token,
+            None => self.key.1,
+        }
+    }
+}
+
+/// A just-good-enough SigV4 signer for the mock's default credentials.
+mod sigv4 {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+
+    const ACCESS_KEY_ID: &str = "AKIDEXAMPLE";
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+    fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        mac.update(data.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Now as `YYYYMMDDTHHMMSSZ`.
+    fn amz_date() -> String {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        // Days to civil date (Howard Hinnant's algorithm).
+        let z = (secs / 86_400) as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let rem = secs % 86_400;
+        format!(
+            "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )
+    }
+
+    /// `x-amz-date` and `authorization` for a POST of `body` to `path` (no query, nothing to
+    /// encode in it) on `host`.
+    pub fn sign(host: &str, path: &str, body: &[u8]) -> Vec<(String, String)> {
+        let date_time = amz_date();
+        let date = &date_time[..8];
+        let scope = format!("{date}/us-east-1/bedrock/aws4_request");
+        let canonical = format!(
+            "POST\n{path}\n\nhost:{host}\nx-amz-date:{date_time}\n\nhost;x-amz-date\n{}",
+            hex(&Sha256::digest(body))
+        );
+        let to_sign = format!(
+            "AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
+            hex(&Sha256::digest(canonical.as_bytes()))
+        );
+        let key = [date, "us-east-1", "bedrock", "aws4_request"]
+            .iter()
+            .fold(format!("AWS4{SECRET}").into_bytes(), |key, part| {
+                hmac(&key, part)
+            });
+        let signature = hex(&hmac(&key, &to_sign));
+        vec![
+            ("x-amz-date".to_owned(), date_time.clone()),
+            (
+                "authorization".to_owned(),
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/{scope}, \
+                     SignedHeaders=host;x-amz-date, Signature={signature}"
+                ),
+            ),
+        ]
+    }
+}
+
+fn addr(server: &Server) -> String {
+    server.base.trim_start_matches("http://").to_owned()
+}
+
+/// Every format answers normally, then with each fault; what goes on the wire is checked
+/// against the normal answer.
+#[tokio::test]
+async fn faults_on_every_format() {
+    let server = Server::start();
+    let addr = addr(&server);
+    for format in formats() {
+        let name = format.name;
+        let normal = format.send(&addr, &[]).await;
+        normal.assert_whole(200, name);
+        if format.kind == Kind::Json {
+            let body = normal.json();
+            assert!(body.pointer(format.content).is_some(), "{name}: {body}");
+        } else {
+            assert!(normal.chunked, "{name}: streams are chunked");
+            let events = format.events(&normal);
+            assert!(events.len() >= 3, "{name}: {events:?}");
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e.json.is_some() && e.crcs == (true, true)),
+                "{name}"
+            );
+        }
+
+        // empty: a success with nothing in it, cleanly ended.
+        let raw = format.send(&addr, &[("empty", "1")]).await;
+        raw.assert_whole(200, name);
+        assert!(raw.body.is_empty(), "{name}: {}", raw.text());
+        if format.kind == Kind::Json {
+            assert_eq!(raw.header("content-length"), Some("0"), "{name}");
+        } else {
+            assert!(
+                raw.chunked,
+                "{name}: a stream with no events still ends with its last chunk"
+            );
+        }
+
+        // status=503,empty: that status, no body.
+        let raw = format
+            .send(&addr, &[("status", "503"), ("empty", "1")])
+            .await;
+        raw.assert_whole(503, name);
+        assert!(raw.body.is_empty(), "{name}: {}", raw.text());
+
+        // cut: ends early, cleanly.
+        let raw = format.send(&addr, &[("cut", "1")]).await;
+        raw.assert_whole(200, name);
+        assert!(raw.closed);
+        assert!(!raw.body.is_empty(), "{name}");
+        assert!(raw.body.len() < normal.body.len(), "{name}");
+        match format.kind {
+            Kind::Json => {
+                assert!(
+                    serde_json::from_slice::<Value>(&raw.body).is_err(),
+                    "{name}"
+                );
+                // Half of the body (ids and counters may differ by a digit from the normal).
+                assert!(
+                    raw.body.len().abs_diff(normal.body.len() / 2) <= 2,
+                    "{name}"
+                );
+                assert_eq!(raw.body[0], b'{', "{name}");
+            }
+            _ => {
+                let (normal_events, events) = (format.names(&normal), format.names(&raw));
+                assert!(events.len() < normal_events.len(), "{name}: {events:?}");
+                assert_eq!(events[..], normal_events[..events.len()], "{name}");
+            }
+        }
+
+        // reset: headers and part of the body, then the connection ends mid-body.
+        let raw = format.send(&addr, &[("reset", "1")]).await;
+        assert_eq!(raw.status, Some(200), "{name}");
+        assert!(!raw.complete, "{name}: the body must not end cleanly");
+        assert!(raw.closed, "{name}");
+        assert!(!raw.body.is_empty(), "{name}: part of the body comes first");
+        match format.kind {
+            Kind::Json => {
+                let announced: usize = raw.header("content-length").unwrap().parse().unwrap();
+                assert_eq!(raw.body.len(), announced / 2, "{name}");
+            }
+            _ => {
+                assert!(raw.chunked, "{name}");
+                assert!(!format.events(&raw).is_empty(), "{name}");
+            }
+        }
+
+        // reset_before_headers: not a byte.
+        let raw = format.send(&addr, &[("reset-before-headers", "1")]).await;
+        assert_eq!(raw.received, 0, "{name}: {raw:?}");
+        assert!(raw.closed, "{name}");
+
+        // stall: the first part, a pause, then the rest.
+        let raw = format.send(&addr, &[("stall", "400")]).await;
+        raw.assert_whole(200, name);
+        let first = raw.first_body_at.unwrap();
+        let last = raw.last_at.unwrap();
+        assert!(first < Duration::from_millis(300), "{name}: {first:?}");
+        assert!(
+            last - first >= Duration::from_millis(390),
+            "{name}: {first:?} {last:?}"
+        );
+        match format.kind {
+            Kind::Json => {
+                raw.json();
+            }
+            _ => assert_eq!(format.names(&raw), format.names(&normal), "{name}"),
+        }
+
+        // huge: well-formed and at least that big.
+        let raw = format.send(&addr, &[("huge", "200000")]).await;
+        raw.assert_whole(200, name);
+        assert!(raw.body.len() >= 200_000, "{name}: {}", raw.body.len());
+        assert!(raw.body.len() < 400_000, "{name}: {}", raw.body.len());
+        match format.kind {
+            Kind::Json => {
+                raw.json();
+            }
+            _ => {
+                let events = format.events(&raw);
+                assert!(events.len() > 100, "{name}: {} events", events.len());
+                assert!(
+                    events
+                        .iter()
+                        .all(|e| e.json.is_some() && e.crcs == (true, true)),
+                    "{name}"
+                );
+            }
+        }
+
+        // no_content: a whole, well-formed 200 without the content.
+        let raw = format.send(&addr, &[("no-content", "1")]).await;
+        raw.assert_whole(200, name);
+        assert!(!raw.text().contains("echo"), "{name}: {}", raw.text());
+        match format.kind {
+            Kind::Json => {
+                let body = raw.json();
+                let content = body.pointer(format.content);
+                assert!(
+                    content.is_none() || content == Some(&json!([])),
+                    "{name}: {body}"
+                );
+            }
+            _ => {
+                let (normal_names, names) = (format.names(&normal), format.names(&raw));
+                assert!(
+                    format.events(&raw).iter().all(|e| e.json.is_some()),
+                    "{name}"
+                );
+                assert!(names.len() < normal_names.len(), "{name}: {names:?}");
+                assert_eq!(names.first(), normal_names.first(), "{name}");
+                assert_eq!(names.last(), normal_names.last(), "{name}");
+            }
+        }
+
+        // echo_key: a 401 in the format's error shape repeating the credential.
+        let raw = format.send(&addr, &[("echo-key", "1")]).await;
+        raw.assert_whole(401, name);
+        let body = raw.json();
+        let message = body
+            .pointer(format.error_message)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{name}: {body}"));
+        assert!(message.contains(format.shown_key()), "{name}: {message}");
+        let raw = format
+            .send(&addr, &[("echo-key", "1"), ("status", "403")])
+            .await;
+        raw.assert_whole(403, name);
+        assert!(raw.text().contains(format.shown_key()), "{name}");
+
+        if format.kind == Kind::Json {
+            let raw = format.send(&addr, &[("malformed", "1")]).await;
+            raw.assert_whole(200, name);
+            assert!(
+                serde_json::from_slice::<Value>(&raw.body).is_err(),
+                "{name}"
+            );
+            continue;
+        }
+
+        // bad_event: the normal stream plus one broken event in its middle.
+        let raw = format.send(&addr, &[("bad-event", "1")]).await;
+        raw.assert_whole(200, name);
+        let events = format.events(&raw);
+        let normal_names = format.names(&normal);
+        assert_eq!(events.len(), normal_names.len() + 1, "{name}: {events:?}");
+        let broken: Vec<usize> = (0..events.len())
+            .filter(|i| events[*i].json.is_none())
+            .collect();
+        assert_eq!(
+            broken,
+            [(normal_names.len() / 2).max(1)],
+            "{name}: {events:?}"
+        );
+        let mut names: Vec<String> = events.iter().map(|e| e.name.clone()).collect();
+        let broken_name = names.remove(broken[0]);
+        assert_eq!(names, normal_names, "{name}");
+        assert_eq!(
+            broken_name,
+            names[broken[0] - 1],
+            "{name}: a copy of the event before"
+        );
+        assert!(events.iter().all(|e| e.crcs == (true, true)), "{name}");
+
+        // malformed: a broken event early on (the stream's end marker may follow).
+        let raw = format.send(&addr, &[("malformed", "1")]).await;
+        raw.assert_whole(200, name);
+        assert!(
+            format.events(&raw).iter().any(|e| e.json.is_none()),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_crcs_on_bedrock_streams() {
+    let server = Server::start();
+    let addr = addr(&server);
+    let format = formats()
+        .into_iter()
+        .find(|f| f.kind == Kind::EventStream)
+        .unwrap();
+    let normal = format.events(&format.send(&addr, &[]).await);
+    let middle = normal.len() / 2;
+    for (value, crcs) in [
+        ("prelude", (false, true)),
+        ("message", (true, false)),
+        ("both", (false, false)),
+        ("1", (false, false)),
+    ] {
+        let raw = format.send(&addr, &[("bad-crc", value)]).await;
+        raw.assert_whole(200, value);
+        let events = format.events(&raw);
+        assert_eq!(events.len(), normal.len(), "{value}");
+        for (i, event) in events.iter().enumerate() {
+            let expected = if i == middle { crcs } else { (true, true) };
+            assert_eq!(event.crcs, expected, "{value}: frame {i}");
+            assert!(event.json.is_some(), "{value}: frame {i} keeps its JSON");
+        }
+    }
+}
+
+#[tokio::test]
+async fn faults_combine() {
+    let server = Server::start();
+    let addr = addr(&server);
+    let formats = formats();
+    let chat = &formats[0];
+    let stream = &formats[1];
+    let normal = stream.send(&addr, &[]).await;
+
+    // stall then cut: the shortened stream, paused in its middle, ends cleanly.
+    let raw = stream.send(&addr, &[("stall", "300"), ("cut", "1")]).await;
+    raw.assert_whole(200, "stall,cut");
+    assert_eq!(stream.names(&raw), ["data", "data"]);
+    assert!(raw.last_at.unwrap() - raw.first_body_at.unwrap() >= Duration::from_millis(290));
+
+    // stall then reset: the first part, the pause, then the abort.
+    let raw = stream
+        .send(&addr, &[("stall", "300"), ("reset", "1")])
+        .await;
+    assert!(raw.closed && !raw.complete);
+    assert!(raw.last_at.unwrap() < Duration::from_millis(200));
+    assert!(raw.ended_at >= Duration::from_millis(300));
+    assert_eq!(stream.names(&raw).len(), stream.names(&normal).len() / 2);
+
+    // An error status, reset halfway through its body.
+    let raw = chat.send(&addr, &[("status", "429"), ("reset", "1")]).await;
+    assert_eq!(raw.status, Some(429));
+    assert!(raw.closed && !raw.complete && !raw.body.is_empty());
+
+    // A cut error body; an empty stream that stalls before its clean end.
+    let raw = chat.send(&addr, &[("status", "500"), ("cut", "1")]).await;
+    raw.assert_whole(500, "status,cut");
+    assert!(
+        raw.text().starts_with("{\"error\"") && serde_json::from_slice::<Value>(&raw.body).is_err()
+    );
+    let raw = stream
+        .send(&addr, &[("empty", "1"), ("stall", "300")])
+        .await;
+    raw.assert_whole(200, "empty,stall");
+    assert!(raw.body.is_empty());
+    assert!(raw.last_at.unwrap() >= Duration::from_millis(300));
+
+    // huge with a bad event and a success status; no_content with echo_key is the echo.
+    let raw = stream
+        .send(
+            &addr,
+            &[("huge", "50000"), ("bad-event", "1"), ("status", "201")],
+        )
+        .await;
+    raw.assert_whole(201, "huge,bad_event");
+    assert_eq!(
+        stream
+            .events(&raw)
+            .iter()
+            .filter(|e| e.json.is_none())
+            .count(),
+        1
+    );
+    assert!(raw.body.len() >= 50_000);
+
+    // The path prefix carries the same directives.
+    let request = raw_request(
+        &addr,
+        "/mock/status=503,empty/v1/chat/completions",
+        &[],
+        chat.body.to_string().as_bytes(),
+    );
+    let raw = exchange(&addr, &request, Duration::from_secs(10)).await;
+    raw.assert_whole(503, "prefix");
+    assert!(raw.body.is_empty());
+}
+
+#[tokio::test]
+async fn refusals_are_not_spoiled() {
+    let server = Server::start();
+    let addr = addr(&server);
+    // A request the format refuses keeps its 400, whole, whatever the faults asked.
+    let bad = raw_request(
+        &addr,
+        "/mock/reset,empty,stall=5000/v1/messages",
+        &[],
+        br#"{"model": "claude", "messages": []}"#,
+    );
+    let raw = exchange(&addr, &bad, Duration::from_secs(10)).await;
+    raw.assert_whole(400, "refusal");
+    assert_eq!(raw.json()["error"]["type"], "invalid_request_error");
+    assert!(raw.last_at.unwrap() < Duration::from_secs(2));
+    // Bedrock refuses an unsigned request before any fault or echo.
+    let unsigned = raw_request(&addr, "/mock/echo_key,reset/model/m/converse", &[], b"{}");
+    let raw = exchange(&addr, &unsigned, Duration::from_secs(10)).await;
+    raw.assert_whole(403, "unsigned");
+    assert_eq!(
+        raw.header("x-amzn-errortype")
+            .map(|t| t.split(':').next().unwrap()),
+        Some("MissingAuthenticationTokenException")
+    );
+}
+
+/// Whether an error says that the connection closed before the message's end.
+fn ends_early(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+            || error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::UnexpectedEof)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+#[tokio::test]
+async fn reset_is_a_client_error() {
+    let server = Server::start();
+    let mut request = chat("one two three four five");
+    request["stream"] = json!(true);
+    for (path, body) in [
+        ("/mock/reset/v1/chat/completions", request.to_string()),
+        ("/mock/reset/v1/chat/completions", chat("x").to_string()),
+    ] {
+        let response = server
+            .client
+            .request(server.request(Method::POST, path, &[], &body))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        // hyper's client sees the body end before its last chunk or its length.
+        let error = response.into_body().collect().await.unwrap_err();
+        assert!(ends_early(&error), "{error:?}");
+    }
+    // No response at all: an error before any status.
+    let request = server.request(
+        Method::POST,
+        "/mock/reset_before_headers/v1/chat/completions",
+        &[],
+        &chat("x").to_string(),
+    );
+    let error = server.client.request(request).await.unwrap_err();
+    assert!(!error.is_connect(), "the connection was made: {error:?}");
+    // The server carries on.
+    let ok = server
+        .post("/v1/chat/completions", &[], &chat("still here"))
+        .await;
+    assert_eq!(ok.status, 200);
+}
+
+#[tokio::test]
+async fn a_huge_stall_stalls_for_good() {
+    let server = Server::start();
+    let addr = addr(&server);
+    let formats = formats();
+    for format in [&formats[0], &formats[1]] {
+        let request = format.request(&addr, &[("stall", "18446744073709551615")]);
+        let raw = exchange(&addr, &request, Duration::from_millis(800)).await;
+        assert_eq!(raw.status, Some(200), "{}", format.name);
+        assert!(!raw.closed && !raw.complete, "{}", format.name);
+        assert!(!raw.body.is_empty(), "{}: the first part came", format.name);
+    }
+    let ok = server
+        .post("/v1/chat/completions", &[], &chat("still here"))
+        .await;
+    assert_eq!(ok.status, 200);
+}
+
+/// 100 requests, 20 in flight, each with a fault that takes time: all answer as asked, and
+/// in about the time of five rounds, not of a hundred requests one after the other.
+#[tokio::test]
+async fn concurrent_faults() {
+    let server = Server::start();
+    let addr = addr(&server);
+    let formats = std::sync::Arc::new(formats());
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    let mut done = 0;
+    for i in 0..100usize {
+        if running.len() == 20 {
+            running.join_next().await.unwrap().unwrap();
+            done += 1;
+        }
+        let (addr, formats) = (addr.clone(), std::sync::Arc::clone(&formats));
+        running.spawn(async move {
+            let format = &formats[i % formats.len()];
+            let case = i % 5;
+            let directives: &[(&str, &str)] = match case {
+                0 => &[("stall", "200")],
+                1 => &[("delay", "200"), ("reset", "1")],
+                2 => &[("delay", "200"), ("reset-before-headers", "1")],
+                3 => &[("delay", "200"), ("status", "503"), ("empty", "1")],
+                _ => &[("delay", "200"), ("huge", "20000")],
+            };
+            let raw = format.send(&addr, directives).await;
+            let what = format!("{} {directives:?}", format.name);
+            match case {
+                0 => raw.assert_whole(200, &what),
+                1 => assert!(
+                    raw.status == Some(200) && !raw.complete && raw.closed,
+                    "{what}"
+                ),
+                2 => assert_eq!(raw.received, 0, "{what}"),
+                3 => {
+                    raw.assert_whole(503, &what);
+                    assert!(raw.body.is_empty(), "{what}");
+                }
+                _ => {
+                    raw.assert_whole(200, &what);
+                    assert!(raw.body.len() >= 20_000, "{what}");
+                }
+            }
+        });
+    }
+    while let Some(result) = running.join_next().await {
+        result.unwrap();
+        done += 1;
+    }
+    assert_eq!(done, 100);
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}

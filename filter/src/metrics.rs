@@ -5,23 +5,26 @@
 //! request's half dozen counters cost no host call of their own. A gauge is one Envoy stat for
 //! every worker: gathered per worker, a worker's older value could land after a newer one.
 
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use crate::host::Host;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
 use switchboard_core::flow::metrics::{Kind, Labels, MetricsSink, Series};
 
+/// How often counters gathered in the VM are handed to Envoy's stats.
+pub const FLUSH_PERIOD: Duration = Duration::from_secs(1);
+
 /// The stat names of one configuration and the Envoy ids of the series defined so far.
-pub struct EnvoyMetrics {
+pub struct Stats {
     labels: Labels,
     ids: RefCell<HashMap<Series, u32>>,
     /// Counter increments not yet handed to Envoy, by metric id.
     pending: RefCell<HashMap<u32, u64>>,
 }
 
-impl EnvoyMetrics {
+impl Stats {
     pub fn new(labels: Labels) -> Self {
-        EnvoyMetrics {
+        Stats {
             labels,
             ids: RefCell::new(HashMap::new()),
             pending: RefCell::new(HashMap::new()),
@@ -29,62 +32,58 @@ impl EnvoyMetrics {
     }
 
     /// Hands what was gathered since the last flush to Envoy.
-    pub fn flush(&self) {
+    pub fn flush(&self, host: &impl Host) {
         let Ok(mut pending) = self.pending.try_borrow_mut() else {
             return;
         };
         for (id, n) in pending.drain() {
-            let n = i64::try_from(n).unwrap_or(i64::MAX);
-            if let Err(e) = hostcalls::increment_metric(id, n) {
-                log::debug!("switchboard: metric {id}: {e:?}");
-            }
+            host.increment_metric(id, n);
         }
     }
 
-    fn id(&self, series: Series) -> Option<u32> {
+    /// A sink recording into Envoy through `host`.
+    pub fn sink<'a, H: Host>(&'a self, host: &'a H) -> StatsSink<'a, H> {
+        StatsSink { stats: self, host }
+    }
+
+    fn id(&self, host: &impl Host, series: Series) -> Option<u32> {
         if let Some(id) = self.ids.try_borrow().ok()?.get(&series) {
             return Some(*id);
         }
-        let kind = match series.metric.kind() {
-            Kind::Counter => MetricType::Counter,
-            Kind::Histogram => MetricType::Histogram,
-            Kind::Gauge => MetricType::Gauge,
-        };
         let name = self.labels.stat_name(&series);
-        match hostcalls::define_metric(kind, &name) {
-            Ok(id) => {
+        let id = host.define_metric(series.metric.kind(), &name);
+        match id {
+            Some(id) => {
                 self.ids.try_borrow_mut().ok()?.insert(series, id);
-                Some(id)
             }
-            Err(e) => {
-                log::warn!("switchboard: cannot define metric {name}: {e:?}");
-                None
-            }
+            None => log::warn!("switchboard: cannot define metric {name}"),
         }
+        id
     }
 }
 
-impl MetricsSink for &EnvoyMetrics {
+pub struct StatsSink<'a, H: Host> {
+    stats: &'a Stats,
+    host: &'a H,
+}
+
+impl<H: Host> MetricsSink for StatsSink<'_, H> {
     fn add(&mut self, series: Series, value: u64) {
         let kind = series.metric.kind();
         // Defined even when 0: a series exists from its first occasion.
-        let Some(id) = self.id(series) else {
+        let Some(id) = self.stats.id(self.host, series) else {
             return;
         };
         match kind {
             Kind::Counter if value == 0 => {}
             Kind::Counter => {
-                if let Ok(mut pending) = self.pending.try_borrow_mut() {
+                if let Ok(mut pending) = self.stats.pending.try_borrow_mut() {
                     let entry = pending.entry(id).or_insert(0);
                     *entry = entry.saturating_add(value);
                 }
             }
             // A histogram records the value, a gauge is set to it.
-            Kind::Histogram | Kind::Gauge => {
-                if let Err(e) = hostcalls::record_metric(id, value) {
-                    log::debug!("switchboard: metric {id}: {e:?}");
-                }
-            }
+            Kind::Histogram | Kind::Gauge => self.host.record_metric(id, value),
         }
     }
 }

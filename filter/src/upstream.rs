@@ -4,25 +4,23 @@
 //!
 //! Every value Envoy hands to the VM costs a nested call into it, which makes reading one
 //! header about ten times dearer than writing one: this role reads no request header on a
-//! first attempt (the gateway role's handoff, see `handoff`), and no status when the answer
-//! reads as a success. The client's credentials, the routing header and `accept-encoding`
-//! never reach it: the rendered route removes them, and sets `content-type`.
+//! first attempt (the gateway role's handoff, see `flow::handoff`), and no status when the
+//! answer reads as a success. The client's credentials, the routing header and
+//! `accept-encoding` never reach it: the rendered route removes them, and sets `content-type`.
 
-use crate::now_ns;
-use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use crate::host::{Action, Host};
 use std::cell::RefCell;
 use std::rc::Rc;
-use switchboard_core::api::ApiError;
-use switchboard_core::api::Operation;
+use switchboard_core::api::{ApiError, Operation};
 use switchboard_core::flow::gateway::parse_body;
 use switchboard_core::flow::handoff::{self, Parked};
 use switchboard_core::flow::metrics::ErrorType;
 use switchboard_core::flow::record::RequestRecord;
-use switchboard_core::flow::upstream::{Answer, BodyPlan, Exchange};
+use switchboard_core::flow::upstream::{
+    oversized_answer, request_rewrite, Answer, BodyPlan, Exchange,
+};
 use switchboard_core::flow::ParsedRequest;
 use switchboard_core::names::{DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER};
-use switchboard_core::providers::UpstreamRequest;
 use switchboard_core::runtime::Runtime;
 use switchboard_core::usage::Usage;
 
@@ -50,6 +48,66 @@ impl UpstreamFilter {
         }
     }
 
+    /// The one callback that may follow the gateway role's park directly (see `handoff`):
+    /// the envoy layer does not forget the parked request before it.
+    pub fn on_request_headers(&mut self, _host: &impl Host, end_of_stream: bool) -> Action {
+        self.just_parked = handoff::take_just_parked();
+        if end_of_stream {
+            return Action::Continue;
+        }
+        Action::Pause
+    }
+
+    pub fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+        if !end {
+            return Action::Pause;
+        }
+        let source = match self.source(host, size) {
+            Ok(source) => source,
+            Err(e) => return self.reply_error(host, &e),
+        };
+        if let Source::Parked(parked) = &source {
+            self.record = Some(parked.record.clone());
+        }
+        let first = self.record_attempts() == 0;
+        let start = self.clock_if_timed(host);
+        let action = match self.prepare(host, &source) {
+            Ok(up) => {
+                let rewrite =
+                    request_rewrite(&self.rt, self.exchange.as_ref(), &up, source.body(), first);
+                host.set_request_header(":path", Some(&up.path));
+                host.set_request_header(":authority", Some(&rewrite.authority));
+                if let Some(length) = &rewrite.content_length {
+                    host.set_request_header("content-length", Some(length));
+                }
+                for (name, value) in &up.headers {
+                    host.set_request_header(name, Some(value));
+                }
+                if rewrite.body_changed {
+                    host.set_request_body(size, &up.body);
+                }
+                Action::Continue
+            }
+            Err(e) => self.reply_error(host, &e),
+        };
+        self.charge(host, start);
+        action
+    }
+
+    pub fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
+        let start = self.clock_if_timed(host);
+        let action = self.response_headers(host, end_of_stream);
+        self.charge(host, start);
+        action
+    }
+
+    pub fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+        let start = self.clock_if_timed(host);
+        let action = self.response_body(host, size, end);
+        self.charge(host, start);
+        action
+    }
+
     fn with_record(&self, update: impl FnOnce(&mut RequestRecord)) {
         if let Some(Ok(mut r)) = self.record.as_ref().map(|r| r.try_borrow_mut()) {
             update(&mut r);
@@ -65,28 +123,28 @@ impl UpstreamFilter {
     }
 
     /// The clock, for a request whose time inside the filter is measured.
-    fn clock_if_timed(&self) -> Option<u64> {
+    fn clock_if_timed(&self, host: &impl Host) -> Option<u64> {
         let timed = self
             .record
             .as_ref()
             .and_then(|r| r.try_borrow().ok())
             .is_some_and(|r| r.is_timed());
-        timed.then(|| now_ns(self))
+        timed.then(|| host.now_ns())
     }
 
     /// Adds the time since `start` (when measured) to the request's filter overhead.
-    fn charge(&self, start: Option<u64>) {
+    fn charge(&self, host: &impl Host, start: Option<u64>) {
         if let Some(start) = start {
-            let elapsed = now_ns(self).saturating_sub(start);
+            let elapsed = host.now_ns().saturating_sub(start);
             self.with_record(|r| r.add_overhead(elapsed));
         }
     }
 
     /// The provider's status, asked of Envoy once.
-    fn provider_status(&mut self) -> u16 {
+    fn provider_status(&mut self, host: &impl Host) -> u16 {
         if self.status == 0 {
-            self.status = self
-                .get_http_response_header(":status")
+            self.status = host
+                .response_header(":status")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(502);
         }
@@ -108,16 +166,14 @@ impl UpstreamFilter {
     /// This attempt's request: the one the gateway role parked just before (first attempts),
     /// else the one the handoff header names (clearing the headers earlier attempts added),
     /// else (roles in different VMs) the body, parsed again here.
-    fn source(&mut self, body_size: usize) -> Result<Source, ApiError> {
+    fn source(&mut self, host: &impl Host, body_size: usize) -> Result<Source, ApiError> {
         if let Some(parked) = self.just_parked.take() {
             if parked.body.len() == body_size {
                 return Ok(Source::Parked(parked));
             }
             log::warn!("switchboard: the request parked last is not this attempt's");
         }
-        let header = self
-            .get_http_request_header(HANDOFF_HEADER)
-            .unwrap_or_default();
+        let header = host.request_header(HANDOFF_HEADER).unwrap_or_default();
         let (operation, parked) = handoff::find(&header)
             .ok_or_else(|| ApiError::server("the request did not pass the gateway role"))?;
         if let Some(parked) = parked {
@@ -127,11 +183,11 @@ impl UpstreamFilter {
                 .map(|mut names| std::mem::take(&mut *names))
                 .unwrap_or_default();
             for name in added {
-                self.set_http_request_header(&name, None);
+                host.set_request_header(&name, None);
             }
             return Ok(Source::Parked(parked));
         }
-        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let body = host.request_body(body_size);
         let request = match operation {
             Operation::ChatCompletions => ParsedRequest::Chat(Box::new(parse_body(&body)?)),
             Operation::Embeddings => ParsedRequest::Embeddings(parse_body(&body)?),
@@ -139,20 +195,18 @@ impl UpstreamFilter {
         Ok(Source::Parsed {
             request: Box::new(request),
             body,
-            request_id: self
-                .get_http_request_header("x-request-id")
-                .unwrap_or_default(),
+            request_id: host.request_header("x-request-id").unwrap_or_default(),
         })
     }
 
     /// The deployment this attempt goes to: the model's only one, or the one whose endpoint
     /// Envoy picked (its metadata).
-    fn deployment(&self, source: &Source) -> Result<usize, ApiError> {
+    fn deployment(&self, host: &impl Host, source: &Source) -> Result<usize, ApiError> {
         if let Some(sole) = source.sole_deployment(&self.rt) {
             return Ok(sole);
         }
-        let id = self
-            .get_property(DEPLOYMENT_PROPERTY.to_vec())
+        let id = host
+            .property(&DEPLOYMENT_PROPERTY)
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .ok_or_else(|| {
                 ApiError::server("the chosen endpoint carries no switchboard deployment")
@@ -164,23 +218,23 @@ impl UpstreamFilter {
     }
 
     /// When the attempt is sent, in Unix ms: the request's arrival, unless the provider
-    /// signs the time (then the clock, read once more).
-    fn attempt_time_ms(&self, source: &Source, deployment: usize) -> u64 {
-        let signs = self
-            .rt
-            .deployments
-            .get(deployment)
-            .and_then(|d| self.rt.provider_of(d))
-            .is_some_and(|p| p.provider.signs_with_time());
+    /// signs the time (then the clock, read once more: a host call the others need not pay).
+    fn attempt_time_ms(&self, host: &impl Host, source: &Source, deployment: usize) -> u64 {
         let arrived = match source {
-            Source::Parked(p) if !signs => p.record.try_borrow().ok().map(|r| r.started_ns()),
+            Source::Parked(p) if !self.rt.signs_with_time(deployment) => {
+                p.record.try_borrow().ok().map(|r| r.started_ns())
+            }
             _ => None,
         };
-        arrived.unwrap_or_else(|| now_ns(self)) / 1_000_000
+        arrived.unwrap_or_else(|| host.now_ns()) / 1_000_000
     }
 
-    fn prepare(&mut self, source: &Source) -> Result<UpstreamRequest, ApiError> {
-        let deployment = self.deployment(source)?;
+    fn prepare(
+        &mut self,
+        host: &impl Host,
+        source: &Source,
+    ) -> Result<switchboard_core::providers::UpstreamRequest, ApiError> {
+        let deployment = self.deployment(host, source)?;
         self.with_record(|r| r.begin_attempt(deployment));
         let (exchange, upstream) = Exchange::begin(
             &self.rt,
@@ -188,7 +242,7 @@ impl UpstreamFilter {
             source.request(),
             source.body(),
             source.request_id(),
-            self.attempt_time_ms(source, deployment),
+            self.attempt_time_ms(host, source, deployment),
         )
         .inspect_err(|_| self.with_record(|r| r.attempt_failed(ErrorType::NotSent)))?;
         if let Source::Parked(parked) = source {
@@ -200,46 +254,151 @@ impl UpstreamFilter {
         Ok(upstream)
     }
 
-    /// Rewrites the request for the provider: path, host, the provider's own headers, and
-    /// the body and its length where they changed. `first`: no earlier attempt has changed
-    /// the request's headers (a later one finds the length the previous provider got).
-    fn send_upstream(
-        &self,
-        up: &UpstreamRequest,
-        client_body: &[u8],
-        body_size: usize,
-        first: bool,
-    ) {
-        let authority = self
-            .exchange
-            .as_ref()
-            .and_then(|ex| self.rt.deployments.get(ex.deployment))
-            .and_then(|d| self.rt.provider_of(d))
-            .map(|p| p.provider.endpoint().authority())
-            .unwrap_or_default();
-        self.set_http_request_header(":path", Some(&up.path));
-        self.set_http_request_header(":authority", Some(&authority));
-        if !first || up.body.len() != body_size {
-            self.set_http_request_header("content-length", Some(&up.body.len().to_string()));
-        }
-        for (name, value) in &up.headers {
-            self.set_http_request_header(name, Some(value));
-        }
-        if up.body != client_body {
-            self.set_http_request_body(0, body_size, &up.body);
-        }
-    }
-
-    fn reply_error(&self, err: &ApiError) -> Action {
-        self.send_http_response(
-            u32::from(err.status),
-            vec![
+    fn reply_error(&self, host: &impl Host, err: &ApiError) -> Action {
+        host.send_response(
+            err.status,
+            &[
                 ("content-type", "application/json"),
                 (TRANSLATED_HEADER, "1"),
             ],
-            Some(&err.to_json()),
+            &err.to_json(),
         );
         Action::Pause
+    }
+
+    fn response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
+        let Some(stream) = self.exchange.as_ref().map(Exchange::is_stream) else {
+            return Action::Continue;
+        };
+        if self.record.is_none() {
+            // No shared record (the roles run in different VMs): tell the gateway role by header.
+            host.set_response_header(TRANSLATED_HEADER, Some("1"));
+        }
+        // A JSON answer's status waits for its body, which tells a success by itself.
+        if stream || end_of_stream {
+            let status = self.provider_status(host);
+            if let Some(exchange) = self.exchange.as_mut() {
+                self.plan = exchange.response_headers(&self.rt, status);
+            }
+        }
+        if end_of_stream {
+            self.answered(None, self.status, true);
+        }
+        let status = self.status;
+        match self.plan {
+            BodyPlan::Stream => {
+                self.with_record(|r| {
+                    r.answer_started();
+                    r.answer_translated(status);
+                });
+                host.set_response_header("content-length", None);
+                host.set_response_header("content-type", Some("text/event-stream"));
+                host.set_response_header("content-encoding", None);
+                Action::Continue
+            }
+            BodyPlan::Buffer if end_of_stream => {
+                self.with_record(|r| r.answer_translated(status));
+                Action::Continue
+            }
+            // Headers wait for the translated body: its status and length may change.
+            BodyPlan::Buffer => Action::Pause,
+        }
+    }
+
+    fn response_body(&mut self, host: &impl Host, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(mut exchange) = self.exchange.take() else {
+            return Action::Continue;
+        };
+        let action = match self.plan {
+            BodyPlan::Stream => {
+                self.stream_body(host, &mut exchange, body_size, end_of_stream);
+                Action::Continue
+            }
+            BodyPlan::Buffer => self.buffered_body(host, &mut exchange, body_size, end_of_stream),
+        };
+        self.exchange = Some(exchange);
+        action
+    }
+
+    fn stream_body(&self, host: &impl Host, exchange: &mut Exchange, body_size: usize, end: bool) {
+        let chunk = host.response_body(body_size);
+        let mut out = Vec::with_capacity(chunk.len() + 64);
+        exchange.stream_chunk(&chunk, &mut out);
+        if end {
+            exchange.stream_end(&mut out);
+            self.answered(exchange.usage(), self.status, exchange.stream_complete());
+        }
+        // Most chunks of a pass-through stream leave as they came: no copy back into Envoy.
+        if out != chunk {
+            host.set_response_body(body_size, &out);
+        }
+    }
+
+    fn buffered_body(
+        &mut self,
+        host: &impl Host,
+        exchange: &mut Exchange,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        if let Some(answer) = oversized_answer(&self.rt, body_size) {
+            // The failure's type follows the provider's status.
+            self.provider_status(host);
+            self.replace_answer(host, &answer, body_size, false);
+            self.answered(None, answer.status, true);
+            self.with_record(|r| r.answer_translated(answer.status));
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        let body = host.response_body(body_size);
+        let success = match self.status {
+            0 => exchange.buffered_success(&self.rt, &body),
+            _ => None,
+        };
+        let read_as_success = success.is_some();
+        let answer = match success {
+            Some(answer) => {
+                self.status = answer.status;
+                answer
+            }
+            None => {
+                let status = self.provider_status(host);
+                exchange.buffered(&self.rt, status, &body)
+            }
+        };
+        self.answered(exchange.usage(), answer.status, true);
+        self.with_record(|r| r.answer_translated(answer.status));
+        self.replace_answer(host, &answer, body_size, read_as_success);
+        Action::Continue
+    }
+
+    /// Replaces the buffered answer (status, headers and body) with a translated one, if the
+    /// answer has one. A provider's JSON success, parsed here, already has a JSON type and no
+    /// encoding.
+    fn replace_answer(
+        &self,
+        host: &impl Host,
+        answer: &Answer,
+        old_size: usize,
+        from_provider_json: bool,
+    ) {
+        let Some(body) = answer.body.as_deref() else {
+            return;
+        };
+        if answer.status != self.status {
+            host.set_response_header(":status", Some(&answer.status.to_string()));
+        }
+        if let Some(seconds) = answer.retry_after {
+            host.set_response_header("retry-after", Some(&seconds.to_string()));
+        }
+        if !from_provider_json {
+            host.set_response_header("content-type", Some("application/json"));
+            host.set_response_header("content-encoding", None);
+        }
+        host.set_response_header("content-length", Some(&body.len().to_string()));
+        host.set_response_body(old_size, body);
     }
 }
 
@@ -283,206 +442,5 @@ impl Source {
         };
         let model = parked.record.try_borrow().ok()?.model?;
         rt.models.get(model)?.sole_deployment()
-    }
-}
-
-impl Context for UpstreamFilter {}
-
-impl HttpContext for UpstreamFilter {
-    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        // The one callback that may follow the gateway role's park directly (see `handoff`).
-        self.just_parked = handoff::take_just_parked();
-        if end_of_stream {
-            return Action::Continue;
-        }
-        Action::Pause
-    }
-
-    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        handoff::forget_just_parked();
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        let source = match self.source(body_size) {
-            Ok(source) => source,
-            Err(e) => return self.reply_error(&e),
-        };
-        if let Source::Parked(parked) = &source {
-            self.record = Some(parked.record.clone());
-        }
-        let first = self.record_attempts() == 0;
-        let start = self.clock_if_timed();
-        let action = match self.prepare(&source) {
-            Ok(up) => {
-                self.send_upstream(&up, source.body(), body_size, first);
-                Action::Continue
-            }
-            Err(e) => self.reply_error(&e),
-        };
-        self.charge(start);
-        action
-    }
-
-    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        handoff::forget_just_parked();
-        let start = self.clock_if_timed();
-        let action = self.response_headers(end_of_stream);
-        self.charge(start);
-        action
-    }
-
-    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        handoff::forget_just_parked();
-        let start = self.clock_if_timed();
-        let action = self.response_body(body_size, end_of_stream);
-        self.charge(start);
-        action
-    }
-
-    fn on_log(&mut self) {
-        handoff::forget_just_parked();
-    }
-}
-
-impl UpstreamFilter {
-    fn response_headers(&mut self, end_of_stream: bool) -> Action {
-        let Some(stream) = self.exchange.as_ref().map(Exchange::is_stream) else {
-            return Action::Continue;
-        };
-        if self.record.is_none() {
-            // No shared record (the roles run in different VMs): tell the gateway role by header.
-            self.set_http_response_header(TRANSLATED_HEADER, Some("1"));
-        }
-        // A JSON answer's status waits for its body, which tells a success by itself.
-        if stream || end_of_stream {
-            let status = self.provider_status();
-            if let Some(exchange) = self.exchange.as_mut() {
-                self.plan = exchange.response_headers(&self.rt, status);
-            }
-        }
-        if end_of_stream {
-            self.answered(None, self.status, true);
-        }
-        let status = self.status;
-        match self.plan {
-            BodyPlan::Stream => {
-                self.with_record(|r| {
-                    r.answer_started();
-                    r.answer_translated(status);
-                });
-                self.set_http_response_header("content-length", None);
-                self.set_http_response_header("content-type", Some("text/event-stream"));
-                self.set_http_response_header("content-encoding", None);
-                Action::Continue
-            }
-            BodyPlan::Buffer if end_of_stream => {
-                self.with_record(|r| r.answer_translated(status));
-                Action::Continue
-            }
-            // Headers wait for the translated body: its status and length may change.
-            BodyPlan::Buffer => Action::Pause,
-        }
-    }
-
-    fn response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(mut exchange) = self.exchange.take() else {
-            return Action::Continue;
-        };
-        let action = match self.plan {
-            BodyPlan::Stream => {
-                self.stream_body(&mut exchange, body_size, end_of_stream);
-                Action::Continue
-            }
-            BodyPlan::Buffer => self.buffered_body(&mut exchange, body_size, end_of_stream),
-        };
-        self.exchange = Some(exchange);
-        action
-    }
-
-    fn stream_body(&self, exchange: &mut Exchange, body_size: usize, end_of_stream: bool) {
-        let chunk = self
-            .get_http_response_body(0, body_size)
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(chunk.len() + 64);
-        exchange.stream_chunk(&chunk, &mut out);
-        if end_of_stream {
-            exchange.stream_end(&mut out);
-            self.answered(exchange.usage(), self.status, exchange.stream_complete());
-        }
-        // Most chunks of a pass-through stream leave as they came: no copy back into Envoy.
-        if out != chunk {
-            self.set_http_response_body(0, body_size, &out);
-        }
-    }
-
-    fn buffered_body(
-        &mut self,
-        exchange: &mut Exchange,
-        body_size: usize,
-        end_of_stream: bool,
-    ) -> Action {
-        let limit = self.rt.options.max_response_bytes as usize;
-        if body_size > limit {
-            // The failure's type follows the provider's status.
-            self.provider_status();
-            let err = ApiError::upstream(format!(
-                "the provider's answer is larger than this gateway's limit of {limit} bytes"
-            ));
-            let answer = Answer {
-                status: err.status,
-                body: Some(err.to_json()),
-                retry_after: None,
-            };
-            self.replace_answer(&answer, body_size, false);
-            self.answered(None, err.status, true);
-            self.with_record(|r| r.answer_translated(err.status));
-            return Action::Continue;
-        }
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        let body = self
-            .get_http_response_body(0, body_size)
-            .unwrap_or_default();
-        let success = match self.status {
-            0 => exchange.buffered_success(&self.rt, &body),
-            _ => None,
-        };
-        let read_as_success = success.is_some();
-        let answer = match success {
-            Some(answer) => {
-                self.status = answer.status;
-                answer
-            }
-            None => {
-                let status = self.provider_status();
-                exchange.buffered(&self.rt, status, &body)
-            }
-        };
-        self.answered(exchange.usage(), answer.status, true);
-        self.with_record(|r| r.answer_translated(answer.status));
-        self.replace_answer(&answer, body_size, read_as_success);
-        Action::Continue
-    }
-
-    /// Replaces the buffered answer (status, headers and body) with a translated one, if the
-    /// answer has one. A provider's JSON success, parsed here, already has a JSON type and no
-    /// encoding.
-    fn replace_answer(&self, answer: &Answer, old_size: usize, from_provider_json: bool) {
-        let Some(body) = answer.body.as_deref() else {
-            return;
-        };
-        if answer.status != self.status {
-            self.set_http_response_header(":status", Some(&answer.status.to_string()));
-        }
-        if let Some(seconds) = answer.retry_after {
-            self.set_http_response_header("retry-after", Some(&seconds.to_string()));
-        }
-        if !from_provider_json {
-            self.set_http_response_header("content-type", Some("application/json"));
-            self.set_http_response_header("content-encoding", None);
-        }
-        self.set_http_response_header("content-length", Some(&body.len().to_string()));
-        self.set_http_response_body(0, old_size, body);
     }
 }

@@ -6,7 +6,11 @@ use crate::api::models::{ModelEntry, ModelList};
 use crate::api::Operation;
 use crate::api::{ApiError, ErrorKind};
 use crate::flow::estimate::tokens;
-use crate::limits::{Caller, Estimate};
+use crate::flow::metrics::Rejection;
+use crate::flow::metrics::Series;
+use crate::flow::record::rejection;
+use crate::limits::store::Store;
+use crate::limits::{Caller, Estimate, Reservation, SubjectRef};
 use crate::runtime::{Model, Runtime};
 use serde::de::DeserializeOwned;
 
@@ -62,6 +66,17 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     }
 }
 
+/// The request id made safe for the access log's JSON line, and whether it changed: Envoy
+/// writes the id there unescaped, so quotes, backslashes and control characters are replaced.
+pub fn loggable_request_id(id: String) -> (String, bool) {
+    let safe = |c: char| (' '..='~').contains(&c) && c != '"' && c != '\\';
+    if id.chars().all(safe) {
+        return (id, false);
+    }
+    let cleaned = id.chars().map(|c| if safe(c) { c } else { '_' }).collect();
+    (cleaned, true)
+}
+
 /// A request the gateway accepted: its model group and the parsed body.
 #[derive(Debug)]
 pub struct Admission<'g> {
@@ -110,6 +125,88 @@ pub fn admit<'g>(rt: &'g Runtime, op: Operation, body: &[u8]) -> Result<Admissio
         .model(request.model())
         .ok_or_else(|| ApiError::model_not_found(request.model()))?;
     Ok(Admission { model, request })
+}
+
+/// A proxied request the gateway role lets through: the cluster to route it to, the parsed
+/// request to park for its attempts, the public model it resolved to, and what it holds on its
+/// key's limits until the response ends.
+#[derive(Debug)]
+pub struct Admitted<'r> {
+    pub cluster: &'r str,
+    pub request: ParsedRequest,
+    pub model: Option<usize>,
+    pub reservation: Option<Reservation>,
+}
+
+/// A proxied request the gateway role answers itself, the public model it named (once its
+/// body did), and the rejection to count (a key's refusals are counted; a malformed body is
+/// not a rejection).
+#[derive(Debug)]
+pub struct Refused {
+    pub error: ApiError,
+    pub model: Option<usize>,
+    pub rejection: Option<Series>,
+}
+
+impl From<ApiError> for Refused {
+    fn from(error: ApiError) -> Self {
+        Refused {
+            error,
+            model: None,
+            rejection: None,
+        }
+    }
+}
+
+/// The admission sequence of a proxied request's body: parse it and resolve its model, check
+/// the caller may use that model, then take the caller's limits (an estimate of the request
+/// reserved on its budget and token counters), in that order.
+pub fn decide<'r>(
+    rt: &'r Runtime,
+    op: Operation,
+    caller: Caller,
+    body: &[u8],
+    store: &dyn Store,
+    now_ms: u64,
+) -> Result<Admitted<'r>, Box<Refused>> {
+    let admission = admit(rt, op, body).map_err(|e| Box::new(Refused::from(e)))?;
+    let requested = admission.request.model();
+    let model = rt.model_index(requested);
+    if let Err(error) = check_access(rt, caller, admission.model, requested) {
+        let key = match caller {
+            Caller::Key(k) => Some(SubjectRef::Key(k)),
+            Caller::Anonymous => None,
+        };
+        return Err(Box::new(Refused {
+            error,
+            model,
+            rejection: Some(rejection(op, Rejection::ModelNotAllowed, key, model)),
+        }));
+    }
+    let reservation = match caller {
+        Caller::Key(key) => {
+            let expected = estimate(rt, &admission);
+            match rt.limits.admit(store, key, expected, now_ms) {
+                Ok(r) => Some(r),
+                Err(refusal) => {
+                    return Err(Box::new(Refused {
+                        rejection: refusal.limit.map(|limit| {
+                            rejection(op, Rejection::Limit(limit), refusal.subject, model)
+                        }),
+                        error: refusal.error,
+                        model,
+                    }))
+                }
+            }
+        }
+        Caller::Anonymous => None,
+    };
+    Ok(Admitted {
+        cluster: &admission.model.cluster,
+        request: admission.request,
+        model,
+        reservation,
+    })
 }
 
 /// Deserializes a JSON body, turning serde's complaint into a 400 that names the field.

@@ -7,9 +7,11 @@
 //! nothing, and count as upstream errors by type.
 
 use super::metrics::{
-    status_class, ErrorType, Metric, MetricsSink, OperationLabel, Series, Target, TokenType,
+    status_class, ErrorType, Metric, MetricsSink, OperationLabel, Rejection, Series, Target,
+    TokenType,
 };
 use crate::api::Operation;
+use crate::limits::store::Store;
 use crate::limits::{Caller, Limits, SubjectRef};
 use crate::names::{ANSWER_HEADER, COST_HEADER};
 use crate::runtime::Runtime;
@@ -429,6 +431,74 @@ pub fn answer_headers(rt: &Runtime, record: &RequestRecord) -> Vec<(&'static str
         headers.push((COST_HEADER, c.usd()));
     }
     headers
+}
+
+/// The series counting a request the gateway refused itself (`model`: once the body named it),
+/// labelled with the key or team whose check refused it.
+pub fn rejection(
+    op: Operation,
+    reason: Rejection,
+    subject: Option<SubjectRef>,
+    model: Option<usize>,
+) -> Series {
+    Series {
+        metric: Metric::KeyRejections,
+        operation: op.into(),
+        target: Target {
+            model,
+            deployment: None,
+        },
+        extra: reason.index(),
+        subject,
+    }
+}
+
+/// Records a finished request of a virtual key: its requests and spend, and the budgets left
+/// to it and its team (also returned, for the ledger), as `store` holds them now.
+#[allow(clippy::too_many_arguments)]
+pub fn key_metrics(
+    rt: &Runtime,
+    store: &dyn Store,
+    key: usize,
+    op: Operation,
+    status: u16,
+    summary: &Summary,
+    model: Option<usize>,
+    now_ms: u64,
+    sink: &mut dyn MetricsSink,
+) -> Vec<(SubjectRef, u64)> {
+    let limits = &rt.limits;
+    let series = |metric, extra, subject| Series {
+        metric,
+        operation: op.into(),
+        target: Target {
+            model,
+            deployment: None,
+        },
+        extra,
+        subject: Some(subject),
+    };
+    let me = SubjectRef::Key(key);
+    sink.add(series(Metric::KeyRequests, status_class(status), me), 1);
+    if let Some(cost) = summary.cost {
+        sink.add(series(Metric::KeyCost, 0, me), cost.nano_usd());
+    }
+    let team = limits
+        .keys
+        .get(key)
+        .and_then(|k| k.team)
+        .map(SubjectRef::Team);
+    let mut remaining = Vec::new();
+    for subject in std::iter::once(me).chain(team) {
+        if let Some(left) = limits.remaining_budget(store, subject, now_ms) {
+            sink.add(
+                series(Metric::BudgetRemaining, 0, subject),
+                Cost(left).nano_usd(),
+            );
+            remaining.push((subject, left));
+        }
+    }
+    remaining
 }
 
 /// Appends `value` as an RFC 8941 string (printable ASCII; anything else becomes `?`).

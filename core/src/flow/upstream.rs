@@ -224,6 +224,50 @@ impl Exchange {
     }
 }
 
+/// How the client's request changes for the provider, beyond path and the provider's own
+/// headers: what the upstream role must write, and nothing it need not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRewrite {
+    /// `:authority`: the provider's host (and port, when not the scheme's default).
+    pub authority: String,
+    /// A new `content-length`: when the body changed size, or on a later attempt (which finds
+    /// the length the previous provider got).
+    pub content_length: Option<String>,
+    /// Whether the body must be written (an unchanged one is not copied back into Envoy).
+    pub body_changed: bool,
+}
+
+/// The rewrite of an attempt's request (`first`: no earlier attempt changed its headers).
+pub fn request_rewrite(
+    rt: &Runtime,
+    exchange: Option<&Exchange>,
+    up: &UpstreamRequest,
+    client_body: &[u8],
+    first: bool,
+) -> RequestRewrite {
+    let authority = exchange
+        .and_then(|ex| rt.deployments.get(ex.deployment))
+        .and_then(|d| rt.provider_of(d))
+        .map(|p| p.provider.endpoint().authority())
+        .unwrap_or_default();
+    let resized = up.body.len() != client_body.len();
+    RequestRewrite {
+        authority,
+        content_length: (!first || resized).then(|| up.body.len().to_string()),
+        body_changed: up.body != client_body,
+    }
+}
+
+/// The answer to a buffered provider answer larger than `options.max_response_bytes`.
+pub fn oversized_answer(rt: &Runtime, body_size: usize) -> Option<Answer> {
+    let limit = rt.options.max_response_bytes as usize;
+    (body_size > limit).then(|| {
+        error_answer(&ApiError::upstream(format!(
+            "the provider's answer is larger than this gateway's limit of {limit} bytes"
+        )))
+    })
+}
+
 fn error_answer(e: &ApiError) -> Answer {
     Answer {
         status: e.status,

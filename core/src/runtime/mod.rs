@@ -254,6 +254,15 @@ impl Runtime {
         self.prices.get(deployment)?.as_ref()
     }
 
+    /// Whether a deployment's provider signs each request with the time it is sent (the
+    /// others are given the time the request arrived: a clock read is a host call).
+    pub fn signs_with_time(&self, deployment: usize) -> bool {
+        self.deployments
+            .get(deployment)
+            .and_then(|d| self.provider_of(d))
+            .is_some_and(|p| p.provider.signs_with_time())
+    }
+
     pub fn settings_of(&self, deployment: &Deployment) -> Option<&ModelSettings> {
         self.models.get(deployment.model).map(|m| &m.settings)
     }

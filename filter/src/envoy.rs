@@ -1,0 +1,300 @@
+//! The proxy-wasm glue: the root context (configuration, the metrics tick), the HTTP contexts
+//! dispatching each callback to a role, and `EnvoyHost`, the `Host` over proxy-wasm's host
+//! calls (which act on whichever context Envoy is calling into).
+
+use crate::gateway::GatewayFilter;
+use crate::host::{Action, Host, SharedData};
+use crate::metrics::{Stats, FLUSH_PERIOD};
+use crate::upstream::UpstreamFilter;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{self, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::rc::Rc;
+use std::time::UNIX_EPOCH;
+use switchboard_core::config::Role;
+use switchboard_core::flow::handoff;
+use switchboard_core::flow::metrics::{Kind, Labels};
+use switchboard_core::runtime::Runtime;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root { runtime: None, stats: None }) });
+}}
+
+struct Root {
+    runtime: Option<Rc<Runtime>>,
+    /// Stat names and ids for this configuration (the gateway role records the metrics).
+    stats: Option<Rc<Stats>>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let Some(bytes) = self.get_plugin_configuration() else {
+            log::error!("switchboard: no plugin configuration given");
+            return false;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let vars = crate::env::host_env();
+        match Runtime::from_text(&text, &|name: &str| vars.get(name).cloned()) {
+            Ok(rt) => {
+                log::info!(
+                    "switchboard: {:?} role configured: {} providers, {} models",
+                    rt.role,
+                    rt.providers.len(),
+                    rt.models.len()
+                );
+                if rt.role == Role::Gateway {
+                    // Create every limit counter before traffic (see `limits::store`).
+                    for (entry, initial) in rt.limits.entries() {
+                        switchboard_core::limits::store::ensure(
+                            &SharedData(&EnvoyHost),
+                            &entry,
+                            &initial,
+                        );
+                    }
+                    // Gathered counters reach Envoy's stats every tick (see `metrics`).
+                    self.set_tick_period(FLUSH_PERIOD);
+                }
+                self.stats = Some(Rc::new(Stats::new(Labels::new(&rt))));
+                self.runtime = Some(Rc::new(rt));
+                true
+            }
+            Err(problems) => {
+                for p in problems {
+                    log::error!("switchboard config: {p}");
+                }
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        handoff::forget_just_parked();
+        if let Some(stats) = &self.stats {
+            stats.flush(&EnvoyHost);
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let rt = self.runtime.clone()?;
+        Some(match rt.role {
+            Role::Gateway => Box::new(Gateway(GatewayFilter::new(rt, self.stats.clone()?))),
+            Role::Upstream => Box::new(Upstream(UpstreamFilter::new(rt))),
+        })
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+fn envoy_action(action: Action) -> types::Action {
+    match action {
+        Action::Continue => types::Action::Continue,
+        Action::Pause => types::Action::Pause,
+    }
+}
+
+/// The gateway role's HTTP context. Every callback first forgets the request parked last:
+/// whatever runs now is not the synchronous start of its first attempt (see `handoff`).
+struct Gateway(GatewayFilter);
+
+impl Context for Gateway {}
+
+impl HttpContext for Gateway {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
+        handoff::forget_just_parked();
+        envoy_action(self.0.on_request_headers(&EnvoyHost, end_of_stream))
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
+        handoff::forget_just_parked();
+        envoy_action(self.0.on_request_body(&EnvoyHost, size, end_of_stream))
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
+        handoff::forget_just_parked();
+        envoy_action(self.0.on_response_headers(&EnvoyHost, end_of_stream))
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
+        handoff::forget_just_parked();
+        envoy_action(self.0.on_response_body(&EnvoyHost, size, end_of_stream))
+    }
+
+    fn on_log(&mut self) {
+        handoff::forget_just_parked();
+        self.0.on_log(&EnvoyHost);
+    }
+}
+
+/// The upstream role's HTTP context. Its request headers callback is the one that may take
+/// the request the gateway role parked just before; every other callback forgets it.
+struct Upstream(UpstreamFilter);
+
+impl Context for Upstream {}
+
+impl HttpContext for Upstream {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
+        envoy_action(self.0.on_request_headers(&EnvoyHost, end_of_stream))
+    }
+
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
+        handoff::forget_just_parked();
+        envoy_action(self.0.on_request_body(&EnvoyHost, size, end_of_stream))
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
+        handoff::forget_just_parked();
+        envoy_action(self.0.on_response_headers(&EnvoyHost, end_of_stream))
+    }
+
+    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
+        handoff::forget_just_parked();
+        envoy_action(self.0.on_response_body(&EnvoyHost, size, end_of_stream))
+    }
+
+    fn on_log(&mut self) {
+        handoff::forget_just_parked();
+    }
+}
+
+/// proxy-wasm's host calls. A failed call reads as absent and writes as nothing (logged at
+/// debug): Envoy refuses calls only in states where the filter has nothing better to do.
+struct EnvoyHost;
+
+fn logged<T>(what: &str, result: Result<T, types::Status>) -> Option<T> {
+    result
+        .map_err(|e| log::debug!("switchboard: {what}: {e:?}"))
+        .ok()
+}
+
+impl Host for EnvoyHost {
+    fn now_ns(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn request_header(&self, name: &str) -> Option<String> {
+        logged(
+            name,
+            hostcalls::get_map_value(MapType::HttpRequestHeaders, name),
+        )
+        .flatten()
+    }
+
+    fn request_headers(&self) -> Vec<(String, String)> {
+        logged(
+            "request headers",
+            hostcalls::get_map(MapType::HttpRequestHeaders),
+        )
+        .unwrap_or_default()
+    }
+
+    fn set_request_header(&self, name: &str, value: Option<&str>) {
+        logged(
+            name,
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value),
+        );
+    }
+
+    fn request_body(&self, size: usize) -> Vec<u8> {
+        logged(
+            "request body",
+            hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size),
+        )
+        .flatten()
+        .unwrap_or_default()
+    }
+
+    fn set_request_body(&self, size: usize, body: &[u8]) {
+        logged(
+            "request body",
+            hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, body),
+        );
+    }
+
+    fn response_header(&self, name: &str) -> Option<String> {
+        logged(
+            name,
+            hostcalls::get_map_value(MapType::HttpResponseHeaders, name),
+        )
+        .flatten()
+    }
+
+    fn set_response_header(&self, name: &str, value: Option<&str>) {
+        logged(
+            name,
+            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value),
+        );
+    }
+
+    fn response_body(&self, size: usize) -> Vec<u8> {
+        logged(
+            "response body",
+            hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size),
+        )
+        .flatten()
+        .unwrap_or_default()
+    }
+
+    fn set_response_body(&self, size: usize, body: &[u8]) {
+        logged(
+            "response body",
+            hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, body),
+        );
+    }
+
+    fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
+        logged(
+            "local reply",
+            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body)),
+        );
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        logged("property", hostcalls::get_property(path.to_vec())).flatten()
+    }
+
+    fn set_property(&self, path: &[&str], value: &[u8]) {
+        logged(
+            "property",
+            hostcalls::set_property(path.to_vec(), Some(value)),
+        );
+    }
+
+    fn define_metric(&self, kind: Kind, name: &str) -> Option<u32> {
+        let kind = match kind {
+            Kind::Counter => MetricType::Counter,
+            Kind::Histogram => MetricType::Histogram,
+            Kind::Gauge => MetricType::Gauge,
+        };
+        logged(name, hostcalls::define_metric(kind, name))
+    }
+
+    fn increment_metric(&self, id: u32, by: u64) {
+        logged(
+            "metric",
+            hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX)),
+        );
+    }
+
+    fn record_metric(&self, id: u32, value: u64) {
+        logged("metric", hostcalls::record_metric(id, value));
+    }
+
+    fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(bytes), Some(cas))) => Some((bytes, cas)),
+            _ => None,
+        }
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: Option<u32>) -> bool {
+        hostcalls::set_shared_data(key, Some(value), cas).is_ok()
+    }
+}

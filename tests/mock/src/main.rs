@@ -11,6 +11,7 @@ mod cohere;
 mod conversation;
 mod gemini;
 mod openai;
+mod responses;
 mod vertex;
 
 use std::collections::VecDeque;
@@ -199,6 +200,8 @@ pub struct Directives {
     pub usage: UsageOverride,
     /// `reply=TEXT`: the assistant text.
     pub reply: Option<String>,
+    /// `tool_call=NAME {JSON arguments}`: the tool call to make (see `conversation::respond`).
+    pub tool_call: Option<String>,
 }
 
 /// Token counts forced by the `usage` directive; `None` means computed (or 0 for the details).
@@ -237,6 +240,7 @@ impl Directives {
             "cut" => self.cut = flag(value),
             "midstream_error" => self.midstream_error = flag(value),
             "reply" => self.reply = Some(value.to_owned()),
+            "tool_call" => self.tool_call = Some(value.to_owned()),
             "usage" => {
                 for item in value.split([';', ' ']) {
                     let Some((key, number)) = item.split_once([':', '=']) else {
@@ -799,6 +803,7 @@ mod tests {
                     reasoning: None
                 },
                 reply: Some("hi there".into()),
+                tool_call: None,
             }
         );
     }

@@ -11,7 +11,7 @@
 //! `input` rather than fanned out into several signed calls (use a `cohere.embed-*` model to
 //! embed batches).
 
-use super::openai::invalid_answer;
+use super::invalid_answer;
 use super::{
     sigv4, write_sse_error, write_sse_json, Attempt, Credential, Endpoint, Provider, ProviderSetup,
     ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,

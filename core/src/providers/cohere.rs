@@ -16,7 +16,7 @@
 //! - Citations are not translated; `user` and `metadata` (informational) are not sent.
 //! - Cohere-only fields a client adds (`k`, `safety_mode`, `thinking`, `priority`) pass through.
 
-use super::openai::invalid_answer;
+use super::invalid_answer;
 use super::{
     write_sse_error, write_sse_json, Attempt, Credential, Endpoint, Provider, ProviderSetup,
     ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,

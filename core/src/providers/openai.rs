@@ -3,8 +3,9 @@
 //! while usage is read off them, and the usage chunk is hidden from clients that did not ask.
 
 use super::{
-    write_sse_data, write_sse_error, Attempt, Credential, Endpoint, Provider, ProviderSetup,
-    ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
+    event_too_large, invalid_answer, stream_interrupted, write_sse_data, write_sse_error, Attempt,
+    Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -13,6 +14,7 @@ use crate::api::{ApiError, ErrorKind};
 use crate::config::secret::Secret;
 use crate::config::Problem;
 use crate::stream::sse::{SseEvent, SseParser};
+use crate::stream::MAX_EVENT_BYTES;
 use crate::usage::Usage;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -198,14 +200,6 @@ impl Provider for OpenAiWire {
     }
 }
 
-/// A 502 for an answer that is not what the provider's API promises.
-pub fn invalid_answer(kind: &str, e: &serde_json::Error) -> ApiError {
-    ApiError::upstream(format!(
-        "the {kind} provider returned an invalid answer: {e}"
-    ))
-    .with_code("invalid_upstream_response")
-}
-
 /// An OpenAI-shaped error body mapped to a gateway error, keeping status, message, param, code.
 pub fn openai_error(status: u16, body: &[u8]) -> ApiError {
     #[derive(Deserialize)]
@@ -384,8 +378,6 @@ pub struct PassthroughStream {
     events: Vec<SseEvent>,
 }
 
-const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
-
 impl PassthroughStream {
     pub fn new(include_usage: bool) -> Self {
         PassthroughStream {
@@ -460,10 +452,7 @@ impl StreamTranslator for PassthroughStream {
         let events = &mut self.events;
         if self.parser.feed(chunk, |e| events.push(e)).is_err() {
             self.errored = true;
-            write_sse_error(
-                out,
-                &ApiError::upstream("the provider sent a stream event larger than 4 MiB"),
-            );
+            write_sse_error(out, &event_too_large());
             return;
         }
         self.emit(out);
@@ -477,11 +466,7 @@ impl StreamTranslator for PassthroughStream {
         }
         if !(self.done || self.errored) {
             self.errored = true;
-            write_sse_error(
-                out,
-                &ApiError::upstream("the provider's stream ended before it was complete")
-                    .with_code("stream_interrupted"),
-            );
+            write_sse_error(out, &stream_interrupted());
         }
     }
 

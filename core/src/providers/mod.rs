@@ -15,7 +15,9 @@ pub mod sigv4;
 pub mod vertex;
 
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, FinishReason};
-use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::embeddings::{
+    Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
+};
 use crate::api::ApiError;
 
 use crate::config::secret::{Env, Secret, SecretSpec};
@@ -122,6 +124,38 @@ impl Translated {
             usage,
         );
         Translated::completion(&completion, usage)
+    }
+
+    /// An OpenAI embeddings answer from vectors in input order, and the usage to record (the
+    /// answer counts no prompt tokens when the provider reported none).
+    pub fn embeddings(
+        vectors: Vec<Vec<f32>>,
+        usage: Option<Usage>,
+        ctx: &ResponseContext,
+    ) -> Result<Translated, ApiError> {
+        let prompt_tokens = usage.map_or(0, |u| u.prompt_tokens);
+        let response = EmbeddingsResponse {
+            object: "list",
+            data: vectors
+                .into_iter()
+                .zip(0..)
+                .map(|(values, index)| Embedding {
+                    object: "embedding",
+                    index,
+                    embedding: EmbeddingVector::encode(values, ctx.base64_embeddings),
+                })
+                .collect(),
+            model: ctx.upstream_model.to_owned(),
+            usage: EmbeddingsUsage {
+                prompt_tokens,
+                total_tokens: prompt_tokens,
+            },
+        };
+        let body = serde_json::to_vec(&response).map_err(|e| ApiError::server(e.to_string()))?;
+        Ok(Translated {
+            body: Some(body),
+            usage,
+        })
     }
 }
 

@@ -356,7 +356,7 @@ fn predict_response(body: &[u8], ctx: &ResponseContext) -> Result<Translated, Ap
         prompt_tokens: tokens,
         ..Usage::default()
     };
-    gemini::embeddings_answer(vectors, Some(usage), ctx)
+    Translated::embeddings(vectors, Some(usage), ctx)
 }
 
 #[cfg(test)]

@@ -2,9 +2,7 @@
 
 use super::wire::{CohereEmbed, CohereEmbeddings, EmbeddingsBody, InvokeEmbeddings, TitanEmbed};
 use super::KIND;
-use crate::api::embeddings::{
-    Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
-};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
 use crate::config::ModelSettings;
 use crate::providers::params::unsupported;
@@ -111,31 +109,11 @@ pub(super) fn invoke_response(body: &[u8], ctx: &ResponseContext) -> Result<Tran
             CohereEmbeddings::Floats(v) | CohereEmbeddings::ByType { float: v } => (v, 0),
         },
     };
-    let response = EmbeddingsResponse {
-        object: "list",
-        data: vectors
-            .into_iter()
-            .zip(0..)
-            .map(|(values, index)| Embedding {
-                object: "embedding",
-                index,
-                embedding: EmbeddingVector::encode(values, ctx.base64_embeddings),
-            })
-            .collect(),
-        model: ctx.upstream_model.to_owned(),
-        usage: EmbeddingsUsage {
-            prompt_tokens,
-            total_tokens: prompt_tokens,
-        },
+    let usage = Usage {
+        prompt_tokens,
+        ..Usage::default()
     };
-    let body = serde_json::to_vec(&response).map_err(|e| ApiError::server(e.to_string()))?;
-    Ok(Translated {
-        body: Some(body),
-        usage: Some(Usage {
-            prompt_tokens,
-            ..Usage::default()
-        }),
-    })
+    Translated::embeddings(vectors, Some(usage), ctx)
 }
 
 #[cfg(test)]

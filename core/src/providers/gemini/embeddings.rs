@@ -1,13 +1,9 @@
-//! Embeddings: an OpenAI request → `batchEmbedContents`, and vectors → OpenAI's answer (also
-//! what Vertex's `:predict` answers become).
+//! Embeddings: an OpenAI request → `batchEmbedContents`, and its answer → OpenAI's.
 
 use super::wire::{Content, Part};
-use crate::api::embeddings::{
-    Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
-};
+use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
 use crate::providers::{invalid_answer, ResponseContext, Translated};
-use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 
 /// The texts to embed; Gemini takes no token arrays.
@@ -53,37 +49,6 @@ pub fn batch_embed_body(req: &EmbeddingsRequest, model: &str) -> Result<Vec<u8>,
     serde_json::to_vec(&Batch { requests }).map_err(|e| ApiError::server(e.to_string()))
 }
 
-/// An OpenAI embeddings answer from vectors in input order.
-pub fn embeddings_answer(
-    vectors: Vec<Vec<f32>>,
-    usage: Option<Usage>,
-    ctx: &ResponseContext,
-) -> Result<Translated, ApiError> {
-    let prompt_tokens = usage.map(|u| u.prompt_tokens).unwrap_or(0);
-    let response = EmbeddingsResponse {
-        object: "list",
-        data: vectors
-            .into_iter()
-            .enumerate()
-            .map(|(i, values)| Embedding {
-                object: "embedding",
-                index: i as u32,
-                embedding: EmbeddingVector::encode(values, ctx.base64_embeddings),
-            })
-            .collect(),
-        model: ctx.upstream_model.to_owned(),
-        usage: EmbeddingsUsage {
-            prompt_tokens,
-            total_tokens: prompt_tokens,
-        },
-    };
-    let body = serde_json::to_vec(&response).map_err(|e| ApiError::server(e.to_string()))?;
-    Ok(Translated {
-        body: Some(body),
-        usage,
-    })
-}
-
 /// `{"embeddings":[{"values":[..]}]}` → OpenAI. AI Studio reports no token counts for embeddings.
 pub fn batch_embed_response(
     kind: &str,
@@ -99,7 +64,7 @@ pub fn batch_embed_response(
         values: Vec<f32>,
     }
     let batch: Batch = serde_json::from_slice(body).map_err(|e| invalid_answer(kind, e))?;
-    embeddings_answer(
+    Translated::embeddings(
         batch.embeddings.into_iter().map(|e| e.values).collect(),
         None,
         ctx,

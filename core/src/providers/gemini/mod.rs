@@ -30,7 +30,7 @@ mod signature;
 mod stream;
 mod wire;
 
-pub use embeddings::{embedding_texts, embeddings_answer};
+pub use embeddings::embedding_texts;
 pub use error::google_error;
 pub use request::generate_content_body;
 pub use response::chat_completion;

@@ -2,6 +2,7 @@
 //! authenticated with the `api-key` header (or an Entra ID bearer token). With
 //! `api_version: v1` the newer `/openai/v1/...` surface is used and the model goes in the body.
 
+use super::kinds::Kind;
 use super::openai::{Auth, OpenAiWire};
 use super::{Provider, ProviderSetup};
 use crate::api::Operation;
@@ -46,15 +47,12 @@ fn v1_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
     })
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup.endpoint(None).map_err(|p| vec![p])?;
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: AzureSettings = setup.settings().map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `azure`",
-        )]);
-    }
     let credential = setup.api_key();
     let auth = match settings.auth {
         AzureAuth::ApiKey => Auth::Header("api-key", credential),
@@ -69,7 +67,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
         )
     };
     Ok(Box::new(OpenAiWire {
-        kind: "azure",
+        kind: kind.name,
         endpoint,
         auth,
         headers: setup.headers()?,

@@ -1,6 +1,9 @@
-//! One file per provider family. Each maps an OpenAI request to the provider's request, and
-//! the provider's answer (JSON, stream, error) back to OpenAI's shape. Adding a provider means
-//! adding its file, one line in `KINDS`, and its fixture table.
+//! The providers. Each maps an OpenAI request to the provider's request, and the provider's
+//! answer (JSON, stream, error) back to OpenAI's shape. A provider with a wire of its own is a
+//! folder with one file per seam (`wire`, `request`, `response`, `stream`, `error`, and
+//! `embeddings` where it embeds), each with its tests; the OpenAI wire (`openai.rs`) and the
+//! kinds that reuse another's translation (`azure.rs`, `openai_compatible.rs`, `vertex.rs`)
+//! are single files. `kinds.rs` describes every kind in one table.
 
 pub mod anthropic;
 pub mod azure;
@@ -8,6 +11,7 @@ pub mod bedrock;
 pub mod cohere;
 pub mod endpoint;
 pub mod gemini;
+pub mod kinds;
 pub mod openai;
 pub mod openai_compatible;
 pub mod params;
@@ -25,31 +29,8 @@ use crate::config::{ModelSettings, Problem, ProviderSpec};
 use crate::stream::MAX_EVENT_BYTES;
 use crate::usage::Usage;
 pub use endpoint::Endpoint;
+pub use kinds::Kind;
 use serde::de::DeserializeOwned;
-
-/// Provider kinds and how to build each from its config section.
-const KINDS: &[(&str, Builder)] = &[
-    ("openai", openai::build),
-    ("anthropic", anthropic::build),
-    ("azure", azure::build),
-    ("bedrock", bedrock::build),
-    ("openai_compatible", openai_compatible::build),
-    ("gemini", gemini::build),
-    ("vertex", vertex::build),
-    ("cohere", cohere::build),
-    ("groq", openai_compatible::build),
-    ("together", openai_compatible::build),
-    ("fireworks", openai_compatible::build),
-    ("deepseek", openai_compatible::build),
-    ("mistral", openai_compatible::build),
-    ("openrouter", openai_compatible::build),
-    ("xai", openai_compatible::build),
-    ("perplexity", openai_compatible::build),
-    ("ollama", openai_compatible::build),
-    ("vllm", openai_compatible::build),
-];
-
-type Builder = fn(&ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>>;
 
 /// What the upstream role knows when it prepares one attempt.
 pub struct Attempt<'a> {
@@ -228,14 +209,21 @@ pub struct ProviderSetup<'a> {
 }
 
 impl ProviderSetup<'_> {
-    /// The provider's base URL, or the kind's default when it has one.
-    pub fn endpoint(&self, default: Option<&str>) -> Result<Endpoint, Problem> {
-        let url = self.spec.base_url.as_deref().or(default).ok_or_else(|| {
-            Problem::new(
-                format!("{}.base_url", self.path),
-                format!("required for kind `{}`", self.spec.kind),
-            )
-        })?;
+    /// The section's base URL, else `kind`'s default (`setting`: the section's value of the
+    /// setting a templated default is filled from).
+    pub fn endpoint(&self, kind: &Kind, setting: Option<&str>) -> Result<Endpoint, Problem> {
+        let default = kind.base_url.default_for(setting);
+        let url = self
+            .spec
+            .base_url
+            .as_deref()
+            .or(default.as_deref())
+            .ok_or_else(|| {
+                Problem::new(
+                    format!("{}.base_url", self.path),
+                    format!("required for kind `{}`", kind.name),
+                )
+            })?;
         Endpoint::parse(url).map_err(|m| Problem::new(format!("{}.base_url", self.path), m))
     }
 
@@ -315,40 +303,63 @@ impl Credential {
     }
 }
 
-/// Every environment variable a provider section reads: those it names (`{env: NAME}`) and
-/// those its kind reads when the section does not name them (the renderer lists them all in
-/// `host_env_keys`).
-pub fn env_names(spec: &ProviderSpec) -> Vec<&str> {
-    let mut names: Vec<&str> = spec
+/// An environment variable a provider section reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvVar<'a> {
+    pub name: &'a str,
+    /// The provider cannot serve without it (an optional one is used when set).
+    pub required: bool,
+}
+
+/// Every environment variable a provider section reads: those it names (`{env: NAME}`, each
+/// needed) and those its kind reads when the section does not name them.
+pub fn env_vars(spec: &ProviderSpec) -> Vec<EnvVar<'_>> {
+    let named = spec
         .api_key
         .iter()
         .chain(spec.headers.values())
         .filter_map(SecretSpec::env_name)
-        .collect();
-    for value in spec.settings.values() {
-        let env = value
-            .as_mapping()
-            .filter(|m| m.len() == 1)
-            .and_then(|m| m.get("env"))
-            .and_then(|v| v.as_str());
-        names.extend(env);
-    }
-    if spec.kind == "bedrock" {
-        names.extend(bedrock::implied_env_names(spec));
-    }
-    names
+        .chain(spec.settings.values().filter_map(|value| {
+            value
+                .as_mapping()
+                .filter(|m| m.len() == 1)
+                .and_then(|m| m.get("env"))
+                .and_then(|v| v.as_str())
+        }))
+        .map(|name| EnvVar {
+            name,
+            required: true,
+        });
+    let implied = kinds::find(&spec.kind)
+        .map(|kind| kind.implied_env_for(spec))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| EnvVar {
+            name: v.name,
+            required: v.required,
+        });
+    named.chain(implied).collect()
+}
+
+/// The names of [`env_vars`] (the renderer lists them in `host_env_keys`).
+pub fn env_names(spec: &ProviderSpec) -> Vec<&str> {
+    env_vars(spec).into_iter().map(|v| v.name).collect()
 }
 
 /// Builds the provider a config section describes.
 pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    match KINDS.iter().find(|(kind, _)| *kind == setup.spec.kind) {
-        Some((_, builder)) => builder(setup),
+    match kinds::find(&setup.spec.kind) {
+        Some(kind) => kind.build(setup),
         None => Err(vec![Problem::new(
             format!("{}.kind", setup.path),
             format!(
                 "unknown provider kind `{}` (known: {})",
                 setup.spec.kind,
-                KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                kinds::KINDS
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )]),
     }

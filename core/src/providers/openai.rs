@@ -2,6 +2,7 @@
 //! presets): the request passes through with `model` replaced, answers pass through untouched
 //! while usage is read off them, and the usage chunk is hidden from clients that did not ask.
 
+use super::kinds::Kind;
 use super::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_data, write_sse_error, Attempt,
     Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
@@ -54,19 +55,14 @@ pub fn plain_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
     })
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup
-        .endpoint(Some("https://api.openai.com/v1"))
-        .map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `openai` (e.g. api_key: {env: OPENAI_API_KEY})",
-        )]);
-    }
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     setup.settings::<NoSettings>().map_err(|p| vec![p])?;
     Ok(Box::new(OpenAiWire {
-        kind: "openai",
+        kind: kind.name,
         endpoint,
         auth: Auth::Bearer(setup.api_key()),
         headers: setup.headers()?,

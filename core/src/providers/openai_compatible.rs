@@ -1,122 +1,46 @@
-//! Providers that speak OpenAI's API at their own address: one preset per vendor (base URL,
-//! whether a key is required, which endpoints and stream options it supports), plus
+//! Providers that speak OpenAI's API at their own address: the vendor presets (Groq, Together,
+//! Mistral, ... ; their addresses, keys and price keys are rows of `kinds::KINDS`) and
 //! `openai_compatible` for anything else (base_url required, key optional).
 
+use super::kinds::Kind;
 use super::openai::{plain_router, Auth, NoSettings, OpenAiWire};
 use super::{Provider, ProviderSetup};
 use crate::config::Problem;
 
-struct Preset {
-    kind: &'static str,
-    base_url: Option<&'static str>,
-    key_required: bool,
-    stream_usage_option: bool,
-    embeddings: bool,
+/// What an OpenAI-compatible vendor supports of OpenAI's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// Accepts `stream_options.include_usage` (else usage arrives, or not, unasked).
+    pub stream_usage_option: bool,
+    pub embeddings: bool,
 }
 
-const PRESETS: &[Preset] = &[
-    Preset {
-        kind: "openai_compatible",
-        base_url: None,
-        key_required: false,
-        stream_usage_option: true,
-        embeddings: true,
-    },
-    Preset {
-        kind: "groq",
-        base_url: Some("https://api.groq.com/openai/v1"),
-        key_required: true,
+impl Preset {
+    /// Chat completions only.
+    pub const CHAT: Preset = Preset {
         stream_usage_option: true,
         embeddings: false,
-    },
-    Preset {
-        kind: "together",
-        base_url: Some("https://api.together.xyz/v1"),
-        key_required: true,
-        stream_usage_option: true,
-        embeddings: true,
-    },
-    Preset {
-        kind: "fireworks",
-        base_url: Some("https://api.fireworks.ai/inference/v1"),
-        key_required: true,
-        stream_usage_option: true,
-        embeddings: true,
-    },
-    Preset {
-        kind: "deepseek",
-        base_url: Some("https://api.deepseek.com/v1"),
-        key_required: true,
-        stream_usage_option: true,
-        embeddings: false,
-    },
-    // Mistral and Perplexity put usage on the last chunk unasked.
-    Preset {
-        kind: "mistral",
-        base_url: Some("https://api.mistral.ai/v1"),
-        key_required: true,
-        stream_usage_option: false,
-        embeddings: true,
-    },
-    Preset {
-        kind: "openrouter",
-        base_url: Some("https://openrouter.ai/api/v1"),
-        key_required: true,
-        stream_usage_option: true,
-        embeddings: false,
-    },
-    Preset {
-        kind: "xai",
-        base_url: Some("https://api.x.ai/v1"),
-        key_required: true,
-        stream_usage_option: true,
-        embeddings: false,
-    },
-    Preset {
-        kind: "perplexity",
-        base_url: Some("https://api.perplexity.ai"),
-        key_required: true,
-        stream_usage_option: false,
-        embeddings: false,
-    },
-    Preset {
-        kind: "ollama",
-        base_url: Some("http://127.0.0.1:11434/v1"),
-        key_required: false,
-        stream_usage_option: true,
-        embeddings: true,
-    },
-    Preset {
-        kind: "vllm",
-        base_url: Some("http://127.0.0.1:8000/v1"),
-        key_required: false,
-        stream_usage_option: true,
-        embeddings: true,
-    },
-];
-
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let Some(preset) = PRESETS.iter().find(|p| p.kind == setup.spec.kind) else {
-        return Err(vec![Problem::new(
-            format!("{}.kind", setup.path),
-            format!("no preset for kind `{}`", setup.spec.kind),
-        )]);
     };
-    let endpoint = setup.endpoint(preset.base_url).map_err(|p| vec![p])?;
+    pub const CHAT_AND_EMBEDDINGS: Preset = Preset {
+        stream_usage_option: true,
+        embeddings: true,
+    };
+}
+
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+    preset: &Preset,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     setup.settings::<NoSettings>().map_err(|p| vec![p])?;
-    if preset.key_required && setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            format!("required for kind `{}`", preset.kind),
-        )]);
-    }
     let auth = if setup.spec.api_key.is_some() {
         Auth::Bearer(setup.api_key())
     } else {
         Auth::None
     };
     Ok(Box::new(OpenAiWire {
-        kind: preset.kind,
+        kind: kind.name,
         endpoint,
         auth,
         headers: setup.headers()?,
@@ -129,23 +53,32 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 
 #[cfg(test)]
 mod tests {
-    use super::PRESETS;
+    use crate::providers::kinds::{BaseUrl, Build, KINDS};
     use crate::providers::testing::*;
     use crate::testkit::test;
 
     #[test]
     fn every_preset_builds_and_routes() {
-        for preset in PRESETS {
-            let yaml = match preset.base_url {
-                Some(_) => format!("kind: {}\napi_key: k", preset.kind),
-                None => format!("kind: {}\nbase_url: http://h:1/v1\napi_key: k", preset.kind),
+        let presets = KINDS.iter().filter_map(|kind| match &kind.build {
+            Build::OpenAiCompatible(preset) => Some((kind, preset)),
+            Build::Module(_) => None,
+        });
+        for (kind, preset) in presets {
+            // The kind's own address, else one in the section.
+            let (base, yaml) = match kind.base_url {
+                BaseUrl::Fixed(url) => (url, format!("kind: {}\napi_key: k", kind.name)),
+                _ => (
+                    "http://h:1/v1",
+                    format!("kind: {}\nbase_url: http://h:1/v1\napi_key: k", kind.name),
+                ),
             };
             let p = provider(&yaml);
-            let (req, raw) = chat_request(r#"{"model":"m","messages":[],"stream":true}"#);
-            let up = p
-                .chat_request(&req, raw.as_bytes(), &attempt("up"))
-                .unwrap();
-            let base = preset.base_url.unwrap_or("http://h:1/v1");
+            let up = send_chat(
+                p.as_ref(),
+                r#"{"model":"m","messages":[],"stream":true}"#,
+                &attempt("up"),
+            )
+            .unwrap();
             let base_path = base
                 .splitn(4, '/')
                 .nth(3)
@@ -155,29 +88,36 @@ mod tests {
                 up.path,
                 format!("{base_path}/chat/completions"),
                 "{}",
-                preset.kind
+                kind.name
             );
             assert_eq!(
                 up.headers,
-                [("authorization".to_string(), "Bearer k".to_string())]
+                owned_pairs(&[("authorization", "Bearer k")]),
+                "{}",
+                kind.name
             );
             let body = String::from_utf8(up.body).unwrap();
             assert_eq!(
                 body.contains("include_usage"),
                 preset.stream_usage_option,
                 "{}",
-                preset.kind
+                kind.name
             );
+            let embeddings =
+                send_embeddings(p.as_ref(), r#"{"model":"m","input":"x"}"#, &attempt("up"));
+            assert_eq!(embeddings.is_ok(), preset.embeddings, "{}", kind.name);
         }
     }
 
     #[test]
     fn keyless_local_servers_send_no_auth() {
         let p = provider("kind: ollama");
-        let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
-        let up = p
-            .chat_request(&req, raw.as_bytes(), &attempt("llama3"))
-            .unwrap();
+        let up = send_chat(
+            p.as_ref(),
+            r#"{"model":"m","messages":[]}"#,
+            &attempt("llama3"),
+        )
+        .unwrap();
         assert!(up.headers.is_empty());
         assert_eq!(p.endpoint().authority(), "127.0.0.1:11434");
     }

@@ -15,6 +15,7 @@
 
 use super::anthropic::{self, MessagesOptions, MessagesStream};
 use super::gemini::{self, GeminiStream};
+use super::kinds::Kind;
 use super::{
     Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
     Translated, UpstreamRequest,
@@ -86,33 +87,12 @@ impl Publisher {
     }
 }
 
-/// `https://{location}-aiplatform.googleapis.com`, or the global host for `global`.
-fn default_base_url(location: &str) -> String {
-    if location == "global" {
-        "https://aiplatform.googleapis.com".to_owned()
-    } else {
-        format!("https://{location}-aiplatform.googleapis.com")
-    }
-}
-
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let settings = setup.settings::<VertexSettings>().map_err(|p| vec![p])?;
     let mut problems = Vec::new();
-    let settings = match setup.settings::<VertexSettings>() {
-        Ok(s) => Some(s),
-        Err(p) => {
-            problems.push(p);
-            None
-        }
-    };
-    if setup.spec.api_key.is_none() {
-        problems.push(Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `vertex`: an OAuth access token, e.g. api_key: {env: VERTEX_ACCESS_TOKEN}",
-        ));
-    }
-    let Some(settings) = settings else {
-        return Err(problems);
-    };
     let location_ok = !settings.location.is_empty()
         && settings
             .location
@@ -133,7 +113,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
             ),
         ));
     }
-    let endpoint = setup.endpoint(Some(&default_base_url(&settings.location)));
+    let endpoint = setup.endpoint(kind, Some(&settings.location));
     let headers = setup.headers();
     match (endpoint, headers) {
         (Ok(endpoint), Ok(headers)) if problems.is_empty() => Ok(Box::new(Vertex {

@@ -40,6 +40,7 @@ pub use response::chat_completion;
 pub use stream::{MessagesEvents, MessagesStream};
 pub use wire::MessagesRequest;
 
+use super::kinds::Kind;
 use super::{
     Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
     Translated, UpstreamRequest,
@@ -50,7 +51,6 @@ use crate::config::secret::Secret;
 use crate::config::Problem;
 use serde::Deserialize;
 
-const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 const KIND: &str = "anthropic";
 
 #[derive(Deserialize)]
@@ -84,18 +84,13 @@ pub struct Anthropic {
     options: MessagesOptions,
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
     let mut problems = Vec::new();
-    let endpoint = setup
-        .endpoint(Some(DEFAULT_BASE_URL))
-        .map_err(|p| vec![p])?;
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: AnthropicSettings = setup.settings().map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        problems.push(Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `anthropic` (e.g. api_key: {env: ANTHROPIC_API_KEY})",
-        ));
-    }
     if settings.default_max_tokens == 0 {
         problems.push(Problem::new(
             format!("{}.default_max_tokens", setup.path),

@@ -22,6 +22,7 @@ mod response;
 mod stream;
 mod wire;
 
+use super::kinds::Kind;
 use super::{
     sigv4, Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext,
     StreamTranslator, Translated, UpstreamRequest,
@@ -30,7 +31,7 @@ use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
 use crate::config::secret::{Secret, SecretSpec};
-use crate::config::{Problem, ProviderSpec};
+use crate::config::Problem;
 use serde::Deserialize;
 
 const KIND: &str = "bedrock";
@@ -38,10 +39,12 @@ const KIND: &str = "bedrock";
 /// The SigV4 signing name of `bedrock-runtime`.
 const SIGNING_SERVICE: &str = "bedrock";
 
-/// Where credentials come from when the configuration does not say, as in AWS's SDKs.
-const DEFAULT_ACCESS_KEY_ID_ENV: &str = "AWS_ACCESS_KEY_ID";
-const DEFAULT_SECRET_ACCESS_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
-const DEFAULT_SESSION_TOKEN_ENV: &str = "AWS_SESSION_TOKEN";
+/// Where credentials come from when the configuration does not say, as in AWS's SDKs (the
+/// kind's `implied_env`). A session token belongs to its keys: it is taken from the
+/// environment only with the access key id from there too.
+pub const DEFAULT_ACCESS_KEY_ID_ENV: &str = "AWS_ACCESS_KEY_ID";
+pub const DEFAULT_SECRET_ACCESS_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
+pub const DEFAULT_SESSION_TOKEN_ENV: &str = "AWS_SESSION_TOKEN";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +75,10 @@ pub struct Bedrock {
     headers: Vec<(String, Secret)>,
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
     let settings: Settings = setup.settings().map_err(|p| vec![p])?;
     let region = settings.region.as_str();
     if region.is_empty()
@@ -85,11 +91,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
             format!("`{region}` is not an AWS region name (e.g. us-east-1)"),
         )]);
     }
-    let endpoint = setup
-        .endpoint(Some(&format!(
-            "https://bedrock-runtime.{region}.amazonaws.com"
-        )))
-        .map_err(|p| vec![p])?;
+    let endpoint = setup.endpoint(kind, Some(region)).map_err(|p| vec![p])?;
     let auth = if setup.spec.api_key.is_some() {
         if settings.access_key_id.is_some()
             || settings.secret_access_key.is_some()
@@ -145,26 +147,6 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
         auth,
         headers: setup.headers()?,
     }))
-}
-
-/// The environment variables read by default (credentials the configuration does not name),
-/// so that the renderer lets them into the Wasm VM.
-pub fn implied_env_names(spec: &ProviderSpec) -> Vec<&'static str> {
-    if spec.api_key.is_some() {
-        return Vec::new();
-    }
-    let configured = |field: &str| spec.settings.contains_key(field);
-    let mut names = Vec::new();
-    if !configured("access_key_id") {
-        names.push(DEFAULT_ACCESS_KEY_ID_ENV);
-    }
-    if !configured("secret_access_key") {
-        names.push(DEFAULT_SECRET_ACCESS_KEY_ENV);
-    }
-    if !configured("session_token") && !configured("access_key_id") {
-        names.push(DEFAULT_SESSION_TOKEN_ENV);
-    }
-    names
 }
 
 impl Bedrock {
@@ -295,6 +277,7 @@ const KEYS: &str = "kind: bedrock\nregion: us-east-1\naccess_key_id: AKIDEXAMPLE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ProviderSpec;
     use crate::providers::testing::*;
     use crate::testkit::test;
 
@@ -388,7 +371,7 @@ mod tests {
                 env: &env,
                 path: "providers.test".into(),
             };
-            let Ok(p) = build(&setup) else {
+            let Ok(p) = crate::providers::build(&setup) else {
                 panic!("{}", case.name)
             };
             let up = send_chat(

@@ -26,6 +26,7 @@ mod response;
 mod stream;
 mod wire;
 
+use super::kinds::Kind;
 use super::{
     Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
     Translated, UpstreamRequest,
@@ -55,17 +56,12 @@ pub struct Cohere {
     embed_input_type: EmbedInputType,
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup
-        .endpoint(Some("https://api.cohere.com"))
-        .map_err(|p| vec![p])?;
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: CohereSettings = setup.settings().map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `cohere` (e.g. api_key: {env: COHERE_API_KEY})",
-        )]);
-    }
     Ok(Box::new(Cohere {
         endpoint,
         api_key: setup.api_key(),

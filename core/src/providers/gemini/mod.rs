@@ -38,6 +38,7 @@ pub use stream::GeminiStream;
 
 use embeddings::{batch_embed_body, batch_embed_response};
 
+use super::kinds::Kind;
 use super::{
     Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
     Translated, UpstreamRequest,
@@ -70,16 +71,11 @@ fn default_api_version() -> String {
     "v1beta".into()
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup
-        .endpoint(Some("https://generativelanguage.googleapis.com"))
-        .map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `gemini` (e.g. api_key: {env: GEMINI_API_KEY})",
-        )]);
-    }
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: GeminiSettings = setup.settings().map_err(|p| vec![p])?;
     Ok(Box::new(Gemini {
         endpoint,

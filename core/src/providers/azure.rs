@@ -3,7 +3,8 @@
 //! `api_version: v1` the newer `/openai/v1/...` surface is used and the model goes in the body.
 
 use super::kinds::Kind;
-use super::openai::{Auth, OpenAiWire};
+use super::openai::{api_path, OpenAiWire, Preset, Router};
+use super::upstream::{Auth, Upstream};
 use super::{Provider, ProviderSetup};
 use crate::api::Operation;
 use crate::config::Problem;
@@ -31,20 +32,12 @@ fn default_api_version() -> String {
     "2024-10-21".into()
 }
 
-fn deployment_router(wire: &OpenAiWire, op: Operation, deployment: &str) -> String {
-    let tail = match op {
-        Operation::ChatCompletions => "/chat/completions",
-        Operation::Embeddings => "/embeddings",
-    };
-    wire.endpoint
-        .path(&format!("/openai/deployments/{deployment}{tail}"))
+fn deployment_router(op: Operation, deployment: &str) -> String {
+    format!("/openai/deployments/{deployment}{}", api_path(op))
 }
 
-fn v1_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
-    wire.endpoint.path(match op {
-        Operation::ChatCompletions => "/openai/v1/chat/completions",
-        Operation::Embeddings => "/openai/v1/embeddings",
-    })
+fn v1_router(op: Operation, _model: &str) -> String {
+    format!("/openai/v1{}", api_path(op))
 }
 
 pub fn build(
@@ -58,7 +51,7 @@ pub fn build(
         AzureAuth::ApiKey => Auth::Header("api-key", credential),
         AzureAuth::Bearer => Auth::Bearer(credential),
     };
-    let (router, query): (super::openai::Router, String) = if settings.api_version == "v1" {
+    let (router, query): (Router, String) = if settings.api_version == "v1" {
         (v1_router, String::new())
     } else {
         (
@@ -68,11 +61,12 @@ pub fn build(
     };
     Ok(Box::new(OpenAiWire {
         kind: kind.name,
-        endpoint,
-        auth,
-        headers: setup.headers()?,
-        stream_usage_option: true,
-        embeddings: true,
+        upstream: Upstream {
+            endpoint,
+            auth,
+            headers: setup.headers()?,
+        },
+        preset: Preset::CHAT_AND_EMBEDDINGS,
         router,
         query,
     }))

@@ -3,8 +3,8 @@
 //! default address, how it authenticates, its LiteLLM price keys, the environment it reads).
 //! Adding a kind is adding its row to [`KINDS`]; everything else reads the table.
 
-use super::openai_compatible::Preset;
-use super::{anthropic, azure, bedrock, cohere, gemini, openai, openai_compatible, vertex};
+use super::openai::Preset;
+use super::{anthropic, azure, bedrock, cohere, gemini, openai, vertex};
 use super::{Provider, ProviderSetup};
 use crate::config::{Problem, ProviderSpec};
 
@@ -32,7 +32,7 @@ pub enum Build {
     /// The kind's own module builds it.
     Module(Builder),
     /// OpenAI's wire at the kind's address, as the preset says.
-    OpenAiCompatible(Preset),
+    OpenAiWire(Preset),
 }
 
 /// A kind's default address.
@@ -76,7 +76,7 @@ const fn vendor(
 ) -> Kind {
     Kind {
         name,
-        build: Build::OpenAiCompatible(preset),
+        build: Build::OpenAiWire(preset),
         base_url: BaseUrl::Fixed(base_url),
         api_key: ApiKey::Required { example: key_env },
         auth: "Bearer",
@@ -89,7 +89,7 @@ const fn vendor(
 pub const KINDS: &[Kind] = &[
     Kind {
         name: "openai",
-        build: Build::Module(openai::build),
+        build: Build::OpenAiWire(Preset::CHAT_AND_EMBEDDINGS),
         base_url: BaseUrl::Fixed("https://api.openai.com/v1"),
         api_key: ApiKey::Required {
             example: "OPENAI_API_KEY",
@@ -251,7 +251,7 @@ pub const KINDS: &[Kind] = &[
     ),
     Kind {
         name: "ollama",
-        build: Build::OpenAiCompatible(Preset::CHAT_AND_EMBEDDINGS),
+        build: Build::OpenAiWire(Preset::CHAT_AND_EMBEDDINGS),
         base_url: BaseUrl::Fixed("http://127.0.0.1:11434/v1"),
         api_key: ApiKey::Optional,
         auth: "none",
@@ -260,7 +260,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "vllm",
-        build: Build::OpenAiCompatible(Preset::CHAT_AND_EMBEDDINGS),
+        build: Build::OpenAiWire(Preset::CHAT_AND_EMBEDDINGS),
         base_url: BaseUrl::Fixed("http://127.0.0.1:8000/v1"),
         api_key: ApiKey::Optional,
         auth: "Bearer if `api_key` is set",
@@ -269,7 +269,7 @@ pub const KINDS: &[Kind] = &[
     },
     Kind {
         name: "openai_compatible",
-        build: Build::OpenAiCompatible(Preset::CHAT_AND_EMBEDDINGS),
+        build: Build::OpenAiWire(Preset::CHAT_AND_EMBEDDINGS),
         base_url: BaseUrl::None { note: "required" },
         api_key: ApiKey::Optional,
         auth: "Bearer if `api_key` is set",
@@ -299,7 +299,7 @@ impl Kind {
         };
         let built = match &self.build {
             Build::Module(build) => build(setup, self),
-            Build::OpenAiCompatible(preset) => openai_compatible::build(setup, self, preset),
+            Build::OpenAiWire(preset) => openai::build(setup, self, preset),
         };
         match (missing_key, built) {
             (None, built) => built,

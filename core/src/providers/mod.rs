@@ -1,9 +1,9 @@
 //! The providers. Each maps an OpenAI request to the provider's request, and the provider's
 //! answer (JSON, stream, error) back to OpenAI's shape. A provider with a wire of its own is a
 //! folder with one file per seam (`wire`, `request`, `response`, `stream`, `error`, and
-//! `embeddings` where it embeds), each with its tests; the OpenAI wire (`openai.rs`) and the
-//! kinds that reuse another's translation (`azure.rs`, `openai_compatible.rs`, `vertex.rs`)
-//! are single files. `kinds.rs` describes every kind in one table.
+//! `embeddings` where it embeds), each with its tests; the OpenAI wire (`openai.rs`, which
+//! also serves the OpenAI-compatible kinds) and the kinds that reuse another's translation
+//! (`azure.rs`, `vertex.rs`) are single files. `kinds.rs` describes every kind in one table.
 
 pub mod anthropic;
 pub mod azure;
@@ -13,12 +13,14 @@ pub mod endpoint;
 pub mod gemini;
 pub mod kinds;
 pub mod openai;
-pub mod openai_compatible;
 pub mod params;
 pub mod sigv4;
+pub mod upstream;
 pub mod vertex;
 
-use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, FinishReason};
+use crate::api::chat::{
+    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, FinishReason, UsageReport,
+};
 use crate::api::embeddings::{
     Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
 };
@@ -438,6 +440,22 @@ pub fn write_sse_json<T: serde::Serialize>(out: &mut Vec<u8>, value: &T) {
 
 pub const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
 
+/// Ends a client stream that completed: a usage chunk (`chunk()` without its choices) when
+/// there is `usage` to report, then `[DONE]`.
+pub fn write_stream_end(
+    out: &mut Vec<u8>,
+    usage: Option<Usage>,
+    chunk: impl FnOnce() -> ChatChunk,
+) {
+    if let Some(usage) = usage {
+        let mut chunk = chunk();
+        chunk.choices.clear();
+        chunk.usage = Some(UsageReport::from(&usage));
+        write_sse_json(out, &chunk);
+    }
+    out.extend_from_slice(SSE_DONE);
+}
+
 /// Appends an OpenAI-shaped error event, which the `openai` SDKs raise as an APIError.
 pub fn write_sse_error(out: &mut Vec<u8>, error: &ApiError) {
     write_sse_data(out, &error.to_json());
@@ -520,6 +538,36 @@ pub mod testing {
     ) -> Result<UpstreamRequest, ApiError> {
         let (req, raw) = embeddings_request(json);
         provider.embeddings_request(&req, raw.as_bytes(), attempt)
+    }
+
+    /// Asserts `err` is a 400 naming `param`, worded as a parameter the provider lacks
+    /// (`params::unsupported`) exactly when `unsupported`; `case` names the case.
+    pub fn assert_refused(err: &ApiError, param: &str, unsupported: bool, case: &str) {
+        assert_eq!(
+            (err.status, err.param.as_deref()),
+            (400, Some(param)),
+            "{case}: {}",
+            err.message
+        );
+        let worded = err
+            .message
+            .starts_with(&format!("Unsupported parameter `{param}`: "));
+        assert_eq!(worded, unsupported, "{case}: {}", err.message);
+    }
+
+    /// A provider's usage object (JSON) and the usage it means.
+    pub struct UsageCase {
+        pub name: &'static str,
+        pub usage: &'static str,
+        pub expected: Usage,
+    }
+
+    impl UsageCase {
+        /// Asserts `normalise` reads the usage object as expected.
+        pub fn check<W: serde::de::DeserializeOwned>(&self, normalise: impl Fn(W) -> Usage) {
+            let usage: W = serde_json::from_str(self.usage).unwrap();
+            assert_eq!(normalise(usage), self.expected, "{}", self.name);
+        }
     }
 
     /// Header pairs as `UpstreamRequest::headers` holds them.

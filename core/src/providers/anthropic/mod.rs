@@ -41,13 +41,13 @@ pub use stream::{MessagesEvents, MessagesStream};
 pub use wire::MessagesRequest;
 
 use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::ApiError;
-use crate::config::secret::Secret;
 use crate::config::Problem;
 use serde::Deserialize;
 
@@ -76,9 +76,7 @@ fn default_max_tokens() -> u32 {
 
 /// The first-party Anthropic API.
 pub struct Anthropic {
-    endpoint: Endpoint,
-    api_key: Credential,
-    headers: Vec<(String, Secret)>,
+    upstream: Upstream,
     version: String,
     beta: Option<String>,
     options: MessagesOptions,
@@ -108,9 +106,11 @@ pub fn build(
         return Err(problems);
     }
     Ok(Box::new(Anthropic {
-        endpoint,
-        api_key: setup.api_key(),
-        headers,
+        upstream: Upstream {
+            endpoint,
+            auth: Auth::Header("x-api-key", setup.api_key()),
+            headers,
+        },
         version: settings.anthropic_version,
         beta: (!settings.beta.is_empty()).then(|| settings.beta.join(",")),
         options: MessagesOptions {
@@ -125,7 +125,7 @@ impl Provider for Anthropic {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(
@@ -137,22 +137,9 @@ impl Provider for Anthropic {
         let model = attempt.upstream_model;
         let body = messages_request(req, Some(model), attempt.settings, &self.options)?;
         let body = serde_json::to_vec(&body).map_err(|e| ApiError::server(e.to_string()))?;
-        let mut headers = Vec::with_capacity(self.headers.len() + 3);
-        if let Some(key) = self.api_key.get()? {
-            headers.push(("x-api-key".to_owned(), key.to_owned()));
-        }
-        headers.push(("anthropic-version".to_owned(), self.version.clone()));
-        if let Some(beta) = &self.beta {
-            headers.push(("anthropic-beta".to_owned(), beta.clone()));
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
-        }
-        Ok(UpstreamRequest {
-            path: self.endpoint.path("/v1/messages"),
-            headers,
-            body,
-        })
+        let mut own = vec![("anthropic-version", self.version.as_str())];
+        own.extend(self.beta.as_deref().map(|beta| ("anthropic-beta", beta)));
+        self.upstream.request("/v1/messages", &own, body)
     }
 
     fn chat_response(&self, body: &[u8], ctx: &ResponseContext) -> Result<Translated, ApiError> {

@@ -23,6 +23,7 @@ mod stream;
 mod wire;
 
 use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
     sigv4, Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext,
     StreamTranslator, Translated, UpstreamRequest,
@@ -30,7 +31,7 @@ use super::{
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
-use crate::config::secret::{Secret, SecretSpec};
+use crate::config::secret::SecretSpec;
 use crate::config::Problem;
 use serde::Deserialize;
 
@@ -58,7 +59,7 @@ struct Settings {
     session_token: Option<SecretSpec>,
 }
 
-enum Auth {
+enum AwsAuth {
     SigV4 {
         access_key_id: Credential,
         secret_access_key: Credential,
@@ -69,10 +70,10 @@ enum Auth {
 }
 
 pub struct Bedrock {
-    endpoint: Endpoint,
+    /// Address and extra headers; the credential is `auth`'s (a signature, or a key).
+    upstream: Upstream,
     region: String,
-    auth: Auth,
-    headers: Vec<(String, Secret)>,
+    auth: AwsAuth,
 }
 
 pub fn build(
@@ -102,7 +103,7 @@ pub fn build(
                 "set either api_key (a Bedrock API key) or AWS access keys, not both",
             )]);
         }
-        Auth::ApiKey(setup.api_key())
+        AwsAuth::ApiKey(setup.api_key())
     } else {
         let env_default = |name: &str| SecretSpec::Env {
             env: name.to_owned(),
@@ -119,7 +120,7 @@ pub fn build(
             }
             None => Credential::None,
         };
-        Auth::SigV4 {
+        AwsAuth::SigV4 {
             access_key_id: setup.credential(
                 "access_key_id",
                 Some(
@@ -142,10 +143,13 @@ pub fn build(
         }
     };
     Ok(Box::new(Bedrock {
-        endpoint,
+        upstream: Upstream {
+            endpoint,
+            auth: Auth::None,
+            headers: setup.headers()?,
+        },
         region: settings.region,
         auth,
-        headers: setup.headers()?,
     }))
 }
 
@@ -160,21 +164,18 @@ impl Bedrock {
         now_ms: u64,
     ) -> Result<UpstreamRequest, ApiError> {
         let path = self
+            .upstream
             .endpoint
             .path(&format!("/model/{}/{action}", sigv4::uri_encode(model)));
-        let mut headers: Vec<(String, String)> = self
-            .headers
-            .iter()
-            .map(|(name, value)| (name.clone(), value.expose().to_owned()))
-            .collect();
+        let mut headers = self.upstream.headers(&[])?;
         match &self.auth {
-            Auth::ApiKey(key) => {
+            AwsAuth::ApiKey(key) => {
                 let key = key
                     .get()?
                     .ok_or_else(|| ApiError::server("the Bedrock API key is not configured"))?;
                 headers.push(("authorization".to_owned(), format!("Bearer {key}")));
             }
-            Auth::SigV4 {
+            AwsAuth::SigV4 {
                 access_key_id,
                 secret_access_key,
                 session_token,
@@ -187,7 +188,7 @@ impl Bedrock {
                 };
                 let request = sigv4::Request {
                     method: "POST",
-                    host: &self.endpoint.authority(),
+                    host: &self.upstream.endpoint.authority(),
                     path: &path,
                     query: &[],
                     headers: &[],
@@ -214,7 +215,7 @@ impl Provider for Bedrock {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(
@@ -262,7 +263,7 @@ impl Provider for Bedrock {
     }
 
     fn signs_with_time(&self) -> bool {
-        matches!(self.auth, Auth::SigV4 { .. })
+        matches!(self.auth, AwsAuth::SigV4 { .. })
     }
 
     fn error_response(&self, status: u16, body: &[u8]) -> ApiError {

@@ -27,14 +27,14 @@ mod stream;
 mod wire;
 
 use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
-use crate::config::secret::Secret;
 use crate::config::Problem;
 use serde::{Deserialize, Serialize};
 use wire::EmbedInputType;
@@ -50,9 +50,7 @@ struct CohereSettings {
 }
 
 pub struct Cohere {
-    endpoint: Endpoint,
-    api_key: Credential,
-    headers: Vec<(String, Secret)>,
+    upstream: Upstream,
     embed_input_type: EmbedInputType,
 }
 
@@ -63,9 +61,11 @@ pub fn build(
     let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: CohereSettings = setup.settings().map_err(|p| vec![p])?;
     Ok(Box::new(Cohere {
-        endpoint,
-        api_key: setup.api_key(),
-        headers: setup.headers()?,
+        upstream: Upstream {
+            endpoint,
+            auth: Auth::Bearer(setup.api_key()),
+            headers: setup.headers()?,
+        },
         embed_input_type: settings.embed_input_type,
     }))
 }
@@ -76,18 +76,8 @@ impl Cohere {
         api_path: &str,
         body: &T,
     ) -> Result<UpstreamRequest, ApiError> {
-        let mut headers = Vec::with_capacity(self.headers.len() + 1);
-        if let Some(key) = self.api_key.get()? {
-            headers.push(("authorization".to_owned(), format!("Bearer {key}")));
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
-        }
-        Ok(UpstreamRequest {
-            path: self.endpoint.path(api_path),
-            headers,
-            body: serde_json::to_vec(body).map_err(|e| ApiError::server(e.to_string()))?,
-        })
+        let body = serde_json::to_vec(body).map_err(|e| ApiError::server(e.to_string()))?;
+        self.upstream.request(api_path, &[], body)
     }
 }
 
@@ -97,7 +87,7 @@ impl Provider for Cohere {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(

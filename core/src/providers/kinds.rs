@@ -406,9 +406,9 @@ mod tests {
     }
 
     #[test]
-    fn env_vars_named_then_implied_with_what_each_is_for() {
+    fn env_vars_named_then_implied_once_each_with_what_it_is_for() {
         let spec: ProviderSpec = serde_yaml::from_str(
-            "kind: bedrock\nregion: us-east-1\nheaders: {X-Team: {env: TEAM}}",
+            "kind: bedrock\nregion: us-east-1\nheaders: {X-Team: {env: TEAM}, X-Also: {env: TEAM}}",
         )
         .unwrap();
         let got: Vec<(&str, bool)> = crate::providers::env_vars(&spec)

@@ -313,8 +313,8 @@ pub struct EnvVar<'a> {
     pub required: bool,
 }
 
-/// Every environment variable a provider section reads: those it names (`{env: NAME}`, each
-/// needed) and those its kind reads when the section does not name them.
+/// Every environment variable a provider section reads, once: those it names (`{env: NAME}`,
+/// each needed) and those its kind reads when the section does not name them.
 pub fn env_vars(spec: &ProviderSpec) -> Vec<EnvVar<'_>> {
     let named = spec
         .api_key
@@ -340,7 +340,13 @@ pub fn env_vars(spec: &ProviderSpec) -> Vec<EnvVar<'_>> {
             name: v.name,
             required: v.required,
         });
-    named.chain(implied).collect()
+    let mut vars: Vec<EnvVar> = Vec::new();
+    for var in named.chain(implied) {
+        if !vars.iter().any(|v| v.name == var.name) {
+            vars.push(var);
+        }
+    }
+    vars
 }
 
 /// The names of [`env_vars`] (the renderer lists them in `host_env_keys`).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: builds Switchboard, installs Envoy 1.40, renders examples/quickstart.yaml and
-# runs the gateway on 127.0.0.1:10000 in the foreground. With no provider keys in the
-# environment it also starts the local mock provider and serves from it.
+# runs the gateway on 127.0.0.1:10000 in the foreground. Providers whose credentials are in
+# the environment are served for real; the others from the local mock provider, which it
+# starts when one needs it (`switchboard env` says which variables each provider reads).
 #
 #   SWITCHBOARD_CONFIG=my.yaml scripts/run.sh     # another filter configuration
 set -euo pipefail
@@ -17,26 +18,56 @@ build_wasm
 build_native
 ensure_venv
 
-KEYS=(OPENAI_API_KEY ANTHROPIC_API_KEY AZURE_OPENAI_API_KEY GEMINI_API_KEY COHERE_API_KEY AWS_ACCESS_KEY_ID)
-present=()
-for k in "${KEYS[@]}"; do [ -n "${!k:-}" ] && present+=("$k"); done
-
 render=("$CLI" render "$CONFIG" --wasm "$WASM" -o "$RUN_DIR/envoy.yaml")
 mock_pid=""
 cleanup() { [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-if [ ${#present[@]} -eq 0 ]; then
+# One line per variable a provider reads: provider, NAME, set|unset, required|optional. A
+# provider with a required variable unset is served by the mock.
+env_report=$("$CLI" env "$CONFIG")
+# From the report: `mocked` (those providers, comma-separated), `status` (each provider and
+# why it is served as it is) or `every` ("every" when the mock serves them all).
+from_report() {
+  awk -F'\t' -v want="$1" '
+    !($1 in seen) { seen[$1] = 1; names[++n] = $1 }
+    $4 == "required" && $3 == "set" { real[$1] = real[$1] (real[$1] ? ", " : "") $2 }
+    $4 == "required" && $3 == "unset" { missing[$1] = missing[$1] (missing[$1] ? ", " : "") $2 }
+    END {
+      for (i = 1; i <= n; i++) {
+        p = names[i]
+        if (p in missing) {
+          mocked = mocked (mocked ? "," : "") p; m++
+          status = status sep p ": MOCK (" missing[p] " not set)"
+        } else {
+          status = status sep p ": real" ((p in real) ? " (" real[p] ")" : "")
+        }
+        sep = "; "
+      }
+      if (want == "mocked") print mocked
+      else if (want == "status") print status
+      else if (m > 0 && m == n) print "every"
+    }' <<<"$env_report"
+}
+
+mocked=$(from_report mocked)
+if [ -n "$mocked" ]; then
   mock_port="${SWITCHBOARD_MOCK_PORT:-10080}"
   "$MOCK" --port "$mock_port" > "$RUN_DIR/mock.out" 2> "$RUN_DIR/mock.log" &
   mock_pid=$!
   for _ in $(seq 50); do grep -q listening "$RUN_DIR/mock.out" 2>/dev/null && break; sleep 0.1; done
   grep -q listening "$RUN_DIR/mock.out" || die "mock provider did not start (see $RUN_DIR/mock.log)"
   render+=(--mock-upstream "http://127.0.0.1:$mock_port")
-  say "no provider keys in the environment (${KEYS[*]}):"
-  say "serving every model from the local MOCK provider on 127.0.0.1:$mock_port"
-else
-  say "provider keys found: ${present[*]} — serving the real providers"
+  if [ "$(from_report every)" = every ]; then
+    say "no provider keys in the environment ($(from_report status)):"
+    say "serving every model from the local MOCK provider on 127.0.0.1:$mock_port"
+  else
+    render+=(--mock-providers "$mocked")
+    say "$(from_report status)"
+    say "(MOCK: the local mock provider on 127.0.0.1:$mock_port)"
+  fi
+elif [ -n "$env_report" ]; then
+  say "$(from_report status): serving the real providers"
 fi
 "${render[@]}"
 

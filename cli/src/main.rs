@@ -1,11 +1,13 @@
 //! `switchboard`: validates a filter configuration, renders it into an Envoy bootstrap (or Istio
-//! manifests), and makes virtual keys.
+//! manifests), makes virtual keys, and says what the provider kinds are and which environment
+//! a configuration's providers read.
 
+mod kinds;
 mod render;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use render::prices::{bake, PriceSource};
-use render::{bootstrap, istio, prepare, Prepared, RenderOptions};
+use render::{bootstrap, istio, prepare, Mock, Prepared, RenderOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,9 +43,18 @@ enum Command {
         /// Path of switchboard.wasm as Envoy will see it.
         #[arg(long)]
         wasm: PathBuf,
-        /// Send every provider to this base URL, with placeholder credentials (demos, tests).
+        /// Send the providers (every one, or those of --mock-providers) to this base URL, with
+        /// placeholder credentials (demos, tests).
         #[arg(long, value_name = "URL")]
         mock_upstream: Option<String>,
+        /// With --mock-upstream: send only these providers there (the others stay real).
+        #[arg(
+            long,
+            value_name = "NAME,...",
+            value_delimiter = ',',
+            requires = "mock_upstream"
+        )]
+        mock_providers: Option<Vec<String>>,
         #[arg(long, value_enum, default_value_t = Format::Yaml)]
         format: Format,
         /// The host the Istio Gateway and VirtualService serve (`--format istio`).
@@ -56,6 +67,14 @@ enum Command {
     /// Virtual keys for clients (the configuration holds only their SHA-256).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print the table of provider kinds (Markdown, as in the README).
+    Providers,
+    /// Print the environment variables each provider of a configuration reads, one per line:
+    /// provider, name, set|unset, required|optional (tab-separated).
+    Env {
+        /// The filter configuration (YAML or JSON).
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -116,18 +135,27 @@ fn main() -> ExitCode {
             input,
             wasm,
             mock_upstream,
+            mock_providers,
             format,
             istio_host,
             output,
-        } => render(
-            &input,
-            &wasm,
-            mock_upstream.as_deref(),
-            format,
-            &istio_host,
-            output.as_deref(),
-        ),
+        } => {
+            let mock = mock_upstream.as_deref().map(|url| Mock {
+                url,
+                providers: mock_providers.as_deref(),
+            });
+            render(
+                &input,
+                &wasm,
+                mock.as_ref(),
+                format,
+                &istio_host,
+                output.as_deref(),
+            )
+        }
         Command::Key(command) => key(command),
+        Command::Providers => Ok(kinds::table()),
+        Command::Env { file } => provider_env(&file),
     };
     match result {
         Ok(text) => print_out(&text),
@@ -158,10 +186,10 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Reads, validates and prices a configuration; `mock` sends every provider there.
+/// Reads, validates and prices a configuration; `mock` sends providers there.
 fn load(
     input: &Input,
-    mock: Option<&str>,
+    mock: Option<&Mock>,
 ) -> Result<(Prepared, Vec<render::prices::DeploymentPrice>, bool), String> {
     let file = input.file.display().to_string();
     let text = std::fs::read_to_string(&input.file).map_err(|e| format!("{file}: {e}"))?;
@@ -221,7 +249,7 @@ fn validate(input: &Input) -> Result<String, String> {
 fn render(
     input: &Input,
     wasm: &Path,
-    mock: Option<&str>,
+    mock: Option<&Mock>,
     format: Format,
     istio_host: &str,
     output: Option<&Path>,
@@ -264,6 +292,13 @@ fn render(
         }
         None => Ok(text),
     }
+}
+
+/// `env FILE`: the report of `kinds::env_report` against this process's environment.
+fn provider_env(file: &Path) -> Result<String, String> {
+    let shown = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{shown}: {e}"))?;
+    kinds::env_report(&text, &env).map_err(|p| format!("{shown}: {p}"))
 }
 
 /// `key new`, `key hash`. A new key goes to stdout once and is never stored.

@@ -2,7 +2,9 @@
 //! authenticated with the `api-key` header (or an Entra ID bearer token). With
 //! `api_version: v1` the newer `/openai/v1/...` surface is used and the model goes in the body.
 
-use super::openai::{Auth, OpenAiWire};
+use super::kinds::Kind;
+use super::openai::{api_path, OpenAiWire, Preset, Router};
+use super::upstream::{Auth, Upstream};
 use super::{Provider, ProviderSetup};
 use crate::api::Operation;
 use crate::config::Problem;
@@ -30,37 +32,26 @@ fn default_api_version() -> String {
     "2024-10-21".into()
 }
 
-fn deployment_router(wire: &OpenAiWire, op: Operation, deployment: &str) -> String {
-    let tail = match op {
-        Operation::ChatCompletions => "/chat/completions",
-        Operation::Embeddings => "/embeddings",
-    };
-    wire.endpoint
-        .path(&format!("/openai/deployments/{deployment}{tail}"))
+fn deployment_router(op: Operation, deployment: &str) -> String {
+    format!("/openai/deployments/{deployment}{}", api_path(op))
 }
 
-fn v1_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
-    wire.endpoint.path(match op {
-        Operation::ChatCompletions => "/openai/v1/chat/completions",
-        Operation::Embeddings => "/openai/v1/embeddings",
-    })
+fn v1_router(op: Operation, _model: &str) -> String {
+    format!("/openai/v1{}", api_path(op))
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup.endpoint(None).map_err(|p| vec![p])?;
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: AzureSettings = setup.settings().map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `azure`",
-        )]);
-    }
     let credential = setup.api_key();
     let auth = match settings.auth {
         AzureAuth::ApiKey => Auth::Header("api-key", credential),
         AzureAuth::Bearer => Auth::Bearer(credential),
     };
-    let (router, query): (super::openai::Router, String) = if settings.api_version == "v1" {
+    let (router, query): (Router, String) = if settings.api_version == "v1" {
         (v1_router, String::new())
     } else {
         (
@@ -69,12 +60,13 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
         )
     };
     Ok(Box::new(OpenAiWire {
-        kind: "azure",
-        endpoint,
-        auth,
-        headers: setup.headers()?,
-        stream_usage_option: true,
-        embeddings: true,
+        kind: kind.name,
+        upstream: Upstream {
+            endpoint,
+            auth,
+            headers: setup.headers()?,
+        },
+        preset: Preset::CHAT_AND_EMBEDDINGS,
         router,
         query,
     }))
@@ -85,46 +77,61 @@ mod tests {
     use crate::providers::testing::*;
     use crate::testkit::test;
 
+    struct Case {
+        name: &'static str,
+        yaml: &'static str,
+        path: &'static str,
+        /// The one header sent: the credential.
+        auth: (&'static str, &'static str),
+    }
+
     #[test]
     fn paths_and_auth() {
         let cases = [
-            (
-                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k",
-                "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21",
-                ("api-key", "k"),
-            ),
-            (
-                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: t\napi_version: 2025-01-01-preview\nauth: bearer",
-                "/openai/deployments/prod-4o/chat/completions?api-version=2025-01-01-preview",
-                ("authorization", "Bearer t"),
-            ),
-            (
-                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k\napi_version: v1",
-                "/openai/v1/chat/completions",
-                ("api-key", "k"),
-            ),
+            Case {
+                name: "a deployment, api-key",
+                yaml: "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k",
+                path: "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21",
+                auth: ("api-key", "k"),
+            },
+            Case {
+                name: "another api_version, an Entra ID token",
+                yaml: "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: t\napi_version: 2025-01-01-preview\nauth: bearer",
+                path: "/openai/deployments/prod-4o/chat/completions?api-version=2025-01-01-preview",
+                auth: ("authorization", "Bearer t"),
+            },
+            Case {
+                name: "the v1 surface",
+                yaml: "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k\napi_version: v1",
+                path: "/openai/v1/chat/completions",
+                auth: ("api-key", "k"),
+            },
         ];
-        for (yaml, path, (h, v)) in cases {
-            let p = provider(yaml);
-            let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
-            let up = p
-                .chat_request(&req, raw.as_bytes(), &attempt("prod-4o"))
-                .unwrap();
-            assert_eq!(up.path, path, "{yaml}");
-            assert_eq!(up.headers, [(h.to_string(), v.to_string())], "{yaml}");
-            assert!(String::from_utf8(up.body)
-                .unwrap()
-                .contains("\"model\":\"prod-4o\""));
+        for case in cases {
+            let p = provider(case.yaml);
+            let up = send_chat(
+                p.as_ref(),
+                r#"{"model":"m","messages":[]}"#,
+                &attempt("prod-4o"),
+            )
+            .unwrap();
+            assert_eq!(up.path, case.path, "{}", case.name);
+            assert_eq!(up.headers, owned_pairs(&[case.auth]), "{}", case.name);
+            assert!(
+                String::from_utf8(up.body)
+                    .unwrap()
+                    .contains("\"model\":\"prod-4o\""),
+                "{}",
+                case.name
+            );
         }
     }
 
     #[test]
     fn embeddings_path() {
         let p = provider("kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k");
-        let (req, raw) = embeddings_request(r#"{"model":"m","input":"x"}"#);
-        let up = p
-            .embeddings_request(&req, raw.as_bytes(), &attempt("emb"))
-            .unwrap();
+        let up =
+            send_embeddings(p.as_ref(), r#"{"model":"m","input":"x"}"#, &attempt("emb")).unwrap();
         assert_eq!(
             up.path,
             "/openai/deployments/emb/embeddings?api-version=2024-10-21"

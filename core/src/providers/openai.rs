@@ -1,75 +1,96 @@
-//! OpenAI, and the wire shared by every OpenAI-speaking upstream (Azure, the compatible
-//! presets): the request passes through with `model` replaced, answers pass through untouched
-//! while usage is read off them, and the usage chunk is hidden from clients that did not ask.
+//! OpenAI, and the wire shared by every OpenAI-speaking upstream (Azure, the vendors' presets,
+//! local servers, `openai_compatible`): the request passes through with `model` replaced,
+//! answers pass through untouched while usage is read off them, and the usage chunk is hidden
+//! from clients that did not ask.
 
+use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
-    write_sse_data, write_sse_error, Attempt, Credential, Endpoint, Provider, ProviderSetup,
-    ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
+    event_too_large, invalid_answer, stream_interrupted, write_sse_data, write_sse_error, Attempt,
+    Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::Operation;
 use crate::api::{ApiError, ErrorKind};
-use crate::config::secret::Secret;
 use crate::config::Problem;
 use crate::stream::sse::{SseEvent, SseParser};
+use crate::stream::MAX_EVENT_BYTES;
 use crate::usage::Usage;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// How an OpenAI-speaking upstream authenticates.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    None,
-    Bearer(Credential),
-    Header(&'static str, Credential),
-}
-
-/// Maps an operation and upstream model id to the request path (after the base path).
-pub type Router = fn(&OpenAiWire, Operation, &str) -> String;
+/// Maps an operation and upstream model id to the API path (under the base path).
+pub type Router = fn(Operation, &str) -> String;
 
 /// Any upstream that speaks OpenAI's API.
 pub struct OpenAiWire {
     pub kind: &'static str,
-    pub endpoint: Endpoint,
-    pub auth: Auth,
-    pub headers: Vec<(String, Secret)>,
-    /// Accepts `stream_options.include_usage`; otherwise usage arrives (or not) unasked.
-    pub stream_usage_option: bool,
-    pub embeddings: bool,
+    pub upstream: Upstream,
+    pub preset: Preset,
     pub router: Router,
     /// Query string the router appends (Azure's `api-version`).
     pub query: String,
 }
 
-/// `/chat/completions` and `/embeddings` under the base path, as OpenAI's SDKs do.
-pub fn plain_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
-    wire.endpoint.path(match op {
-        Operation::ChatCompletions => "/chat/completions",
-        Operation::Embeddings => "/embeddings",
-    })
+/// What an upstream supports of OpenAI's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// Accepts `stream_options.include_usage` (else usage arrives, or not, unasked).
+    pub stream_usage_option: bool,
+    pub embeddings: bool,
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup
-        .endpoint(Some("https://api.openai.com/v1"))
-        .map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `openai` (e.g. api_key: {env: OPENAI_API_KEY})",
-        )]);
-    }
-    setup.settings::<NoSettings>().map_err(|p| vec![p])?;
-    Ok(Box::new(OpenAiWire {
-        kind: "openai",
-        endpoint,
-        auth: Auth::Bearer(setup.api_key()),
-        headers: setup.headers()?,
+impl Preset {
+    /// Chat completions only.
+    pub const CHAT: Preset = Preset {
+        stream_usage_option: true,
+        embeddings: false,
+    };
+    pub const CHAT_AND_EMBEDDINGS: Preset = Preset {
         stream_usage_option: true,
         embeddings: true,
+    };
+}
+
+/// An operation's path as OpenAI names it (under `/v1`, or a host's own prefix).
+pub fn api_path(op: Operation) -> &'static str {
+    match op {
+        Operation::ChatCompletions => "/chat/completions",
+        Operation::Embeddings => "/embeddings",
+    }
+}
+
+/// OpenAI's paths right under the base path, as OpenAI's SDKs call them.
+fn plain_router(op: Operation, _model: &str) -> String {
+    api_path(op).to_owned()
+}
+
+/// OpenAI, and every kind that speaks its API at an address of its own as `preset` says
+/// (the vendors, local servers, `openai_compatible`): a Bearer key when one is configured.
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+    preset: &Preset,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
+    setup.settings::<NoSettings>().map_err(|p| vec![p])?;
+    let auth = if setup.spec.api_key.is_some() {
+        Auth::Bearer(setup.api_key())
+    } else {
+        Auth::None
+    };
+    Ok(Box::new(OpenAiWire {
+        kind: kind.name,
+        upstream: Upstream {
+            endpoint,
+            auth,
+            headers: setup.headers()?,
+        },
+        preset: *preset,
         router: plain_router,
         query: String::new(),
     }))
@@ -81,36 +102,42 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 pub struct NoSettings {}
 
 impl OpenAiWire {
+    /// An answer that passes through as it is, its usage read off it; it must hold the list
+    /// its operation answers with (`choices`, `data`).
+    fn passthrough(&self, op: Operation, body: &[u8]) -> Result<Translated, ApiError> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            choices: Option<Vec<IgnoredAny>>,
+            #[serde(default)]
+            data: Option<Vec<IgnoredAny>>,
+            #[serde(default)]
+            usage: Option<WireUsage>,
+        }
+        let probe: Probe =
+            serde_json::from_slice(body).map_err(|e| invalid_answer(self.kind, &e))?;
+        let (list, found) = match op {
+            Operation::ChatCompletions => ("choices", probe.choices.is_some()),
+            Operation::Embeddings => ("data", probe.data.is_some()),
+        };
+        if !found {
+            return Err(invalid_answer(self.kind, format_args!("no `{list}`")));
+        }
+        Ok(Translated {
+            body: None,
+            usage: probe.usage.map(WireUsage::normalise),
+        })
+    }
+
     fn upstream_request(
         &self,
         op: Operation,
         model: &str,
         body: Vec<u8>,
     ) -> Result<UpstreamRequest, ApiError> {
-        let mut headers = Vec::with_capacity(self.headers.len() + 1);
-        match &self.auth {
-            Auth::None => {}
-            Auth::Bearer(c) => {
-                if let Some(key) = c.get()? {
-                    headers.push(("authorization".to_owned(), format!("Bearer {key}")));
-                }
-            }
-            Auth::Header(name, c) => {
-                if let Some(key) = c.get()? {
-                    headers.push(((*name).to_owned(), key.to_owned()));
-                }
-            }
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
-        }
-        let mut path = (self.router)(self, op, model);
+        let mut path = (self.router)(op, model);
         path.push_str(&self.query);
-        Ok(UpstreamRequest {
-            path,
-            headers,
-            body,
-        })
+        self.upstream.request(&path, &[], body)
     }
 }
 
@@ -120,7 +147,7 @@ impl Provider for OpenAiWire {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(
@@ -131,25 +158,13 @@ impl Provider for OpenAiWire {
     ) -> Result<UpstreamRequest, ApiError> {
         let model = attempt.upstream_model;
         // Usage is always asked for, so every stream can be accounted.
-        let force_usage = req.stream && self.stream_usage_option;
+        let force_usage = req.stream && self.preset.stream_usage_option;
         let body = rewrite_request(raw, model, force_usage)?;
         self.upstream_request(Operation::ChatCompletions, model, body)
     }
 
     fn chat_response(&self, body: &[u8], _ctx: &ResponseContext) -> Result<Translated, ApiError> {
-        #[derive(Deserialize)]
-        struct Probe {
-            #[allow(dead_code)]
-            choices: Vec<IgnoredAny>,
-            #[serde(default)]
-            usage: Option<WireUsage>,
-        }
-        let probe: Probe =
-            serde_json::from_slice(body).map_err(|e| invalid_answer(self.kind, &e))?;
-        Ok(Translated {
-            body: None,
-            usage: probe.usage.map(WireUsage::normalise),
-        })
+        self.passthrough(Operation::ChatCompletions, body)
     }
 
     fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
@@ -163,7 +178,7 @@ impl Provider for OpenAiWire {
         attempt: &Attempt,
     ) -> Result<UpstreamRequest, ApiError> {
         let model = attempt.upstream_model;
-        if !self.embeddings {
+        if !self.preset.embeddings {
             return Err(ApiError::invalid_param(
                 "model",
                 format!("{} does not serve embeddings", self.kind),
@@ -178,32 +193,12 @@ impl Provider for OpenAiWire {
         body: &[u8],
         _ctx: &ResponseContext,
     ) -> Result<Translated, ApiError> {
-        #[derive(Deserialize)]
-        struct Probe {
-            #[allow(dead_code)]
-            data: Vec<IgnoredAny>,
-            #[serde(default)]
-            usage: Option<WireUsage>,
-        }
-        let probe: Probe =
-            serde_json::from_slice(body).map_err(|e| invalid_answer(self.kind, &e))?;
-        Ok(Translated {
-            body: None,
-            usage: probe.usage.map(WireUsage::normalise),
-        })
+        self.passthrough(Operation::Embeddings, body)
     }
 
     fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
         openai_error(status, body)
     }
-}
-
-/// A 502 for an answer that is not what the provider's API promises.
-pub fn invalid_answer(kind: &str, e: &serde_json::Error) -> ApiError {
-    ApiError::upstream(format!(
-        "the {kind} provider returned an invalid answer: {e}"
-    ))
-    .with_code("invalid_upstream_response")
 }
 
 /// An OpenAI-shaped error body mapped to a gateway error, keeping status, message, param, code.
@@ -384,8 +379,6 @@ pub struct PassthroughStream {
     events: Vec<SseEvent>,
 }
 
-const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
-
 impl PassthroughStream {
     pub fn new(include_usage: bool) -> Self {
         PassthroughStream {
@@ -460,10 +453,7 @@ impl StreamTranslator for PassthroughStream {
         let events = &mut self.events;
         if self.parser.feed(chunk, |e| events.push(e)).is_err() {
             self.errored = true;
-            write_sse_error(
-                out,
-                &ApiError::upstream("the provider sent a stream event larger than 4 MiB"),
-            );
+            write_sse_error(out, &event_too_large());
             return;
         }
         self.emit(out);
@@ -477,11 +467,7 @@ impl StreamTranslator for PassthroughStream {
         }
         if !(self.done || self.errored) {
             self.errored = true;
-            write_sse_error(
-                out,
-                &ApiError::upstream("the provider's stream ended before it was complete")
-                    .with_code("stream_interrupted"),
-            );
+            write_sse_error(out, &stream_interrupted());
         }
     }
 
@@ -493,63 +479,88 @@ impl StreamTranslator for PassthroughStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::kinds::{BaseUrl, Build, KINDS};
     use crate::providers::testing::*;
     use crate::testkit::test;
+
+    struct Case {
+        name: &'static str,
+        /// The client's body.
+        request: &'static str,
+        force_stream_usage: bool,
+        /// What is sent, `model` replaced by `gpt-4o-2024`.
+        expected: &'static str,
+    }
 
     #[test]
     fn request_passes_through_with_model_replaced() {
         let cases = [
-            (
-                r#"{"model":"public","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
-                false,
-                r#"{"model":"gpt-4o-2024","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
-            ),
-            (
-                r#"{"model":"public","messages":[],"stream":true}"#,
-                true,
-                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
-            ),
-            (
-                r#"{"model":"p","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1}}"#,
-                true,
-                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1}}"#,
-            ),
-            (
-                "{ \"messages\": [],\n \"stream_options\": null, \"model\" : \"p\", \"stream\": true }\n",
-                true,
-                "{ \"messages\": [],\n \"stream_options\": {\"include_usage\":true}, \"model\" : \"gpt-4o-2024\", \"stream\": true }\n",
-            ),
-            (
-                r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"p"}"#,
-                false,
-                r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"gpt-4o-2024"}"#,
-            ),
-            (
-                r#"{"model":"p","messages":[],"stream":true}   "#,
-                true,
-                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}   "#,
-            ),
+            Case {
+                name: "model replaced, unknown fields kept",
+                request: r#"{"model":"public","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
+                force_stream_usage: false,
+                expected: r#"{"model":"gpt-4o-2024","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
+            },
+            Case {
+                name: "usage asked for on a stream",
+                request: r#"{"model":"public","messages":[],"stream":true}"#,
+                force_stream_usage: true,
+                expected: r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
+            },
+            Case {
+                name: "include_usage forced, other stream options kept",
+                request: r#"{"model":"p","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1}}"#,
+                force_stream_usage: true,
+                expected: r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1}}"#,
+            },
+            Case {
+                name: "a null stream_options replaced in place, spacing kept",
+                request: "{ \"messages\": [],\n \"stream_options\": null, \"model\" : \"p\", \"stream\": true }\n",
+                force_stream_usage: true,
+                expected: "{ \"messages\": [],\n \"stream_options\": {\"include_usage\":true}, \"model\" : \"gpt-4o-2024\", \"stream\": true }\n",
+            },
+            Case {
+                name: "a model key inside a string is not a member",
+                request: r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"p"}"#,
+                force_stream_usage: false,
+                expected: r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"gpt-4o-2024"}"#,
+            },
+            Case {
+                name: "trailing white space kept",
+                request: r#"{"model":"p","messages":[],"stream":true}   "#,
+                force_stream_usage: true,
+                expected: r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}   "#,
+            },
         ];
-        for (input, force, expected) in cases {
-            let out = rewrite_request(input.as_bytes(), "gpt-4o-2024", force).unwrap();
-            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        for case in cases {
+            let out = rewrite_request(
+                case.request.as_bytes(),
+                "gpt-4o-2024",
+                case.force_stream_usage,
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
     }
 
     #[test]
     fn upstream_request_for_openai() {
         let p = provider("kind: openai\napi_key: sk-1\nheaders: {OpenAI-Project: proj}");
-        let req = chat_request(r#"{"model":"m","messages":[],"stream":true}"#);
-        let up = p
-            .chat_request(&req.0, req.1.as_bytes(), &attempt("gpt-4o"))
-            .unwrap();
+        let up = send_chat(
+            p.as_ref(),
+            r#"{"model":"m","messages":[],"stream":true}"#,
+            &attempt("gpt-4o"),
+        )
+        .unwrap();
         assert_eq!(up.path, "/v1/chat/completions");
         assert_eq!(
             up.headers,
-            [
-                ("authorization".to_string(), "Bearer sk-1".to_string()),
-                ("openai-project".to_string(), "proj".to_string())
-            ]
+            owned_pairs(&[("authorization", "Bearer sk-1"), ("openai-project", "proj")])
         );
         assert!(String::from_utf8(up.body)
             .unwrap()
@@ -577,39 +588,56 @@ mod tests {
         assert_eq!(err.status, 502);
         let err = p.chat_response(b"{\"id\":\"x\"}", &ctx(false)).unwrap_err();
         assert_eq!(err.status, 502);
+        // Each operation's list: an embeddings answer is no chat answer, nor the reverse.
+        let err = p.chat_response(br#"{"data":[]}"#, &ctx(false)).unwrap_err();
+        assert_eq!(err.status, 502);
+        let err = p
+            .embeddings_response(br#"{"choices":[]}"#, &ctx(false))
+            .unwrap_err();
+        assert_eq!(err.status, 502);
     }
-
-    /// (provider status, provider body, status, type, code) a client sees.
-    type ErrorCase = (u16, &'static [u8], u16, &'static str, Option<&'static str>);
 
     #[test]
     fn errors_keep_openai_fields() {
-        let cases: [ErrorCase; 4] = [
-            (
-                429,
-                br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
-                429,
-                "rate_limit_error",
-                Some("rate_limit_exceeded"),
-            ),
-            (
-                429,
-                br#"{"error":{"message":"no money","type":"insufficient_quota","code":"insufficient_quota"}}"#,
-                429,
-                "insufficient_quota",
-                Some("insufficient_quota"),
-            ),
-            (400, br#"{"error":{"message":"bad","param":"x","code":null}}"#, 400, "invalid_request_error", None),
-            (503, b"upstream overloaded", 503, "upstream_error", None),
+        let cases = [
+            ErrorCase {
+                status: 429,
+                body: r#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
+                expected_status: 429,
+                expected_type: "rate_limit_error",
+                expected_code: Some("rate_limit_exceeded"),
+            },
+            ErrorCase {
+                status: 429,
+                body: r#"{"error":{"message":"no money","type":"insufficient_quota","code":"insufficient_quota"}}"#,
+                expected_status: 429,
+                expected_type: "insufficient_quota",
+                expected_code: Some("insufficient_quota"),
+            },
+            ErrorCase {
+                status: 400,
+                body: r#"{"error":{"message":"bad","param":"x","code":null}}"#,
+                expected_status: 400,
+                expected_type: "invalid_request_error",
+                expected_code: None,
+            },
+            ErrorCase {
+                status: 503,
+                body: "upstream overloaded",
+                expected_status: 503,
+                expected_type: "upstream_error",
+                expected_code: None,
+            },
         ];
         let p = provider("{kind: openai, api_key: k}");
-        for (status, body, want_status, want_type, want_code) in cases {
-            assert!(p.chat_response(body, &ctx(false)).is_err());
-            assert!(p.embeddings_response(body, &ctx(false)).is_err());
-            let e = openai_error(status, body);
-            assert_eq!(e.status, want_status);
-            assert_eq!(e.kind.type_name(), want_type);
-            assert_eq!(e.code.as_deref(), want_code);
+        for case in cases {
+            case.check(p.as_ref());
+            assert!(
+                p.embeddings_response(case.body.as_bytes(), &ctx(false))
+                    .is_err(),
+                "{}",
+                case.body
+            );
         }
     }
 
@@ -653,5 +681,87 @@ data: [DONE]\n\n";
             "{text}"
         );
         assert!(!text.contains("[DONE]"));
+    }
+
+    #[test]
+    fn every_preset_builds_and_routes() {
+        let presets = KINDS.iter().filter_map(|kind| match &kind.build {
+            Build::OpenAiWire(preset) => Some((kind, preset)),
+            Build::Module(_) => None,
+        });
+        for (kind, preset) in presets {
+            // The kind's own address, else one in the section.
+            let (base, yaml) = match kind.base_url {
+                BaseUrl::Fixed(url) => (url, format!("kind: {}\napi_key: k", kind.name)),
+                _ => (
+                    "http://h:1/v1",
+                    format!("kind: {}\nbase_url: http://h:1/v1\napi_key: k", kind.name),
+                ),
+            };
+            let p = provider(&yaml);
+            let up = send_chat(
+                p.as_ref(),
+                r#"{"model":"m","messages":[],"stream":true}"#,
+                &attempt("up"),
+            )
+            .unwrap();
+            let base_path = base
+                .splitn(4, '/')
+                .nth(3)
+                .map(|p| format!("/{p}"))
+                .unwrap_or_default();
+            assert_eq!(
+                up.path,
+                format!("{base_path}/chat/completions"),
+                "{}",
+                kind.name
+            );
+            assert_eq!(
+                up.headers,
+                owned_pairs(&[("authorization", "Bearer k")]),
+                "{}",
+                kind.name
+            );
+            let body = String::from_utf8(up.body).unwrap();
+            assert_eq!(
+                body.contains("include_usage"),
+                preset.stream_usage_option,
+                "{}",
+                kind.name
+            );
+            let embeddings =
+                send_embeddings(p.as_ref(), r#"{"model":"m","input":"x"}"#, &attempt("up"));
+            assert_eq!(embeddings.is_ok(), preset.embeddings, "{}", kind.name);
+        }
+    }
+
+    #[test]
+    fn keyless_local_servers_send_no_auth() {
+        let p = provider("kind: ollama");
+        let up = send_chat(
+            p.as_ref(),
+            r#"{"model":"m","messages":[]}"#,
+            &attempt("llama3"),
+        )
+        .unwrap();
+        assert!(up.headers.is_empty());
+        assert_eq!(p.endpoint().authority(), "127.0.0.1:11434");
+    }
+
+    #[test]
+    fn config_problems() {
+        assert_build_error(
+            "kind: openai",
+            "providers.test.api_key: required for kind `openai`",
+        );
+        assert_build_error(
+            "kind: groq",
+            "providers.test.api_key: required for kind `groq`",
+        );
+        assert_build_error(
+            "kind: openai_compatible",
+            "providers.test.base_url: required",
+        );
+        assert_build_error("kind: vllm\nregion: x", "unknown field `region`");
     }
 }

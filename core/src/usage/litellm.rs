@@ -7,6 +7,7 @@
 //! (images, audio, the `sample_spec` header) are skipped; every other field is ignored.
 
 use super::pricing::{PriceSpec, TierSpec};
+use crate::providers::kinds;
 use std::collections::{BTreeMap, HashMap};
 
 /// The imported entries that carry token prices, by LiteLLM key.
@@ -14,26 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 pub struct PriceList {
     entries: HashMap<String, PriceSpec>,
 }
-
-/// LiteLLM's key prefix for each provider kind (tried first, then the bare model id).
-const PREFIXES: &[(&str, &str)] = &[
-    ("azure", "azure/"),
-    ("anthropic", "anthropic/"),
-    ("bedrock", "bedrock/"),
-    ("gemini", "gemini/"),
-    ("vertex", "vertex_ai/"),
-    ("cohere", "cohere/"),
-    ("groq", "groq/"),
-    ("together", "together_ai/"),
-    ("fireworks", "fireworks_ai/"),
-    ("deepseek", "deepseek/"),
-    ("mistral", "mistral/"),
-    ("openrouter", "openrouter/"),
-    ("xai", "xai/"),
-    ("perplexity", "perplexity/"),
-    ("ollama", "ollama/"),
-    ("vllm", "hosted_vllm/"),
-];
 
 const INPUT: &str = "input_cost_per_token";
 const OUTPUT: &str = "output_cost_per_token";
@@ -78,13 +59,15 @@ impl PriceList {
     }
 }
 
-/// LiteLLM keys a deployment may be priced under, best first.
+/// LiteLLM keys a deployment may be priced under, best first: the model id behind each of
+/// its kind's prefixes (`kinds::KINDS`), then the bare id.
 pub fn candidates(kind: &str, model: &str) -> Vec<String> {
-    let prefixed = PREFIXES
+    let prefixes = kinds::find(kind).map_or(&[][..], |k| k.litellm_prefixes);
+    prefixes
         .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, prefix)| format!("{prefix}{model}"));
-    prefixed.into_iter().chain([model.to_owned()]).collect()
+        .map(|prefix| format!("{prefix}{model}"))
+        .chain([model.to_owned()])
+        .collect()
 }
 
 /// A LiteLLM number: JSON numbers, or numbers written as strings (`"3e-7"`).

@@ -41,7 +41,8 @@ impl SseParser {
         mut chunk: &[u8],
         mut on_event: impl FnMut(SseEvent),
     ) -> Result<(), EventTooLarge> {
-        if self.after_cr {
+        // An empty chunk leaves a pending `\r` pending: its `\n` may still come.
+        if self.after_cr && !chunk.is_empty() {
             if let Some(rest) = chunk.strip_prefix(b"\n") {
                 chunk = rest;
             }
@@ -171,6 +172,18 @@ mod tests {
         assert_eq!(first[1].data, "line1\nline2");
         assert_eq!(first[2].data, "[DONE]");
         assert_eq!(parse_split(inputs[1], 0)[1].data, "line1\nline2");
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_keeps_them_one_line_end() {
+        let mut p = SseParser::new(1 << 20);
+        let mut out = Vec::new();
+        for chunk in [&b"data: x\r"[..], b"", b"\ndata: y\r\n\r\n"] {
+            p.feed(chunk, |e| out.push(e)).unwrap();
+        }
+        assert_eq!(out, parse_split(b"data: x\r\ndata: y\r\n\r\n", 0));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, "x\ny");
     }
 
     #[test]

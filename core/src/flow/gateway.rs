@@ -216,6 +216,13 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "The request body is empty; send a JSON object.",
         ));
     }
+    // JSON is UTF-8, and serde skips unknown members without checking theirs: a body that
+    // passes through to a provider must be JSON there too.
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::invalid(
+            "The request body is not valid UTF-8; send JSON encoded in UTF-8.",
+        ));
+    }
     // Parsed once without tracking where it is; a body that fails is parsed again to name
     // the field (the bookkeeping would otherwise slow every request).
     if let Ok(parsed) = serde_json::from_slice(body) {
@@ -434,6 +441,16 @@ mod tests {
             assert_eq!(err.status, status, "{body}");
             assert_eq!(err.param.as_deref(), param, "{body}");
             assert!(err.message.contains(message), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_even_in_a_member_nobody_reads() {
+        let body = b"{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"x\":\"\xff\"}";
+        for op in [Operation::ChatCompletions, Operation::Embeddings] {
+            let err = admit(&runtime(), op, body).unwrap_err();
+            assert_eq!(err.status, 400, "{op:?}");
+            assert!(err.message.contains("not valid UTF-8"), "{}", err.message);
         }
     }
 

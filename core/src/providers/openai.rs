@@ -114,8 +114,9 @@ impl OpenAiWire {
             #[serde(default)]
             usage: Option<WireUsage>,
         }
-        let probe: Probe =
-            serde_json::from_slice(body).map_err(|e| invalid_answer(self.kind, &e))?;
+        // JSON is UTF-8, and the probe skips what it does not read without checking it.
+        let text = std::str::from_utf8(body).map_err(|e| invalid_answer(self.kind, e))?;
+        let probe: Probe = serde_json::from_str(text).map_err(|e| invalid_answer(self.kind, &e))?;
         let (list, found) = match op {
             Operation::ChatCompletions => ("choices", probe.choices.is_some()),
             Operation::Embeddings => ("data", probe.data.is_some()),
@@ -595,6 +596,17 @@ mod tests {
             .embeddings_response(br#"{"choices":[]}"#, &ctx(false))
             .unwrap_err();
         assert_eq!(err.status, 502);
+    }
+
+    #[test]
+    fn an_answer_that_is_not_utf8_does_not_pass_through() {
+        let p = provider("kind: openai\napi_key: k");
+        let chat = b"{\"choices\":[{\"index\":0,\"message\":{\"content\":\"\xff\"}}]}";
+        let err = p.chat_response(chat, &ctx(false)).unwrap_err();
+        assert_eq!(err.code.as_deref(), Some("invalid_upstream_response"));
+        let embeddings = b"{\"data\":[{\"embedd\xffng\":[0.5]}]}";
+        let err = p.embeddings_response(embeddings, &ctx(false)).unwrap_err();
+        assert_eq!(err.code.as_deref(), Some("invalid_upstream_response"));
     }
 
     #[test]

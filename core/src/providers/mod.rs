@@ -428,11 +428,15 @@ pub fn event_too_large() -> ApiError {
     ))
 }
 
-/// Appends one SSE `data:` event.
-pub fn write_sse_data(out: &mut Vec<u8>, json: &[u8]) {
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(json);
-    out.extend_from_slice(b"\n\n");
+/// Appends one SSE event of `data`: a `data:` line per line of it (a passed-through event
+/// may hold several, which a client joins back with `\n`).
+pub fn write_sse_data(out: &mut Vec<u8>, data: &[u8]) {
+    for line in data.split(|&b| b == b'\n') {
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.push(b'\n');
 }
 
 /// Appends a serialisable value as one SSE `data:` event.

@@ -682,6 +682,13 @@ data: [DONE]\n\n";
     }
 
     #[test]
+    fn an_event_of_several_data_lines_passes_through_whole() {
+        let input = b"event: e\ndata: {\"a\":\ndata: 1}\n\ndata: [DONE]\n\n";
+        let (out, _) = run_stream_whole(|| PassthroughStream::new(false), input);
+        assert_eq!(out, input);
+    }
+
+    #[test]
     fn cut_stream_ends_with_an_error_event() {
         let cut = &STREAM.as_bytes()[..STREAM
             .find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},")

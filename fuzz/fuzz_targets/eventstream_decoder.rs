@@ -1,0 +1,4 @@
+//! The AWS eventstream decoder, whole and cut at fuzzer-chosen points.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| switchboard_fuzz::decoders::eventstream(data));

@@ -1,0 +1,47 @@
+//! A stream input and the points the fuzzer cuts it at, so every decoder is fed in pieces as
+//! the network delivers them.
+//!
+//! Layout (read with `arbitrary`): one byte, the number of cuts (0 to 15); two bytes per cut,
+//! its offset (modulo the stream's length + 1); one byte of flags for the target; the rest is
+//! the body. A seed is `\0\0` followed by a body (no cut, no flag).
+
+use arbitrary::Unstructured;
+
+pub struct Cut<'a> {
+    pub flags: u8,
+    pub body: &'a [u8],
+    offsets: Vec<u16>,
+}
+
+impl<'a> Cut<'a> {
+    pub fn parse(data: &'a [u8]) -> Cut<'a> {
+        let mut u = Unstructured::new(data);
+        let count: u8 = u.int_in_range(0..=15).unwrap_or(0);
+        let offsets = (0..count).map(|_| u.arbitrary().unwrap_or(0)).collect();
+        let flags = u.arbitrary().unwrap_or(0);
+        Cut {
+            flags,
+            body: u.take_rest(),
+            offsets,
+        }
+    }
+
+    /// `stream` (the body, or what a target made of it) in pieces at the cuts: one piece
+    /// when there is none, and an empty piece where two cuts meet.
+    pub fn split<'s>(&self, stream: &'s [u8]) -> Vec<&'s [u8]> {
+        let mut offsets: Vec<usize> = self
+            .offsets
+            .iter()
+            .map(|&o| usize::from(o) % (stream.len() + 1))
+            .collect();
+        offsets.sort_unstable();
+        let mut pieces = Vec::with_capacity(offsets.len() + 1);
+        let mut start = 0;
+        for offset in offsets {
+            pieces.push(stream.get(start..offset).unwrap_or_default());
+            start = offset;
+        }
+        pieces.push(stream.get(start..).unwrap_or_default());
+        pieces
+    }
+}

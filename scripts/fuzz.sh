@@ -5,8 +5,8 @@
 # fuzz/seeds/request for every request_* target) and the corpus grown by earlier runs
 # (fuzz/corpus/TARGET, not committed). Prints executions per
 # target; a crash leaves its input in fuzz/artifacts/TARGET and makes the script exit 1 once
-# every target has run. Reproduce one with:
-#   .tools/bin/cargo-fuzz run -s none --fuzz-dir fuzz TARGET fuzz/artifacts/TARGET/crash-...
+# every target has run. Replay one with:
+#   fuzz/target/x86_64-unknown-linux-gnu/release/TARGET fuzz/artifacts/TARGET/crash-...
 #
 # Built with `-s none` (no sanitizer; the core has no unsafe code) on the default toolchain:
 # stable works, nightly is not needed. FUZZ_SANITIZER=address asks for AddressSanitizer, which
@@ -24,6 +24,8 @@ if [ "$("$TOOLS/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FU
   say "installing cargo-fuzz $CARGO_FUZZ_VERSION (one-time build)"
   cargo install -q --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION" --root "$TOOLS"
 fi
+
+command -v c++ >/dev/null || ensure_apt g++ # libfuzzer-sys builds libFuzzer from source
 
 sanitizer=${FUZZ_SANITIZER:-none}
 toolchain=()
@@ -45,6 +47,7 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 say "building the fuzz targets (sanitizer: $sanitizer)"
 "${fuzz[@]}" build "${fuzz_flags[@]}" >"$logs/build" 2>&1 || { cat "$logs/build"; exit 1; }
+bin_dir=fuzz/target/$(rustc -vV | sed -n 's/^host: //p')/release
 
 say "fuzzing each target for ${seconds}s"
 crashed=()
@@ -59,7 +62,8 @@ for target in "${targets[@]}"; do
   done
   log=$logs/$target
   status=ok
-  "${fuzz[@]}" run "${fuzz_flags[@]}" "$target" "$corpus" "${seeds[@]}" -- \
+  mkdir -p "fuzz/artifacts/$target"
+  "$bin_dir/$target" "$corpus" "${seeds[@]}" -artifact_prefix="fuzz/artifacts/$target/" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     >"$log" 2>&1 || status=CRASH
   runs=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$log" | tail -1)
@@ -68,8 +72,7 @@ for target in "${targets[@]}"; do
   if [ "$status" != ok ]; then
     crashed+=("$target")
     grep -m1 -A3 -E "panicked at|ERROR: libFuzzer|==ERROR" "$log" | sed 's/^/    /' || tail -5 "$log"
-    grep -m1 -o "artifact_prefix='[^']*'; Test unit written to [^ ]*" "$log" |
-      sed "s/.*written to /    input: /" || true
+    grep -m1 -o "Test unit written to [^ ]*" "$log" | sed "s/.*written to /    input: /" || true
   fi
 done
 printf '%-22s %12s executions\n' total "$total"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: format, lints, native unit tests, the core's tests on wasm32 under
-# Node (wasm-bindgen-test), then end to end with the real Envoy, the mock provider, the
-# official `openai` SDK and the coding agents (Claude Code, Codex CLI). Installs what it needs
-# on first run; quiet and idempotent after.
+# The whole test suite: format, lints, native unit tests, a fuzz smoke run, the core's tests
+# on wasm32 under Node (wasm-bindgen-test), then end to end with the real Envoy, the mock
+# provider, the official `openai` SDK and the coding agents (Claude Code, Codex CLI). Installs
+# what it needs on first run; quiet and idempotent after.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -38,6 +38,7 @@ run_tests() {
 
 say "format"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 say "clippy (native and wasm32; unwrap/expect/panic/indexing denied in filter code)"
 cargo clippy -q --workspace --all-targets -- -D warnings
@@ -45,6 +46,16 @@ cargo clippy -q --workspace --all-targets -- -D warnings
 
 say "unit tests (native)"
 run_tests cargo test -q --workspace
+
+say "fuzz smoke run (every target for 4 s; scripts/fuzz.sh runs longer)"
+fuzz_log=$(mktemp)
+if scripts/fuzz.sh 4 >"$fuzz_log" 2>&1; then
+  tail -1 "$fuzz_log"
+  rm -f "$fuzz_log"
+else
+  cat "$fuzz_log"
+  exit 1
+fi
 
 say "core unit tests on wasm32 (wasm-bindgen-test on Node)"
 ensure_wasm_bindgen_runner

@@ -17,7 +17,9 @@ cd "$ROOT"
 
 seconds=${1:-60}
 shift || true
-[[ "$seconds" =~ ^[0-9]+$ ]] && [ "$seconds" -gt 0 ] || die "usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]"
+if ! [[ "$seconds" =~ ^[1-9][0-9]*$ ]]; then
+  die "usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]"
+fi
 
 CARGO_FUZZ_VERSION=0.13.2
 if [ "$("$TOOLS/bin/cargo-fuzz" --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then

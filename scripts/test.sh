@@ -42,10 +42,12 @@ cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 say "clippy (native and wasm32; unwrap/expect/panic/indexing denied in filter code)"
 cargo clippy -q --workspace --all-targets -- -D warnings
+cargo clippy -q --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 "${CARGO_WASM[@]}" clippy -q -p switchboard -p switchboard-core --lib --target "$WASM_TARGET" -- -D warnings
 
 say "unit tests (native)"
 run_tests cargo test -q --workspace
+run_tests cargo test -q --manifest-path fuzz/Cargo.toml
 
 say "fuzz smoke run (every target for 4 s; scripts/fuzz.sh runs longer)"
 fuzz_log=$(mktemp)

@@ -118,3 +118,53 @@ pub fn assert_stream_shape(events: &[ClientEvent], translated: bool) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_events_join_data_lines_and_keep_names() {
+        let events = client_events(b"event: e\ndata: a\ndata: b\n\ndata: [DONE]\n\n");
+        assert_eq!(
+            events,
+            [
+                ClientEvent {
+                    name: Some("e"),
+                    data: "a\nb".into()
+                },
+                ClientEvent {
+                    name: None,
+                    data: "[DONE]".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "is not data:")]
+    fn a_bare_line_inside_an_event_is_refused() {
+        client_events(b"data: a\nb\n\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "an event after [DONE]")]
+    fn nothing_follows_done() {
+        assert_stream_shape(&client_events(b"data: [DONE]\n\ndata: [DONE]\n\n"), false);
+    }
+
+    #[test]
+    #[should_panic(expected = "neither [DONE] nor an error")]
+    fn a_stream_ends_in_done_or_an_error() {
+        assert_stream_shape(
+            &client_events(b"data: {\"object\":\"chat.completion.chunk\"}\n\n"),
+            true,
+        );
+    }
+
+    #[test]
+    fn a_translated_stream_is_chunks_then_an_error() {
+        let out = b"data: {\"object\":\"chat.completion.chunk\"}\n\ndata: {\"error\":{\"message\":\"cut\"}}\n\n";
+        assert_stream_shape(&client_events(out), true);
+    }
+}

@@ -45,3 +45,26 @@ impl<'a> Cut<'a> {
         pieces
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cut;
+
+    #[test]
+    fn a_seed_is_its_body_whole() {
+        let cut = Cut::parse(b"\0\0data: x\n\n");
+        assert_eq!((cut.flags, cut.body), (0, &b"data: x\n\n"[..]));
+        assert_eq!(cut.split(cut.body), [b"data: x\n\n"]);
+    }
+
+    #[test]
+    fn cuts_are_sorted_offsets_and_meeting_cuts_feed_an_empty_piece() {
+        // Three cuts (offsets 7, 2, 7 as little-endian u16), flags 5, then the body.
+        let cut = Cut::parse(b"\x03\x07\x00\x02\x00\x07\x00\x05abcdefghij");
+        assert_eq!((cut.flags, cut.body), (5, &b"abcdefghij"[..]));
+        let pieces = cut.split(cut.body);
+        assert_eq!(pieces, [&b"ab"[..], b"cdefg", b"", b"hij"]);
+        // Offsets wrap to the stream they cut: 7, 2, 7 of 3 bytes are 3, 2, 3.
+        assert_eq!(cut.split(b"xyz"), [&b"xy"[..], b"z", b"", b""]);
+    }
+}

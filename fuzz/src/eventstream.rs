@@ -123,3 +123,64 @@ pub fn repair_checksums(bytes: &mut [u8]) {
         at = end;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::stream::eventstream::{DecodeError, Decoder, Message};
+
+    fn decode(bytes: &[u8]) -> Result<Vec<Message>, DecodeError> {
+        let mut messages = Vec::new();
+        Decoder::new(1 << 20).feed(bytes, |m| messages.push(m))?;
+        Ok(messages)
+    }
+
+    #[test]
+    fn lines_become_events_exceptions_errors_and_raw_bytes() {
+        let stream = encode_lines(
+            b"messageStart {\"role\":\"assistant\"}\n!throttlingException {}\n?E1 slow down",
+        );
+        let messages = decode(&stream).unwrap();
+        let headers: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.header(":message-type"),
+                    m.header(":event-type").or(m.header(":exception-type")),
+                    m.header(":error-code"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                (Some("event"), Some("messageStart"), None),
+                (Some("exception"), Some("throttlingException"), None),
+                (Some("error"), None, Some("E1")),
+            ]
+        );
+        assert_eq!(messages[0].payload, b"{\"role\":\"assistant\"}");
+        assert_eq!(messages[2].header(":error-message"), Some("slow down"));
+        assert!(decode(&encode_lines(b"garbage-without-space")).is_err());
+    }
+
+    #[test]
+    fn repaired_frames_decode_as_their_lengths_lay_them_out() {
+        let mut stream = frame(&[(":event-type", "a")], b"{}");
+        stream.extend(frame(&[], b"xyz"));
+        let whole = decode(&stream).unwrap();
+        // A changed payload byte and a wrong prelude checksum in the second frame.
+        let last = stream.len() - 5;
+        stream[last] = b'Z';
+        stream[whole_len(&whole[0]) + 8] ^= 0xff;
+        assert!(decode(&stream).is_err());
+        repair_checksums(&mut stream);
+        let repaired = decode(&stream).unwrap();
+        assert_eq!(repaired[0], whole[0]);
+        assert_eq!(repaired[1].payload, b"xyZ");
+    }
+
+    fn whole_len(message: &Message) -> usize {
+        frame(&[(":event-type", "a")], &message.payload).len()
+    }
+}

@@ -85,10 +85,13 @@ fn sections(kind: &str) -> &'static [&'static str] {
     }
 }
 
+/// The providers of a family.
+pub type Providers = Rc<Vec<Box<dyn Provider>>>;
+
 /// Every provider of the family (built once per thread).
-pub fn of(family: Family) -> Rc<Vec<Box<dyn Provider>>> {
+pub fn of(family: Family) -> Providers {
     thread_local! {
-        static BUILT: RefCell<Vec<(Family, Rc<Vec<Box<dyn Provider>>>)>> =
+        static BUILT: RefCell<Vec<(Family, Providers)>> =
             const { RefCell::new(Vec::new()) };
     }
     BUILT.with(|built| {
@@ -177,4 +180,38 @@ pub fn contexts(upstream_model: &str) -> [ResponseContext<'_>; 2] {
         ..plain.clone()
     };
     [plain, asking]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_family_and_every_family_providers_of_its_kinds() {
+        for kind in KINDS {
+            assert!(Family::of(kind).is_some(), "{}", kind.name);
+        }
+        let families = [
+            Family::OpenAi,
+            Family::Anthropic,
+            Family::Cohere,
+            Family::Bedrock,
+            Family::Gemini,
+            Family::Vertex,
+        ];
+        for family in families {
+            let providers = of(family);
+            assert!(!providers.is_empty(), "{family:?}");
+            for provider in providers.iter() {
+                let kind = KINDS.iter().find(|k| k.name == provider.kind());
+                assert_eq!(kind.and_then(Family::of), Some(family));
+            }
+        }
+        // Every OpenAI-wire kind, and Azure in three sections.
+        let openai_wire = KINDS
+            .iter()
+            .filter(|k| matches!(k.build, Build::OpenAiWire(_)))
+            .count();
+        assert_eq!(of(Family::OpenAi).len(), openai_wire + 3);
+    }
 }

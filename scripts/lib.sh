@@ -8,6 +8,7 @@ WASM_TARGET=wasm32-unknown-unknown
 WASM="$ROOT/target/$WASM_TARGET/release/switchboard.wasm"
 CLI="$ROOT/target/release/switchboard"
 MOCK="$ROOT/target/release/switchboard-mock"
+RLS="$ROOT/target/release/switchboard-rls"
 ENVOY="$VENV/bin/envoy"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
@@ -56,7 +57,7 @@ build_wasm() {
 }
 
 build_native() {
-  (cd "$ROOT" && cargo build -q --release -p switchboard-cli -p switchboard-mock --bins)
+  (cd "$ROOT" && cargo build -q --release -p switchboard-cli -p switchboard-mock -p switchboard-rls --bins)
 }
 
 # The `fleet` counting backend: Envoy's global rate-limit protocol served by envoyproxy/ratelimit

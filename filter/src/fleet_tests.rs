@@ -5,7 +5,7 @@ use crate::fake::{Call, FakeHost};
 use crate::host::Action;
 use crate::tests::{answer, attempt, respond, send, Roles, SUCCESS};
 use switchboard_core::limits::fleet::{state, Stage, LIMIT_HEADER, OVER_HEADER};
-use switchboard_core::names::LEDGER_PROPERTY;
+use switchboard_core::names::{HANDOFF_HEADER, LEDGER_PROPERTY};
 
 /// `secret`'s SHA-256.
 const SECRET_HASH: &str = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
@@ -65,6 +65,12 @@ fn admitted(roles: &Roles) -> (crate::gateway::GatewayFilter, FakeHost) {
     (gateway, downstream)
 }
 
+/// The first attempt's host: it finds its request by the handoff header.
+fn first_attempt(downstream: &FakeHost) -> FakeHost {
+    let handoff = downstream.request_header_value(HANDOFF_HEADER).unwrap();
+    downstream.sibling(&[(HANDOFF_HEADER, &handoff)], CHAT)
+}
+
 fn stat(host: &FakeHost, parts: &[&str]) -> Option<u64> {
     host.stats
         .borrow()
@@ -101,7 +107,7 @@ fn fleet_mode_sets_the_charges_filter_state_and_reads_no_shared_data() {
     );
 
     // The answer: 5 tokens, $0.00009 (under one unit, carried). Both calls were counted.
-    let upstream_host = downstream.sibling(&[], CHAT);
+    let upstream_host = first_attempt(&downstream);
     let mut upstream = roles.upstream();
     attempt(&mut upstream, &upstream_host);
     upstream_host.answer(200, &[("content-type", "application/json")], SUCCESS);
@@ -246,7 +252,7 @@ fn a_failed_service_is_a_503_when_failing_closed() {
 fn an_uncounted_admission_is_a_miss_charged_after_the_fact() {
     let roles = Roles::new(&config(), Some("chat_completions"));
     let (mut gateway, downstream) = admitted(&roles);
-    let upstream_host = downstream.sibling(&[], CHAT);
+    let upstream_host = first_attempt(&downstream);
     let mut upstream = roles.upstream();
     attempt(&mut upstream, &upstream_host);
     upstream_host.answer(200, &[("content-type", "application/json")], SUCCESS);
@@ -285,4 +291,33 @@ fn requests_without_fleet_limits_write_nothing_for_the_service() {
         .filter(|c| matches!(c, Call::SetProperty(p, _) if p[0].starts_with("sb_")))
         .collect();
     assert_eq!(written, []);
+}
+
+#[test]
+fn a_first_attempt_finds_its_request_by_the_handoff_header() {
+    // With the service called between the gateway role and the router, another request's
+    // first attempt may start before this one's: none may take the request parked last.
+    let roles = Roles::new(&config(), Some("chat_completions"));
+    let (mut first, first_host) = admitted(&roles);
+    let other = br#"{"model":"priced","messages":[{"role":"user","content":"ho"}]}"#;
+    let other_host = FakeHost::request(&[("authorization", "Bearer secret")], other);
+    assert_eq!(send(&mut roles.gateway(), &other_host), Action::Continue);
+    let handoff = first_host.request_header_value(HANDOFF_HEADER).unwrap();
+    let upstream_host = first_host.sibling(&[(HANDOFF_HEADER, &handoff)], CHAT);
+    let mut upstream = roles.upstream();
+    attempt(&mut upstream, &upstream_host);
+    assert!(upstream_host
+        .reads()
+        .contains(&Call::RequestHeader(HANDOFF_HEADER.into())));
+    upstream_host.answer(200, &[("content-type", "application/json")], SUCCESS);
+    answer(&mut upstream, &upstream_host);
+    // The answer landed in the first request's record: its gateway role needs no status.
+    answered(&first_host, Stage::Rate);
+    answered(&first_host, Stage::Budget);
+    first_host.answer(200, &[], SUCCESS);
+    first_host.forget_calls();
+    respond(&mut first, &first_host);
+    assert!(!first_host
+        .reads()
+        .contains(&Call::ResponseHeader(":status".into())));
 }

@@ -413,6 +413,12 @@ impl GatewayFilter {
         }
         host.set_request_header(CLUSTER_HEADER, Some(admitted.cluster));
         let (id, header) = handoff::park(admitted.request, body, self.request_id.take(), record);
+        if self.fleet.is_some() {
+            // The ratelimit filters call the service before the router: the first attempt no
+            // longer starts inside this callback, and other requests' may start first. It
+            // finds its request by the handoff header.
+            handoff::forget_just_parked();
+        }
         self.handoff = Some(id);
         host.set_request_header(HANDOFF_HEADER, Some(&header));
         Action::Continue

@@ -121,5 +121,5 @@ over both gateways and watch them share it:
   redis-cli -p $REDIS_PORT --scan --pattern 'sbrl|*'     # the shared counters
 
 MSG
+# Until Ctrl-C, or until one of them exits (then the rest are stopped).
 wait -n "${pids[@]}" || true
-say "a process of the fleet exited; stopping the rest"

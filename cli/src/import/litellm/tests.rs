@@ -234,3 +234,25 @@ fn what_is_not_a_litellm_configuration_is_an_error() {
         }
     }
 }
+
+#[test]
+fn the_readme_side_by_side_is_what_the_import_writes() {
+    const README: &str = include_str!("../../../../README.md");
+    let section = README
+        .split("## Coming from LiteLLM")
+        .nth(1)
+        .expect("README.md has a Coming from LiteLLM section");
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .take(2)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    let [litellm, switchboard] = blocks[..] else {
+        panic!("two YAML blocks side by side, found {}", blocks.len());
+    };
+    let converted = convert(litellm, "config.yaml", &|_: &str| None).unwrap();
+    let body = converted.yaml.split_once('\n').unwrap().1;
+    assert_eq!(body, switchboard);
+    assert_eq!(converted.report.left_out_count(), 0);
+}

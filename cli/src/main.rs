@@ -1,7 +1,8 @@
 //! `switchboard`: validates a filter configuration, renders it into an Envoy bootstrap (or Istio
-//! manifests), makes virtual keys, and says what the provider kinds are and which environment
-//! a configuration's providers read.
+//! manifests), imports a LiteLLM proxy configuration, makes virtual keys, and says what the
+//! provider kinds are and which environment a configuration's providers read.
 
+mod import;
 mod kinds;
 mod render;
 
@@ -68,6 +69,10 @@ enum Command {
         #[arg(long, value_name = "OUT.yaml")]
         rls_config: Option<PathBuf>,
     },
+    /// Convert another gateway's configuration into a filter configuration; what could not be
+    /// carried over is listed on stderr.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Virtual keys for clients (the configuration holds only their SHA-256).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -97,6 +102,20 @@ enum Format {
     Json,
     /// Gateway + VirtualService + EnvoyFilter for an Istio ingress gateway.
     Istio,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A LiteLLM proxy config.yaml: model_list, router_settings and litellm_settings become
+    /// providers, models, fallbacks, aliases and options, validated before they are written.
+    #[command(after_help = import::EXIT_STATUS_HELP)]
+    Litellm {
+        /// LiteLLM's config.yaml.
+        file: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -163,6 +182,9 @@ fn main() -> ExitCode {
                 };
                 write_service_config(&input, mock.as_ref(), &path).map(|()| text)
             })
+        }
+        Command::Import(ImportCommand::Litellm { file, output }) => {
+            return import::litellm(&file, output.as_deref())
         }
         Command::Key(command) => key(command),
         Command::Providers => Ok(kinds::table()),

@@ -7,7 +7,7 @@ use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_data, write_sse_error, Attempt,
-    Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator, Translated,
     UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::ChatRequest;
@@ -85,11 +85,7 @@ pub fn build(
     };
     Ok(Box::new(OpenAiWire {
         kind: kind.name,
-        upstream: Upstream {
-            endpoint,
-            auth,
-            headers: setup.headers()?,
-        },
+        upstream: Upstream::new(endpoint, auth, setup.headers()?, &[]),
         preset: *preset,
         router: plain_router,
         query: String::new(),
@@ -150,6 +146,10 @@ impl Provider for OpenAiWire {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -167,7 +167,7 @@ impl Provider for OpenAiWire {
         self.passthrough(Operation::ChatCompletions, body)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(PassthroughStream::new(ctx.include_usage))
     }
 
@@ -196,7 +196,7 @@ impl Provider for OpenAiWire {
         self.passthrough(Operation::Embeddings, body)
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         openai_error(status, body)
     }
 }
@@ -473,6 +473,10 @@ impl StreamTranslator for PassthroughStream {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn failed(&self) -> bool {
+        self.errored
     }
 }
 

@@ -18,8 +18,8 @@ use super::gemini::{self, GeminiStream};
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets,
+    StreamTranslator, Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -117,11 +117,7 @@ pub fn build(
     let headers = setup.headers();
     match (endpoint, headers) {
         (Ok(endpoint), Ok(headers)) if problems.is_empty() => Ok(Box::new(Vertex {
-            upstream: Upstream {
-                endpoint,
-                auth: Auth::Bearer(setup.api_key()),
-                headers,
-            },
+            upstream: Upstream::new(endpoint, Auth::Bearer(setup.api_key()), headers, &[]),
             project: setup.credential("project", Some(&settings.project)),
             location: settings.location,
             anthropic_version: settings.anthropic_version,
@@ -163,6 +159,10 @@ impl Provider for Vertex {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -198,7 +198,7 @@ impl Provider for Vertex {
         }
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         match publisher(ctx.upstream_model) {
             Publisher::Google => Box::new(GeminiStream::new(KIND, ctx)),
             Publisher::Anthropic => Box::new(MessagesStream::new(KIND, ctx)),
@@ -232,7 +232,7 @@ impl Provider for Vertex {
 
     /// Vertex itself answers in Google's error shape (quota, auth, unknown model); Claude's own
     /// errors pass through in Anthropic's.
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         if is_anthropic_error(body) {
             anthropic::anthropic_error(status, body)
         } else {
@@ -624,6 +624,9 @@ mod tests {
         }
         fn usage(&self) -> Option<crate::usage::Usage> {
             self.0.usage()
+        }
+        fn failed(&self) -> bool {
+            self.0.failed()
         }
     }
 

@@ -43,8 +43,8 @@ pub use wire::MessagesRequest;
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
-    UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
+    Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::ApiError;
@@ -106,11 +106,12 @@ pub fn build(
         return Err(problems);
     }
     Ok(Box::new(Anthropic {
-        upstream: Upstream {
+        upstream: Upstream::new(
             endpoint,
-            auth: Auth::Header("x-api-key", setup.api_key()),
+            Auth::Header("x-api-key", setup.api_key()),
             headers,
-        },
+            &[],
+        ),
         version: settings.anthropic_version,
         beta: (!settings.beta.is_empty()).then(|| settings.beta.join(",")),
         options: MessagesOptions {
@@ -126,6 +127,10 @@ impl Provider for Anthropic {
 
     fn endpoint(&self) -> &Endpoint {
         &self.upstream.endpoint
+    }
+
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
     }
 
     fn chat_request(
@@ -146,11 +151,11 @@ impl Provider for Anthropic {
         chat_completion(KIND, body, ctx)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(MessagesStream::new(KIND, ctx))
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         anthropic_error(status, body)
     }
 }

@@ -83,6 +83,11 @@ impl MessagesEvents {
         self.phase == Phase::Open
     }
 
+    /// True once the stream has ended with an error event.
+    pub fn failed(&self) -> bool {
+        self.phase == Phase::Failed
+    }
+
     /// Usage reported so far (input side from `message_start`, output from `message_delta`).
     pub fn usage(&self) -> Option<Usage> {
         self.usage.map(WireUsage::normalise)
@@ -374,6 +379,10 @@ impl StreamTranslator for MessagesStream {
 
     fn usage(&self) -> Option<Usage> {
         self.events.usage()
+    }
+
+    fn failed(&self) -> bool {
+        self.events.failed()
     }
 }
 

@@ -25,7 +25,7 @@ mod wire;
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    sigv4, Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext,
+    sigv4, Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets,
     StreamTranslator, Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
@@ -142,12 +142,16 @@ pub fn build(
             session_token,
         }
     };
+    let credentials = match &auth {
+        AwsAuth::SigV4 {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => vec![access_key_id, secret_access_key, session_token],
+        AwsAuth::ApiKey(key) => vec![key],
+    };
     Ok(Box::new(Bedrock {
-        upstream: Upstream {
-            endpoint,
-            auth: Auth::None,
-            headers: setup.headers()?,
-        },
+        upstream: Upstream::new(endpoint, Auth::None, setup.headers()?, &credentials),
         region: settings.region,
         auth,
     }))
@@ -218,6 +222,10 @@ impl Provider for Bedrock {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -238,7 +246,7 @@ impl Provider for Bedrock {
         response::chat_completion(body, ctx)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(stream::ConverseStream::new(ctx))
     }
 
@@ -266,7 +274,7 @@ impl Provider for Bedrock {
         matches!(self.auth, AwsAuth::SigV4 { .. })
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         error::bedrock_error(status, body)
     }
 }

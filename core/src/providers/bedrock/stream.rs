@@ -275,6 +275,10 @@ impl StreamTranslator for ConverseStream {
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
+
+    fn failed(&self) -> bool {
+        self.state == StreamState::Failed
+    }
 }
 
 #[cfg(test)]

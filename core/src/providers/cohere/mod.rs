@@ -29,8 +29,8 @@ mod wire;
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
-    UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
+    Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -61,11 +61,12 @@ pub fn build(
     let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: CohereSettings = setup.settings().map_err(|p| vec![p])?;
     Ok(Box::new(Cohere {
-        upstream: Upstream {
+        upstream: Upstream::new(
             endpoint,
-            auth: Auth::Bearer(setup.api_key()),
-            headers: setup.headers()?,
-        },
+            Auth::Bearer(setup.api_key()),
+            setup.headers()?,
+            &[],
+        ),
         embed_input_type: settings.embed_input_type,
     }))
 }
@@ -90,6 +91,10 @@ impl Provider for Cohere {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -104,7 +109,7 @@ impl Provider for Cohere {
         response::chat_completion(body, ctx)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(stream::CohereStream::new(ctx))
     }
 
@@ -126,7 +131,7 @@ impl Provider for Cohere {
         embeddings::embed_response(body, ctx)
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         error::cohere_error(status, body)
     }
 }

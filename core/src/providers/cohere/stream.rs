@@ -243,6 +243,10 @@ impl StreamTranslator for CohereStream {
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
+
+    fn failed(&self) -> bool {
+        self.errored
+    }
 }
 
 #[cfg(test)]

@@ -41,8 +41,8 @@ use embeddings::{batch_embed_body, batch_embed_response};
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
-    UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
+    Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -76,11 +76,12 @@ pub fn build(
     let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: GeminiSettings = setup.settings().map_err(|p| vec![p])?;
     Ok(Box::new(Gemini {
-        upstream: Upstream {
+        upstream: Upstream::new(
             endpoint,
-            auth: Auth::Header("x-goog-api-key", setup.api_key()),
-            headers: setup.headers()?,
-        },
+            Auth::Header("x-goog-api-key", setup.api_key()),
+            setup.headers()?,
+            &[],
+        ),
         api_version: settings.api_version,
     }))
 }
@@ -107,6 +108,10 @@ impl Provider for Gemini {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -121,7 +126,7 @@ impl Provider for Gemini {
         chat_completion(KIND, body, ctx)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(GeminiStream::new(KIND, ctx))
     }
 
@@ -144,7 +149,7 @@ impl Provider for Gemini {
         batch_embed_response(KIND, body, ctx)
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         google_error(status, body)
     }
 }

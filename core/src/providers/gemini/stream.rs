@@ -283,6 +283,10 @@ impl StreamTranslator for GeminiStream {
     fn usage(&self) -> Option<Usage> {
         self.usage
     }
+
+    fn failed(&self) -> bool {
+        self.state == StreamState::Failed
+    }
 }
 
 #[cfg(test)]

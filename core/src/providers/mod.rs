@@ -438,6 +438,12 @@ pub fn invalid_answer(kind: &str, what: impl std::fmt::Display) -> ApiError {
     .with_code("invalid_upstream_response")
 }
 
+/// A 502 for a success answer that says nothing: no text, no tool call, and no ending (a
+/// content filter, the token limit) that explains why.
+pub fn no_content(kind: &str) -> ApiError {
+    invalid_answer(kind, "an answer without content")
+}
+
 /// How a client stream ends when the provider's ends before it is complete.
 pub fn stream_interrupted() -> ApiError {
     ApiError::upstream("the provider's stream ended before it was complete")

@@ -8,6 +8,9 @@
 //! Anthropic Messages body (see `anthropic.rs`) on `:rawPredict` / `:streamRawPredict`, without
 //! `model` (it is in the path) and with `anthropic_version: vertex-2023-10-16` in the body.
 //!
+//! Answers are checked by their publisher's rules (see `gemini` and `anthropic`): a Gemini
+//! candidate that stops without content is a 502, an empty Claude `end_turn` is an answer.
+//!
 //! Tokens: Google access tokens expire after an hour, and the filter (a Wasm sandbox) can read
 //! neither files nor commands. It takes the token from the environment (`api_key: {env: ...}`)
 //! when Envoy starts; operators refresh it from outside and hot-restart Envoy (see

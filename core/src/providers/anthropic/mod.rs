@@ -27,6 +27,13 @@
 //!   that continues a tool loop (it ends with tool results) runs without thinking.
 //! - Tool calls in the history of a request without `tools`: the tools used are declared with
 //!   an open schema and `tool_choice: none`, as Anthropic refuses tool blocks without tools.
+//!
+//! Answers: a Message must have its `content` list and its `stop_reason` (always set on a whole
+//! answer; a stream's `message_delta` gives it before `message_stop`), else it is a 502
+//! (`invalid_upstream_response`). An empty `content` is an answer: Anthropic documents empty
+//! `end_turn` turns (a model that deems its turn complete, often right after tool results) and
+//! refusals without text; they come out as an empty `content` with `finish_reason` `stop` or
+//! `content_filter`, in JSON and in streams alike.
 
 mod error;
 mod request;

@@ -7,6 +7,11 @@
 //! are merged, and tool results (OpenAI `tool` messages) become `toolResult` blocks of the
 //! user turn that follows the assistant's `toolUse` turn.
 //!
+//! Answers follow Converse's reference: `output.message.content` and `stopReason` are required
+//! (a ConverseStream's `messageStop` carries the latter), else the answer is a 502
+//! (`invalid_upstream_response`). An empty `content` list is an answer (Claude's documented
+//! empty `end_turn` turns, a guardrail's intervention), as is a stream without content events.
+//!
 //! Titan embeds one text per call, so a list of several inputs is refused with a 400 naming
 //! `input` rather than fanned out into several signed calls (use a `cohere.embed-*` model to
 //! embed batches).

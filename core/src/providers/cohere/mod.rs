@@ -9,6 +9,10 @@
 //!   (400 naming `tool_choice`, or left out with `drop_unsupported_params`).
 //! - Finish `ERROR` answers 502 (a stream ends with an error event), `TIMEOUT` 504,
 //!   `ERROR_TOXIC` finishes with `content_filter`.
+//! - An answer must have its `finish_reason` and say something: text or tool calls (a tool plan
+//!   or thinking alone is not an answer). `MAX_TOKENS`, `STOP_SEQUENCE` and `ERROR_TOXIC`
+//!   explain an empty one; a `COMPLETE` (or `TOOL_CALL`) answer without them is a 502
+//!   `invalid_upstream_response`, or that error event in a stream.
 //! - Status 402 (billing) becomes 429 `insufficient_quota` like OpenAI's, so fallbacks move on;
 //!   498 (invalid token) becomes 401; 499 (cancelled, retryable per Cohere) and 503 become 503;
 //!   other 5xx become 502.

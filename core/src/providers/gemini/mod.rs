@@ -21,6 +21,11 @@
 //!   change its status any more) and as an answer blocked by `SAFETY` and the like.
 //! - **Malformed tool calls** (`MALFORMED_FUNCTION_CALL` and kin) are not turned into `stop`: they
 //!   are a 502 (JSON) or an error event (stream), so the client or the fallback sees the failure.
+//! - **Candidates without content.** A candidate must say something: answer text or a function
+//!   call (thoughts alone are not an answer). Without, only its `finishReason` can explain it: a
+//!   safety or recitation block (`content_filter`) or `MAX_TOKENS` (thinking can use the whole
+//!   budget; `length`). A candidate that stops (`STOP`, `OTHER`, or no reason) without content
+//!   is no answer: a 502 `invalid_upstream_response`, or that error event in a stream.
 
 mod embeddings;
 mod error;

@@ -8,6 +8,7 @@
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
+pub mod checks;
 pub mod cohere;
 pub mod endpoint;
 pub mod gemini;

@@ -634,9 +634,42 @@ mod tests {
     }
 
     #[test]
+    fn requests_either_publisher_refuses_are_refused_here() {
+        let p = provider("kind: vertex\napi_key: t\nproject: p\nlocation: us-east5");
+        let cases = [
+            (
+                "claude-sonnet-4-5",
+                r#""messages":[{"role":"system","content":"S"}]"#,
+                "messages",
+            ),
+            (
+                "claude-sonnet-4-5",
+                r#""messages":[{"role":"user","content":"x"}],"stop":" ""#,
+                "stop",
+            ),
+            (
+                "gemini-2.5-pro",
+                r#""messages":[{"role":"system","content":"S"}]"#,
+                "messages",
+            ),
+            (
+                "gemini-2.5-pro",
+                r#""messages":[{"role":"user","content":"x"}],"stop":["1","2","3","4","5","6"]"#,
+                "stop",
+            ),
+        ];
+        for (model, fields, param) in cases {
+            let json = format!(r#"{{"model":"m",{fields}}}"#);
+            let err = send_chat(p.as_ref(), &json, &attempt(model)).unwrap_err();
+            assert_refused(&err, param, false, &format!("{model} {fields}"));
+        }
+    }
+
+    #[test]
     fn project_from_env_fails_requests_only_when_unset() {
         let p = provider("kind: vertex\napi_key: t\nproject: {env: TEST_KEY}\nlocation: us-east5");
-        let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
+        let (req, raw) =
+            chat_request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
         let up = p
             .chat_request(&req, raw.as_bytes(), &attempt("gemini-2.5-pro"))
             .unwrap();

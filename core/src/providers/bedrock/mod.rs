@@ -338,7 +338,8 @@ mod tests {
         assert!(p.endpoint().tls);
         // Credentials default to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, unset here: the
         // configuration loads, the request fails.
-        let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
+        let (req, raw) =
+            chat_request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
         let err = p
             .chat_request(&req, raw.as_bytes(), &attempt(CLAUDE))
             .unwrap_err();
@@ -390,7 +391,7 @@ mod tests {
             };
             let up = send_chat(
                 p.as_ref(),
-                r#"{"model":"m","messages":[]}"#,
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
                 &attempt(CLAUDE),
             )
             .unwrap();

@@ -233,7 +233,7 @@ mod tests {
         let missing = provider("kind: gemini\napi_key: {env: UNSET}");
         let err = send_chat(
             missing.as_ref(),
-            r#"{"model":"m","messages":[]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
             &attempt("g"),
         )
         .unwrap_err();

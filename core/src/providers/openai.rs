@@ -110,7 +110,7 @@ impl OpenAiWire {
     /// operation answers with: at least one choice, each with its `message` (whose content
     /// may be empty or null, as OpenAI's API allows); embeddings, each with its vector.
     fn passthrough(&self, op: Operation, body: &[u8]) -> Result<Translated, ApiError> {
-        /// A choice or an embedding, checked for the member it must have.
+        /// A choice and an embedding, read for the member each must have.
         #[derive(Deserialize)]
         struct Choice {
             message: Option<Members>,

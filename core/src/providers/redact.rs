@@ -1,7 +1,7 @@
 //! Keeping credentials out of what clients (and logs) see. Some providers repeat the key a
 //! request came with in their error messages ("Incorrect API key provided: sk-..."), whole, cut
 //! short or as the header it came in; those messages are forwarded to clients. Every provider's
-//! error mapping goes through [`redact_error`] (by way of `Provider::error_response`) and every
+//! error mapping goes through [`Secrets::error`] (by way of `Provider::error_response`) and every
 //! stream's error event through [`RedactedStream`] (by way of `Provider::chat_stream`).
 //!
 //! What is hidden: the provider's own credentials ([`Secrets`]: its key or token, its extra

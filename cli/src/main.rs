@@ -1,7 +1,8 @@
 //! `switchboard`: validates a filter configuration, renders it into an Envoy bootstrap (or Istio
-//! manifests), makes virtual keys, and says what the provider kinds are and which environment
-//! a configuration's providers read.
+//! manifests), imports a LiteLLM proxy configuration, makes virtual keys, and says what the
+//! provider kinds are and which environment a configuration's providers read.
 
+mod import;
 mod kinds;
 mod render;
 
@@ -63,7 +64,15 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
+        /// Also write the rate-limit service's configuration (`limits.backend: fleet`):
+        /// the keys' and teams' limits, for switchboard-rls or envoyproxy/ratelimit.
+        #[arg(long, value_name = "OUT.yaml")]
+        rls_config: Option<PathBuf>,
     },
+    /// Convert another gateway's configuration into a filter configuration; what could not be
+    /// carried over is listed on stderr.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Virtual keys for clients (the configuration holds only their SHA-256).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -93,6 +102,20 @@ enum Format {
     Json,
     /// Gateway + VirtualService + EnvoyFilter for an Istio ingress gateway.
     Istio,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A LiteLLM proxy config.yaml: model_list, router_settings and litellm_settings become
+    /// providers, models, fallbacks, aliases and options, validated before they are written.
+    #[command(after_help = import::EXIT_STATUS_HELP)]
+    Litellm {
+        /// LiteLLM's config.yaml.
+        file: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +162,7 @@ fn main() -> ExitCode {
             format,
             istio_host,
             output,
+            rls_config,
         } => {
             let mock = mock_upstream.as_deref().map(|url| Mock {
                 url,
@@ -152,6 +176,15 @@ fn main() -> ExitCode {
                 &istio_host,
                 output.as_deref(),
             )
+            .and_then(|text| {
+                let Some(path) = rls_config else {
+                    return Ok(text);
+                };
+                write_service_config(&input, mock.as_ref(), &path).map(|()| text)
+            })
+        }
+        Command::Import(ImportCommand::Litellm { file, output }) => {
+            return import::litellm(&file, output.as_deref())
         }
         Command::Key(command) => key(command),
         Command::Providers => Ok(kinds::table()),
@@ -240,6 +273,18 @@ fn validate(input: &Input) -> Result<String, String> {
         limits.keys.len(),
         limits.teams.len()
     ));
+    out.push_str(&match &limits.fleet {
+        None => "  limits: counted in this Envoy's shared data (backend: local)\n".to_owned(),
+        Some(f) => format!(
+            "  limits: counted by the rate-limit service at {}:{} (backend: fleet, domain `{}`, \
+             timeout {}ms, failing {}); max_parallel stays per Envoy\n",
+            f.address,
+            f.port,
+            f.domain,
+            f.timeout.0,
+            if f.fail_open { "open" } else { "closed" }
+        ),
+    });
     for warning in unpriced_under_budget(rt) {
         out.push_str(&format!("  warning: {warning}\n"));
     }
@@ -299,6 +344,24 @@ fn provider_env(file: &Path) -> Result<String, String> {
     let shown = file.display();
     let text = std::fs::read_to_string(file).map_err(|e| format!("{shown}: {e}"))?;
     kinds::env_report(&text, &env).map_err(|p| format!("{shown}: {p}"))
+}
+
+/// `render --rls-config`: the rate-limit service's configuration from the keys and teams.
+fn write_service_config(input: &Input, mock: Option<&Mock>, path: &Path) -> Result<(), String> {
+    let (prepared, _, _) = load(input, mock)?;
+    let rt = &prepared.runtime;
+    let Some(fleet) = &rt.limits.fleet else {
+        return Err(format!(
+            "{}: --rls-config needs `limits: {{backend: fleet, ...}}`",
+            input.file.display()
+        ));
+    };
+    let source = input.file.display().to_string();
+    let (text, notes) = render::fleet::service_file(rt, fleet, &source)?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `key new`, `key hash`. A new key goes to stdout once and is never stored.

@@ -4,6 +4,7 @@
 //! TLS/SNI, both filter roles, admin on loopback; stats tags, histogram buckets and the
 //! per-request JSON access log (`observability`); prices imported from LiteLLM (`prices`).
 
+pub mod fleet;
 pub mod observability;
 pub mod prices;
 
@@ -151,7 +152,7 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
         .iter()
         .map(|m| cluster(rt, m, opts, &env_keys, &prepared.document))
         .collect();
-    json!({
+    let mut bootstrap = json!({
         "admin": {
             "address": socket(&listener.admin_address, listener.admin_port),
         },
@@ -180,7 +181,11 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
             }],
             "clusters": clusters,
         }
-    })
+    });
+    if let Some(f) = &rt.limits.fleet {
+        fleet::apply(&mut bootstrap, f, &rt.options.connect_timeout.envoy());
+    }
+    bootstrap
 }
 
 /// The same gateway for an Istio ingress gateway: a Gateway and VirtualService for `host`, and

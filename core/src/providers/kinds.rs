@@ -17,8 +17,10 @@ pub struct Kind {
     pub api_key: ApiKey,
     /// How requests authenticate, as the README's table of kinds says it.
     pub auth: &'static str,
-    /// LiteLLM price-file key prefixes its models are priced under, tried in order before the
-    /// bare model id (`azure/gpt-4o`, then `gpt-4o`).
+    /// LiteLLM's prefixes for the kind: the `litellm_params.model` routes `switchboard import
+    /// litellm` maps to it (the longest that matches wins), and the price-file key prefixes
+    /// its models are priced under, tried in order before the bare model id (`azure/gpt-4o`,
+    /// then `gpt-4o`).
     pub litellm_prefixes: &'static [&'static str],
     /// Environment variables the kind reads when the section does not name its credentials.
     pub implied_env: &'static [ImpliedEnv],
@@ -95,7 +97,7 @@ pub const KINDS: &[Kind] = &[
             example: "OPENAI_API_KEY",
         },
         auth: "`Authorization: Bearer`",
-        litellm_prefixes: &[],
+        litellm_prefixes: &["openai/"],
         implied_env: &[],
     },
     Kind {
@@ -130,7 +132,7 @@ pub const KINDS: &[Kind] = &[
             example: "COHERE_API_KEY",
         },
         auth: "Bearer",
-        litellm_prefixes: &["cohere/"],
+        litellm_prefixes: &["cohere_chat/", "cohere/"],
         implied_env: &[],
     },
     Kind {
@@ -142,7 +144,7 @@ pub const KINDS: &[Kind] = &[
         },
         api_key: ApiKey::Optional,
         auth: "SigV4 over the final body, or Bearer (API key)",
-        litellm_prefixes: &["bedrock/"],
+        litellm_prefixes: &["bedrock/converse/", "bedrock/invoke/", "bedrock/"],
         implied_env: &[
             ImpliedEnv {
                 name: bedrock::DEFAULT_ACCESS_KEY_ID_ENV,
@@ -255,7 +257,7 @@ pub const KINDS: &[Kind] = &[
         base_url: BaseUrl::Fixed("http://127.0.0.1:11434/v1"),
         api_key: ApiKey::Optional,
         auth: "none",
-        litellm_prefixes: &["ollama/"],
+        litellm_prefixes: &["ollama_chat/", "ollama/"],
         implied_env: &[],
     },
     Kind {

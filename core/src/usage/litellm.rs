@@ -85,7 +85,9 @@ fn per_million(per_token: f64) -> f64 {
     (per_token * 1e12).round() / 1e6
 }
 
-fn price_of(entry: &serde_json::Map<String, serde_json::Value>) -> Option<PriceSpec> {
+/// The token price of one LiteLLM entry (a price-file entry, or a deployment's custom
+/// pricing in `litellm_params`/`model_info`); `None` without an input price.
+pub fn price_of(entry: &serde_json::Map<String, serde_json::Value>) -> Option<PriceSpec> {
     let get = |key: &str| number(entry, key).map(per_million);
     let mut thresholds: Vec<u64> = entry.keys().filter_map(|k| tier_threshold(k)).collect();
     thresholds.sort_unstable();
@@ -111,6 +113,11 @@ fn price_of(entry: &serde_json::Map<String, serde_json::Value>) -> Option<PriceS
         cache_write: get(CACHE_WRITE),
         tiers,
     })
+}
+
+/// Whether [`price_of`] reads `key`: a token price or one of its prompt-size tiers.
+pub fn is_price_field(key: &str) -> bool {
+    [INPUT, OUTPUT, CACHE_READ, CACHE_WRITE].contains(&key) || tier_threshold(key).is_some()
 }
 
 /// The prompt size a `<base>_above_<N>[k]_tokens` key starts at, for the four token bases.
@@ -199,6 +206,26 @@ mod tests {
             .lookup("openai", "text-embedding-3-small", None)
             .unwrap();
         assert_eq!((embed.input, embed.output), (0.02, 0.0));
+    }
+
+    #[test]
+    fn price_fields_are_the_token_prices_and_their_tiers() {
+        for key in [
+            "input_cost_per_token",
+            "cache_creation_input_token_cost",
+            "output_cost_per_token_above_200k_tokens",
+            "input_cost_per_token_above_128000_tokens",
+        ] {
+            assert!(is_price_field(key), "{key}");
+        }
+        for key in [
+            "input_cost_per_token_priority",
+            "cache_creation_input_token_cost_above_1hr",
+            "input_cost_per_second",
+            "mode",
+        ] {
+            assert!(!is_price_field(key), "{key}");
+        }
     }
 
     #[test]

@@ -1,11 +1,27 @@
 //! What every output must be, whatever the input: the assertions the targets make beyond "no
 //! panic".
 
+use serde::de::IgnoredAny;
 use serde_json::Value;
 use switchboard_core::usage::pricing::{Price, Rates};
 use switchboard_core::usage::Usage;
 
-/// Parses `bytes` as JSON, naming `what` when they are not.
+/// Asserts `bytes` are JSON as a client reads them: UTF-8 and of JSON's grammar, numbers of
+/// any size (a pass-through's may be beyond f64, which clients read as infinite).
+pub fn assert_json(bytes: &[u8], what: &str) {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => panic!(
+            "{what} is not UTF-8 ({e}): {}",
+            String::from_utf8_lossy(bytes)
+        ),
+    };
+    if let Err(e) = serde_json::from_str::<IgnoredAny>(text) {
+        panic!("{what} is not JSON ({e}): {text}");
+    }
+}
+
+/// Parses `bytes`, which the gateway wrote, as JSON, naming `what` when they are not.
 pub fn json(bytes: &[u8], what: &str) -> Value {
     match serde_json::from_slice(bytes) {
         Ok(value) => value,

@@ -1,7 +1,8 @@
 //! The seams a target exercises, each with the checks its output must pass.
 
 use crate::checks::{
-    assert_object, assert_stream_shape, client_events, is_error_body, json, price_usage,
+    assert_json, assert_object, assert_stream_shape, client_events, is_error_body, json,
+    price_usage,
 };
 use crate::cuts::Cut;
 use crate::eventstream;
@@ -60,7 +61,7 @@ fn assert_sendable(up: &UpstreamRequest, provider: &dyn Provider) {
             "{kind}: header {name}: {value:?}"
         );
     }
-    json(&up.body, &format!("{kind} request body"));
+    assert_json(&up.body, &format!("{kind} request body"));
 }
 
 /// Answers and streams depend on the family's translation and the model, not on the section
@@ -80,16 +81,16 @@ pub fn answer(family: Family, data: &[u8]) {
     for model in family.models() {
         for ctx in &providers::contexts(model) {
             if let Ok(t) = provider.chat_response(body, ctx) {
-                let answer = json(t.body.as_deref().unwrap_or(body), "chat answer");
-                if t.body.is_some() {
-                    assert_object(&answer, "chat.completion", kind);
+                match &t.body {
+                    Some(answer) => assert_object(&json(answer, kind), "chat.completion", kind),
+                    None => assert_json(body, "chat answer passed through"),
                 }
                 price_usage(t.usage);
             }
             if let Ok(t) = provider.embeddings_response(body, ctx) {
-                let answer = json(t.body.as_deref().unwrap_or(body), "embeddings answer");
-                if t.body.is_some() {
-                    assert_object(&answer, "list", kind);
+                match &t.body {
+                    Some(answer) => assert_object(&json(answer, kind), "list", kind),
+                    None => assert_json(body, "embeddings answer passed through"),
                 }
                 price_usage(t.usage);
             }

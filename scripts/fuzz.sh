@@ -3,9 +3,8 @@
 # every target in fuzz/fuzz_targets (or those named) for SECONDS each (default 60), one after
 # another on one core. Each run starts from the committed seeds (fuzz/seeds/TARGET, and
 # fuzz/seeds/request for every request_* target) and the corpus grown by earlier runs
-# (fuzz/corpus/TARGET, not committed). Prints executions per
-# target; a crash leaves its input in fuzz/artifacts/TARGET and makes the script exit 1 once
-# every target has run. Replay one with:
+# (fuzz/corpus/TARGET, not committed). Prints executions per target; a crash leaves its input
+# in fuzz/artifacts/TARGET and makes the script exit 1 once every target has run. Replay one:
 #   fuzz/target/x86_64-unknown-linux-gnu/release/TARGET fuzz/artifacts/TARGET/crash-...
 #
 # Built with `-s none` (no sanitizer; the core has no unsafe code) on the default toolchain:

@@ -2,6 +2,8 @@
 //! `switchboard render` writes them into the bootstrap and the filter reads them back, so each
 //! is spelled here once.
 
+use crate::api::Operation;
+
 /// Prefix of every header that is the gateway's own; clients cannot send them.
 pub const OWN_HEADER_PREFIX: &str = "x-switchboard-";
 /// Request header the gateway role sets to pick the model group's cluster (the route's
@@ -48,9 +50,12 @@ pub const CLUSTER_PREFIX: &str = "sb_";
 
 /// The gateway-role instance of one endpoint, enabled only on that endpoint's routes: it
 /// need not read the request line.
-pub fn endpoint_filter(op: crate::api::Operation) -> &'static str {
+pub fn endpoint_filter(op: Operation) -> &'static str {
     match op {
-        crate::api::Operation::ChatCompletions => "switchboard-chat",
-        crate::api::Operation::Embeddings => "switchboard-embeddings",
+        Operation::ChatCompletions => "switchboard-chat",
+        Operation::Embeddings => "switchboard-embeddings",
+        Operation::Messages => "switchboard-messages",
+        Operation::CountTokens => "switchboard-count-tokens",
+        Operation::Responses => "switchboard-responses",
     }
 }

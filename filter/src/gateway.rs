@@ -7,7 +7,7 @@ use crate::host::{Action, Host, SharedData};
 use crate::metrics::Stats;
 use std::cell::RefCell;
 use std::rc::Rc;
-use switchboard_core::api::{ApiError, Operation};
+use switchboard_core::api::{Api, ApiError, Operation};
 use switchboard_core::flow::gateway::{
     canonical_path, classify, decide, envoy_error, get_model, list_models, loggable_request_id,
     too_large, Endpoint,
@@ -18,6 +18,7 @@ use switchboard_core::flow::record::{
     answer_headers, caller_fields, key_metrics, ledger_fragment, rejection, RequestLine,
     RequestRecord,
 };
+use switchboard_core::inputs;
 use switchboard_core::limits::keys::presented;
 use switchboard_core::limits::{settlement, Caller, Reservation};
 use switchboard_core::names::{
@@ -232,6 +233,11 @@ impl GatewayFilter {
         Action::Pause
     }
 
+    /// The API the client speaks (OpenAI chat until the endpoint is known).
+    fn api(&self) -> Api {
+        self.operation.map_or(Api::OpenAiChat, Operation::api)
+    }
+
     fn reply_error(&mut self, host: &impl Host, err: &ApiError) -> Action {
         self.replied_locally = true;
         self.status = err.status;
@@ -240,7 +246,7 @@ impl GatewayFilter {
         if let Some(r) = retry_after.as_deref() {
             headers.push(("retry-after", r));
         }
-        host.send_response(err.status, &headers, &err.to_json());
+        host.send_response(err.status, &headers, &inputs::error_body(self.api(), err));
         Action::Pause
     }
 
@@ -392,6 +398,9 @@ impl GatewayFilter {
             r.stream = admitted.request.is_stream();
         }
         self.reservation = admitted.reservation;
+        if let Some(answer) = admitted.local_answer {
+            return self.reply_json(host, 200, &answer);
+        }
         host.set_request_header(CLUSTER_HEADER, Some(admitted.cluster));
         let (id, header) = handoff::park(admitted.request, body, self.request_id.take(), record);
         self.handoff = Some(id);
@@ -464,7 +473,7 @@ impl GatewayFilter {
             &String::from_utf8_lossy(&original),
             self.rt.options.max_request_bytes,
         );
-        host.set_response_body(body_size, &err.to_json());
+        host.set_response_body(body_size, &inputs::error_body(self.api(), &err));
         Action::Continue
     }
 }

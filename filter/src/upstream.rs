@@ -11,15 +11,14 @@
 use crate::host::{Action, Host};
 use std::cell::RefCell;
 use std::rc::Rc;
-use switchboard_core::api::{ApiError, Operation};
-use switchboard_core::flow::gateway::parse_body;
+use switchboard_core::api::{Api, ApiError};
+use switchboard_core::flow::gateway::parse_request;
 use switchboard_core::flow::handoff::{self, Parked};
 use switchboard_core::flow::metrics::ErrorType;
 use switchboard_core::flow::record::RequestRecord;
-use switchboard_core::flow::upstream::{
-    oversized_answer, request_rewrite, Answer, BodyPlan, Exchange,
-};
+use switchboard_core::flow::upstream::{request_rewrite, Answer, BodyPlan, Exchange};
 use switchboard_core::flow::ParsedRequest;
+use switchboard_core::inputs;
 use switchboard_core::names::{DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER};
 use switchboard_core::runtime::Runtime;
 use switchboard_core::usage::Usage;
@@ -34,6 +33,8 @@ pub struct UpstreamFilter {
     record: Option<Rc<RefCell<RequestRecord>>>,
     /// The request the gateway role parked just before this attempt's filters started.
     just_parked: Option<Rc<Parked>>,
+    /// The API the client speaks, for errors of this role's own (OpenAI's until known).
+    api: Api,
 }
 
 impl UpstreamFilter {
@@ -45,6 +46,7 @@ impl UpstreamFilter {
             status: 0,
             record: None,
             just_parked: None,
+            api: Api::OpenAiChat,
         }
     }
 
@@ -69,6 +71,7 @@ impl UpstreamFilter {
         if let Source::Parked(parked) = &source {
             self.record = Some(parked.record.clone());
         }
+        self.api = source.request().operation().api();
         let first = self.record_attempts() == 0;
         let start = self.clock_if_timed(host);
         let action = match self.prepare(host, &source) {
@@ -188,10 +191,7 @@ impl UpstreamFilter {
             return Ok(Source::Parked(parked));
         }
         let body = host.request_body(body_size);
-        let request = match operation {
-            Operation::ChatCompletions => ParsedRequest::Chat(Box::new(parse_body(&body)?)),
-            Operation::Embeddings => ParsedRequest::Embeddings(parse_body(&body)?),
-        };
+        let request = parse_request(operation, &body)?;
         Ok(Source::Parsed {
             request: Box::new(request),
             body,
@@ -261,7 +261,7 @@ impl UpstreamFilter {
                 ("content-type", "application/json"),
                 (TRANSLATED_HEADER, "1"),
             ],
-            &err.to_json(),
+            &inputs::error_body(self.api, err),
         );
         Action::Pause
     }
@@ -341,7 +341,7 @@ impl UpstreamFilter {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
-        if let Some(answer) = oversized_answer(&self.rt, body_size) {
+        if let Some(answer) = exchange.oversized(&self.rt, body_size) {
             // The failure's type follows the provider's status.
             self.provider_status(host);
             self.replace_answer(host, &answer, body_size, false);

@@ -311,7 +311,13 @@ fn route_config(rt: &Runtime) -> Value {
 const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 /// The endpoints with a gateway-role filter of their own, enabled only on their routes: it
 /// need not read the request line (a value read from Envoy costs a nested call into the VM).
-const FAST_ENDPOINTS: [Operation; 2] = [Operation::ChatCompletions, Operation::Embeddings];
+const FAST_ENDPOINTS: [Operation; 5] = [
+    Operation::ChatCompletions,
+    Operation::Embeddings,
+    Operation::Messages,
+    Operation::CountTokens,
+    Operation::Responses,
+];
 
 /// The paths of an endpoint: its canonical one and the same without the optional
 /// `VERSION_PREFIX` (as `classify` has it).

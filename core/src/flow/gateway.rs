@@ -1,14 +1,16 @@
 //! Gateway role: which endpoint a request is for, whether its body is acceptable, and which
 //! model group serves it. Every refusal is an OpenAI-shaped error with the right status.
 
-use super::ParsedRequest;
+use super::{DecodedRequest, ParsedRequest};
+use crate::api::chat::ChatRequest;
 use crate::api::models::{ModelEntry, ModelList};
 use crate::api::Operation;
-use crate::api::{ApiError, ErrorKind};
+use crate::api::{Api, ApiError, ErrorKind};
 use crate::flow::estimate::tokens;
 use crate::flow::metrics::Rejection;
 use crate::flow::metrics::Series;
 use crate::flow::record::rejection;
+use crate::inputs;
 use crate::limits::store::Store;
 use crate::limits::{Caller, Estimate, Reservation, SubjectRef};
 use crate::runtime::{Model, Runtime};
@@ -32,6 +34,9 @@ pub fn canonical_path(op: Operation) -> &'static str {
     match op {
         Operation::ChatCompletions => "/v1/chat/completions",
         Operation::Embeddings => "/v1/embeddings",
+        Operation::Messages => "/v1/messages",
+        Operation::CountTokens => "/v1/messages/count_tokens",
+        Operation::Responses => "/v1/responses",
     }
 }
 
@@ -42,6 +47,9 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     let (endpoint, allowed) = match route {
         "/chat/completions" => (Endpoint::Proxy(Operation::ChatCompletions), "POST"),
         "/embeddings" => (Endpoint::Proxy(Operation::Embeddings), "POST"),
+        "/messages" => (Endpoint::Proxy(Operation::Messages), "POST"),
+        "/messages/count_tokens" => (Endpoint::Proxy(Operation::CountTokens), "POST"),
+        "/responses" => (Endpoint::Proxy(Operation::Responses), "POST"),
         "/models" => (Endpoint::ListModels, "GET"),
         "/health" | "/healthz" => (Endpoint::Health, "GET"),
         _ => match route.strip_prefix("/models/") {
@@ -89,6 +97,10 @@ pub struct Admission<'g> {
 /// several share the traffic. An unpriced deployment adds nothing (its answers cost nothing
 /// against a budget either).
 pub fn estimate(rt: &Runtime, admission: &Admission) -> Estimate {
+    if admission.request.operation() == Operation::CountTokens {
+        // Counting is free: it reserves nothing on tokens or budgets.
+        return Estimate::default();
+    }
     let usage = tokens(&admission.request, &admission.model.settings);
     let cost = admission
         .model
@@ -108,9 +120,19 @@ pub fn estimate(rt: &Runtime, admission: &Admission) -> Estimate {
 
 /// Parses and checks the body of a proxied request and resolves its model.
 pub fn admit<'g>(rt: &'g Runtime, op: Operation, body: &[u8]) -> Result<Admission<'g>, ApiError> {
-    let request = match op {
+    let request = parse_request(op, body)?;
+    let model = rt
+        .model(request.model())
+        .ok_or_else(|| ApiError::model_not_found(request.model()))?;
+    Ok(Admission { model, request })
+}
+
+/// Parses the body of a request of `op`: an OpenAI body as it is, another input API's decoded
+/// into the canonical chat request.
+pub fn parse_request(op: Operation, body: &[u8]) -> Result<ParsedRequest, ApiError> {
+    Ok(match op {
         Operation::ChatCompletions => {
-            let req: crate::api::chat::ChatRequest = parse_body(body)?;
+            let req: ChatRequest = parse_body(body)?;
             if req.messages.is_empty() {
                 return Err(ApiError::invalid_param(
                     "messages",
@@ -120,11 +142,38 @@ pub fn admit<'g>(rt: &'g Runtime, op: Operation, body: &[u8]) -> Result<Admissio
             ParsedRequest::Chat(Box::new(req))
         }
         Operation::Embeddings => ParsedRequest::Embeddings(parse_body(body)?),
-    };
-    let model = rt
-        .model(request.model())
-        .ok_or_else(|| ApiError::model_not_found(request.model()))?;
-    Ok(Admission { model, request })
+        Operation::Messages | Operation::CountTokens | Operation::Responses => {
+            let decoded = inputs::decode(op, body)?;
+            let chat: ChatRequest = parse_body(&decoded.chat_body)?;
+            ParsedRequest::Decoded(Box::new(DecodedRequest {
+                operation: op,
+                chat,
+                chat_body: decoded.chat_body,
+                context: decoded.context,
+            }))
+        }
+    })
+}
+
+/// The answer to a count_tokens request the gateway gives itself: an estimate of its prompt,
+/// unless every first-priority deployment of its model speaks Messages and can count.
+pub fn local_token_count(rt: &Runtime, model: &Model, request: &ParsedRequest) -> Option<Vec<u8>> {
+    if request.operation() != Operation::CountTokens {
+        return None;
+    }
+    let native = model.priorities.first().is_some_and(|own| {
+        own.iter().all(|&d| {
+            rt.deployments
+                .get(d)
+                .and_then(|d| rt.provider_of(d))
+                .is_some_and(|p| p.provider.native_api() == Some(Api::AnthropicMessages))
+        })
+    });
+    if native {
+        return None;
+    }
+    let prompt = request.chat().map_or(0, crate::flow::estimate::chat_prompt);
+    Some(inputs::messages::count_tokens_answer(prompt))
 }
 
 /// A proxied request the gateway role lets through: the cluster to route it to, the parsed
@@ -133,6 +182,9 @@ pub fn admit<'g>(rt: &'g Runtime, op: Operation, body: &[u8]) -> Result<Admissio
 #[derive(Debug)]
 pub struct Admitted<'r> {
     pub cluster: &'r str,
+    /// The answer the gateway gives itself instead of sending the request on (count_tokens
+    /// where no deployment can count).
+    pub local_answer: Option<Vec<u8>>,
     pub request: ParsedRequest,
     pub model: Option<usize>,
     pub reservation: Option<Reservation>,
@@ -203,6 +255,7 @@ pub fn decide<'r>(
     };
     Ok(Admitted {
         cluster: &admission.model.cluster,
+        local_answer: local_token_count(rt, admission.model, &admission.request),
         request: admission.request,
         model,
         reservation,

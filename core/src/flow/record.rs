@@ -7,8 +7,7 @@
 //! nothing, and count as upstream errors by type.
 
 use super::metrics::{
-    status_class, ErrorType, Metric, MetricsSink, OperationLabel, Rejection, Series, Target,
-    TokenType,
+    status_class, ErrorType, Metric, MetricsSink, Rejection, Series, Target, TokenType,
 };
 use crate::api::Operation;
 use crate::limits::store::Store;
@@ -219,7 +218,7 @@ impl RequestRecord {
             self.current = Some((deployment, true));
             self.fail(deployment, error);
         }
-        let operation = OperationLabel::from(self.operation);
+        let operation = self.operation;
         let target = self.target();
         let mut add = |metric: Metric, target: Target, extra: u8, value: u64| {
             sink.add(
@@ -443,7 +442,7 @@ pub fn rejection(
 ) -> Series {
     Series {
         metric: Metric::KeyRejections,
-        operation: op.into(),
+        operation: op,
         target: Target {
             model,
             deployment: None,
@@ -470,7 +469,7 @@ pub fn key_metrics(
     let limits = &rt.limits;
     let series = |metric, extra, subject| Series {
         metric,
-        operation: op.into(),
+        operation: op,
         target: Target {
             model,
             deployment: None,
@@ -534,9 +533,10 @@ mod tests {
     impl MetricsSink for Recorder {
         fn add(&mut self, series: Series, value: u64) {
             let name = self.labels.as_ref().unwrap().stat_name(&series);
-            let name = name
-                .replace("switchboard.", "")
-                .replace("gen_ai_operation_name=chat.", "");
+            let name = name.replace("switchboard.", "").replace(
+                "gen_ai_operation_name=chat.switchboard_api=openai_chat.",
+                "",
+            );
             self.values.entry(name).or_default().push(value);
         }
     }
@@ -771,7 +771,7 @@ models:
         let none =
             "gen_ai_request_model=none.gen_ai_provider_name=none.switchboard_deployment=none";
         assert!(values.contains(&(
-            format!("requests.gen_ai_operation_name=embeddings.{none}.http_status_class=4xx"),
+            format!("requests.gen_ai_operation_name=embeddings.switchboard_api=openai_embeddings.{none}.http_status_class=4xx"),
             vec![1]
         )));
         let fragment = ledger_fragment(&RequestLine::default(), Some(&summary), &[]);

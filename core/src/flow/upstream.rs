@@ -2,10 +2,11 @@
 //! provider's answer (JSON, stream or error) into what the client sees.
 
 use super::ParsedRequest;
-use crate::api::chat::ResponseFormat;
-use crate::api::{ApiError, Operation};
+use crate::api::chat::{ChatRequest, ResponseFormat};
+use crate::api::{Api, ApiError, Operation};
+use crate::inputs::{self, StreamEncoder};
 use crate::providers::{
-    Attempt, Provider, ResponseContext, StreamTranslator, UpstreamRequest, SSE_DONE,
+    Attempt, Provider, ResponseContext, StreamTranslator, Translated, UpstreamRequest,
 };
 use crate::runtime::Runtime;
 use crate::usage::Usage;
@@ -22,11 +23,25 @@ pub struct Exchange {
     json_schema: Option<String>,
     request_id: String,
     created: u64,
+    /// How the provider's answer becomes the client's.
+    answer: AnswerPath,
     translator: Option<Box<dyn StreamTranslator>>,
+    /// Encodes the translator's OpenAI stream into another input API's events.
+    encoder: Option<Box<dyn StreamEncoder>>,
     usage: Option<Usage>,
     /// The client stream so far ends with `[DONE]`: every translator ends a complete stream
     /// so, and a cut or failed one with an error event instead.
     stream_done: bool,
+}
+
+/// How a provider's answer reaches the client.
+enum AnswerPath {
+    /// Translated to OpenAI's shape (the client speaks OpenAI).
+    OpenAi,
+    /// The provider speaks the client's API: its answer passes through, its usage read.
+    Native,
+    /// Translated to OpenAI's shape, then encoded into the client's API.
+    Encoded(inputs::Context),
 }
 
 /// How to handle the answer's body.
@@ -47,7 +62,8 @@ pub struct Answer {
 }
 
 impl Exchange {
-    /// Prepares the attempt on the deployment (by index) Envoy picked.
+    /// Prepares the attempt on the deployment (by index) Envoy picked; `raw`: the client's
+    /// body.
     pub fn begin(
         rt: &Runtime,
         index: usize,
@@ -70,39 +86,48 @@ impl Exchange {
             now_ms,
         };
         let p = provider.provider.as_ref();
-        let (upstream, include_usage, base64_embeddings) = match request {
-            ParsedRequest::Chat(req) => (
-                p.chat_request(req, raw, &attempt)?,
-                req.wants_stream_usage(),
-                false,
-            ),
+        let operation = request.operation();
+        let (upstream, answer) = match request {
+            ParsedRequest::Chat(req) => (p.chat_request(req, raw, &attempt)?, AnswerPath::OpenAi),
             ParsedRequest::Embeddings(req) => (
                 p.embeddings_request(req, raw, &attempt)?,
-                false,
-                req.encoding_format.as_deref() == Some("base64"),
+                AnswerPath::OpenAi,
+            ),
+            ParsedRequest::Decoded(d) if p.native_api() == Some(operation.api()) => (
+                p.native_request(operation, raw, &attempt)?,
+                AnswerPath::Native,
+            ),
+            ParsedRequest::Decoded(d) => (
+                p.chat_request(&d.chat, &d.chat_body, &attempt)?,
+                AnswerPath::Encoded(d.context.clone()),
             ),
         };
+        let chat = request.chat();
+        let base64_embeddings = matches!(request,
+            ParsedRequest::Embeddings(e) if e.encoding_format.as_deref() == Some("base64"));
         Ok((
             Exchange {
-                operation: request.operation(),
+                operation,
                 provider: deployment.provider,
                 deployment: index,
                 stream: request.is_stream(),
-                include_usage,
+                // A stream encoded into another API reports usage in its own events: the
+                // translator must pass the usage chunk on.
+                include_usage: matches!(answer, AnswerPath::Encoded(_))
+                    || chat.is_some_and(ChatRequest::wants_stream_usage),
                 base64_embeddings,
                 upstream_model: deployment.upstream_model.clone(),
-                json_schema: match request {
-                    ParsedRequest::Chat(req) => match &req.response_format {
-                        Some(ResponseFormat::JsonSchema { json_schema }) => {
-                            Some(json_schema.name.clone())
-                        }
-                        _ => None,
-                    },
-                    ParsedRequest::Embeddings(_) => None,
-                },
+                json_schema: chat.and_then(|c| match &c.response_format {
+                    Some(ResponseFormat::JsonSchema { json_schema }) => {
+                        Some(json_schema.name.clone())
+                    }
+                    _ => None,
+                }),
                 request_id: request_id.to_owned(),
                 created: now_ms / 1000,
+                answer,
                 translator: None,
+                encoder: None,
                 usage: None,
                 stream_done: false,
             },
@@ -130,58 +155,81 @@ impl Exchange {
         if !(self.stream && (200..300).contains(&status)) {
             return BodyPlan::Buffer;
         }
-        match self.provider(rt) {
-            Some(p) => {
-                self.translator = Some(p.chat_stream(&self.context()));
-                BodyPlan::Stream
+        let Some(p) = self.provider(rt) else {
+            return BodyPlan::Buffer;
+        };
+        let ctx = self.context();
+        let (translator, encoder) = match &self.answer {
+            AnswerPath::OpenAi => (p.chat_stream(&ctx), None),
+            AnswerPath::Native => (p.native_stream(self.operation, &ctx), None),
+            AnswerPath::Encoded(input) => {
+                (p.chat_stream(&ctx), Some(inputs::stream_encoder(input)))
             }
-            None => BodyPlan::Buffer,
-        }
+        };
+        self.translator = Some(translator);
+        self.encoder = encoder;
+        BodyPlan::Stream
     }
 
     pub fn stream_chunk(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        if let Some(t) = self.translator.as_mut() {
-            let start = out.len();
-            t.feed(chunk, out);
-            self.note_output(start, out);
+        let Some(t) = self.translator.as_mut() else {
+            return;
+        };
+        match self.encoder.as_mut() {
+            None => {
+                let start = out.len();
+                t.feed(chunk, out);
+                if out.len() > start {
+                    self.stream_done = t.complete(out);
+                }
+            }
+            Some(encoder) => {
+                let mut openai = Vec::with_capacity(chunk.len() + 64);
+                t.feed(chunk, &mut openai);
+                encoder.feed(&openai, out);
+                self.stream_done = encoder.complete();
+            }
         }
     }
 
     pub fn stream_end(&mut self, out: &mut Vec<u8>) {
-        if let Some(t) = self.translator.as_mut() {
-            let start = out.len();
-            t.finish(out);
-            self.usage = t.usage();
-            self.note_output(start, out);
+        let Some(t) = self.translator.as_mut() else {
+            return;
+        };
+        match self.encoder.as_mut() {
+            None => {
+                let start = out.len();
+                t.finish(out);
+                if out.len() > start {
+                    self.stream_done = t.complete(out);
+                }
+            }
+            Some(encoder) => {
+                let mut openai = Vec::new();
+                t.finish(&mut openai);
+                encoder.feed(&openai, out);
+                encoder.finish(out);
+                self.stream_done = encoder.complete();
+            }
         }
+        self.usage = t.usage();
     }
 
-    fn note_output(&mut self, start: usize, out: &[u8]) {
-        if out.len() > start {
-            self.stream_done = out.ends_with(SSE_DONE);
-        }
-    }
-
-    /// The stream reached its `[DONE]` (not cut short, no error event at its end).
+    /// The stream reached its end (not cut short, no error event at its end).
     pub fn stream_complete(&self) -> bool {
         self.stream_done
     }
 
     /// Translates a whole answer: success bodies through the provider's mapping, errors into
-    /// OpenAI's error shape.
+    /// the client API's error shape.
     pub fn buffered(&mut self, rt: &Runtime, status: u16, body: &[u8]) -> Answer {
         let Some(p) = self.provider(rt) else {
-            return error_answer(&ApiError::server("provider vanished"));
+            return self.error_answer(&ApiError::server("provider vanished"));
         };
         if !(200..300).contains(&status) {
-            return error_answer(&p.error_response(status, body));
+            return self.error_answer(&p.error_response(status, body));
         }
-        let ctx = self.context();
-        let translated = match self.operation {
-            Operation::ChatCompletions => p.chat_response(body, &ctx),
-            Operation::Embeddings => p.embeddings_response(body, &ctx),
-        };
-        match translated {
+        match self.translate(p, body) {
             Ok(t) => {
                 self.usage = t.usage;
                 Answer {
@@ -190,7 +238,7 @@ impl Exchange {
                     retry_after: None,
                 }
             }
-            Err(e) => error_answer(&e),
+            Err(e) => self.error_answer(&e),
         }
     }
 
@@ -200,18 +248,49 @@ impl Exchange {
     /// error table checks this).
     pub fn buffered_success(&mut self, rt: &Runtime, body: &[u8]) -> Option<Answer> {
         let p = self.provider(rt)?;
-        let ctx = self.context();
-        let translated = match self.operation {
-            Operation::ChatCompletions => p.chat_response(body, &ctx),
-            Operation::Embeddings => p.embeddings_response(body, &ctx),
-        };
-        let t = translated.ok()?;
+        let t = self.translate(p, body).ok()?;
         self.usage = t.usage;
         Some(Answer {
             status: 200,
             body: t.body,
             retry_after: None,
         })
+    }
+
+    /// A success body in the client's API, and its usage (`body: None`: the provider's bytes
+    /// already are the answer).
+    fn translate(&self, p: &dyn Provider, body: &[u8]) -> Result<Translated, ApiError> {
+        let ctx = self.context();
+        match &self.answer {
+            AnswerPath::Native => p.native_response(self.operation, body, &ctx),
+            AnswerPath::OpenAi if self.operation == Operation::Embeddings => {
+                p.embeddings_response(body, &ctx)
+            }
+            AnswerPath::OpenAi => p.chat_response(body, &ctx),
+            AnswerPath::Encoded(input) => {
+                let openai = p.chat_response(body, &ctx)?;
+                let encoded = inputs::encode_answer(input, openai.body.as_deref().unwrap_or(body))?;
+                Ok(Translated {
+                    body: Some(encoded),
+                    usage: openai.usage,
+                })
+            }
+        }
+    }
+
+    /// The answer to a buffered provider answer larger than `options.max_response_bytes`.
+    pub fn oversized(&self, rt: &Runtime, body_size: usize) -> Option<Answer> {
+        let limit = rt.options.max_response_bytes as usize;
+        (body_size > limit).then(|| {
+            self.error_answer(&ApiError::upstream(format!(
+                "the provider's answer is larger than this gateway's limit of {limit} bytes"
+            )))
+        })
+    }
+
+    /// An error answer in the client API's shape.
+    pub fn error_answer(&self, e: &ApiError) -> Answer {
+        error_answer(self.operation.api(), e)
     }
 
     /// The client asked for a stream (its answer's plan depends on the status).
@@ -258,20 +337,11 @@ pub fn request_rewrite(
     }
 }
 
-/// The answer to a buffered provider answer larger than `options.max_response_bytes`.
-pub fn oversized_answer(rt: &Runtime, body_size: usize) -> Option<Answer> {
-    let limit = rt.options.max_response_bytes as usize;
-    (body_size > limit).then(|| {
-        error_answer(&ApiError::upstream(format!(
-            "the provider's answer is larger than this gateway's limit of {limit} bytes"
-        )))
-    })
-}
-
-fn error_answer(e: &ApiError) -> Answer {
+/// An error answer in the shape clients of `api` read.
+pub fn error_answer(api: Api, e: &ApiError) -> Answer {
     Answer {
         status: e.status,
-        body: Some(e.to_json()),
+        body: Some(inputs::error_body(api, e)),
         retry_after: e.retry_after,
     }
 }

@@ -32,8 +32,9 @@ fn default_api_version() -> String {
 
 fn deployment_router(wire: &OpenAiWire, op: Operation, deployment: &str) -> String {
     let tail = match op {
-        Operation::ChatCompletions => "/chat/completions",
         Operation::Embeddings => "/embeddings",
+        // Every conversation API reaches Azure as a chat request.
+        _ => "/chat/completions",
     };
     wire.endpoint
         .path(&format!("/openai/deployments/{deployment}{tail}"))
@@ -41,8 +42,9 @@ fn deployment_router(wire: &OpenAiWire, op: Operation, deployment: &str) -> Stri
 
 fn v1_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
     wire.endpoint.path(match op {
-        Operation::ChatCompletions => "/openai/v1/chat/completions",
         Operation::Embeddings => "/openai/v1/embeddings",
+        // Every conversation API reaches Azure as a chat request.
+        _ => "/openai/v1/chat/completions",
     })
 }
 

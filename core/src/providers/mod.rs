@@ -15,7 +15,7 @@ pub mod vertex;
 
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, FinishReason};
 use crate::api::embeddings::EmbeddingsRequest;
-use crate::api::ApiError;
+use crate::api::{Api, ApiError, Operation};
 
 use crate::config::secret::{Env, Secret, SecretSpec};
 use crate::config::{ModelSettings, Problem, ProviderSpec};
@@ -131,6 +131,12 @@ pub trait StreamTranslator {
     fn finish(&mut self, out: &mut Vec<u8>);
     /// Usage reported by the provider so far.
     fn usage(&self) -> Option<Usage>;
+    /// Whether the client stream is complete, `out` being what was last appended to it: an
+    /// OpenAI stream is when it ends with `[DONE]` (a cut or failed one ends with an error
+    /// event instead).
+    fn complete(&self, out: &[u8]) -> bool {
+        out.ends_with(SSE_DONE)
+    }
 }
 
 pub trait Provider {
@@ -174,6 +180,46 @@ pub trait Provider {
 
     /// Maps a provider error answer to the OpenAI error a client sees (status kept or mapped).
     fn error_response(&self, status: u16, body: &[u8]) -> ApiError;
+
+    /// The client API this provider speaks itself (Anthropic: Messages; OpenAI: Responses):
+    /// requests in it pass through with the model replaced, answers pass through with their
+    /// usage read, so nothing the provider supports is lost in translation.
+    fn native_api(&self) -> Option<Api> {
+        None
+    }
+
+    /// The client's body of `op` (in `native_api`) made this attempt's request.
+    fn native_request(
+        &self,
+        op: Operation,
+        _raw: &[u8],
+        _attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        Err(ApiError::server(format!(
+            "a {} provider does not speak {} natively",
+            self.kind(),
+            op.config_name()
+        )))
+    }
+
+    /// A native success answer of `op`: checked, and its usage read (`body: None` keeps it).
+    fn native_response(
+        &self,
+        op: Operation,
+        _body: &[u8],
+        _ctx: &ResponseContext,
+    ) -> Result<Translated, ApiError> {
+        Err(ApiError::server(format!(
+            "a {} provider does not speak {} natively",
+            self.kind(),
+            op.config_name()
+        )))
+    }
+
+    /// A native stream of `op`, passed through while its usage is read and its end checked.
+    fn native_stream(&self, _op: Operation, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        self.chat_stream(ctx)
+    }
 
     /// Whether a request must carry the time it is sent (a signature over it). Others get
     /// the time the request arrived: a clock read is a host call every attempt would pay.

@@ -47,8 +47,12 @@ pub struct OpenAiWire {
 /// `/chat/completions` and `/embeddings` under the base path, as OpenAI's SDKs do.
 pub fn plain_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
     wire.endpoint.path(match op {
-        Operation::ChatCompletions => "/chat/completions",
+        // Messages reach an OpenAI-speaking provider as chat requests.
+        Operation::ChatCompletions | Operation::Messages | Operation::CountTokens => {
+            "/chat/completions"
+        }
         Operation::Embeddings => "/embeddings",
+        Operation::Responses => "/responses",
     })
 }
 

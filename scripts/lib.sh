@@ -162,3 +162,20 @@ stop_pid() {
   kill "$1" 2>/dev/null || return 0
   wait "$1" 2>/dev/null || true
 }
+
+# The coding agents the agent tests drive (Claude Code, Codex CLI), pinned by tests/package.json
+# and its lockfile, in $TOOLS/agents; reinstalled only when the pins change.
+AGENTS="$TOOLS/agents"
+ensure_agents() {
+  local src="$ROOT/tests" stamp="$AGENTS/.pins"
+  if [ -x "$AGENTS/node_modules/.bin/claude" ] && [ -x "$AGENTS/node_modules/.bin/codex" ] &&
+    cat "$src/package.json" "$src/package-lock.json" | cmp -s - "$stamp"; then
+    return 0
+  fi
+  command -v npm >/dev/null || ensure_apt nodejs npm
+  say "installing the coding agents (Claude Code, Codex CLI; npm)"
+  mkdir -p "$AGENTS"
+  cp "$src/package.json" "$src/package-lock.json" "$AGENTS/"
+  (cd "$AGENTS" && npm ci --silent --no-audit --no-fund --loglevel=error >/dev/null)
+  cat "$src/package.json" "$src/package-lock.json" >"$stamp"
+}

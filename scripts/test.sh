@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: format, lints, native unit tests, the core's tests on wasm32 under
-# Node (wasm-bindgen-test), then end to end with the real Envoy, the mock provider and the
-# official `openai` SDK. Installs what it needs on first run; quiet and idempotent after.
+# Node (wasm-bindgen-test), then end to end with the real Envoy, the mock provider, the
+# official `openai` SDK and the coding agents (Claude Code, Codex CLI). Installs what it needs
+# on first run; quiet and idempotent after.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -54,5 +55,7 @@ say "build (wasm module, CLI, mock provider)"
 build_wasm
 build_native
 
-say "end to end (real Envoy + mock providers + openai SDK)"
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/e2e "$@"
+say "end to end (real Envoy + mock providers + openai SDK + coding agents)"
+ensure_agents
+# Here the agent tests must run: a missing agent fails them instead of skipping them.
+SWITCHBOARD_REQUIRE_AGENTS=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/e2e "$@"

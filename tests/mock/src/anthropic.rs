@@ -1,10 +1,12 @@
-//! Anthropic's Messages API: `POST */v1/messages` (JSON and SSE) and Anthropic's error bodies.
+//! Anthropic's Messages API: `POST */v1/messages` (JSON and SSE), token counting
+//! (`POST */v1/messages/count_tokens`) and Anthropic's error bodies.
 //!
 //! Requests are checked the way Anthropic checks them where a translator can get it wrong
 //! (`max_tokens` required, tool results right after their tool calls and first in their turn,
-//! tools declared when tool blocks are present, thinking constraints), so end-to-end tests
-//! catch a bad translation as a 400. With `thinking` enabled the answer starts with a
-//! thinking block.
+//! tools declared when tool blocks are present, system messages only right after a user
+//! message, thinking constraints), so end-to-end tests catch a bad translation as a 400. With
+//! `thinking` enabled (or adaptive) the answer starts with a signed thinking block, its text
+//! left empty when the request asks for `display: omitted` (as Claude Code does).
 
 use axum::http::Method;
 use serde_json::{json, Map, Value};
@@ -21,17 +23,29 @@ const SIGNATURE: &str = "c2lnbmF0dXJlLW1vY2s=";
 pub enum Endpoint {
     /// POST `*/v1/messages`
     Messages,
+    /// POST `*/v1/messages/count_tokens`
+    CountTokens,
 }
 
 /// Matches by path suffix, whatever comes before (a directive prefix, a proxy path...).
 pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
     let path = path.trim_end_matches('/');
-    (*method == Method::POST && path.ends_with("/v1/messages")).then_some(Endpoint::Messages)
+    if *method != Method::POST {
+        return None;
+    }
+    if path.ends_with("/v1/messages") {
+        Some(Endpoint::Messages)
+    } else if path.ends_with("/v1/messages/count_tokens") {
+        Some(Endpoint::CountTokens)
+    } else {
+        None
+    }
 }
 
 pub fn handle(endpoint: &Endpoint, call: &Call) -> Reply {
     match endpoint {
         Endpoint::Messages => messages(call),
+        Endpoint::CountTokens => count_tokens(call),
     }
 }
 
@@ -145,6 +159,7 @@ fn conversation(body: &Value) -> Result<Conversation, String> {
     // Tool calls of the previous assistant message still waiting for their results.
     let mut pending_calls: Vec<String> = Vec::new();
     let mut saw_tool_blocks = false;
+    let mut previous_role = "";
     for (i, message) in messages.iter().enumerate() {
         let role = message.get("role").and_then(Value::as_str).unwrap_or("");
         let content = blocks(message.get("content"));
@@ -217,12 +232,22 @@ fn conversation(body: &Value) -> Result<Conversation, String> {
                 saw_tool_blocks |= !pending_calls.is_empty();
                 turns.push(Turn::new("assistant", text_of(&content)));
             }
+            // Mid-conversation instructions: accepted right after a user message.
+            "system" if previous_role == "user" => {
+                turns.push(Turn::new("system", text_of(&content)));
+            }
+            "system" if i > 0 => {
+                return Err(format!(
+                    "messages.{i}: a system message must immediately follow a user message"
+                ))
+            }
             other => {
                 return Err(format!(
                     "messages.{i}.role: Input should be 'user' or 'assistant', got '{other}'"
                 ))
             }
         }
+        previous_role = role;
     }
     if saw_tool_blocks && tools.is_empty() {
         return Err(
@@ -246,29 +271,55 @@ fn conversation(body: &Value) -> Result<Conversation, String> {
     })
 }
 
-/// Whether the request enables thinking, after checking Anthropic's constraints on it.
-fn thinking(body: &Value, max_tokens: u64) -> Result<bool, String> {
+/// How the answer shows its thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Thinking {
+    Off,
+    /// A thinking block with its text.
+    Shown,
+    /// A thinking block with its signature but an empty text (`display: omitted`).
+    Omitted,
+}
+
+/// How the request asks to think, after checking Anthropic's constraints on it.
+fn thinking(body: &Value, max_tokens: u64) -> Result<Thinking, String> {
     let Some(thinking) = body.get("thinking") else {
-        return Ok(false);
+        return Ok(Thinking::Off);
     };
     match thinking.get("type").and_then(Value::as_str) {
-        Some("disabled") => return Ok(false),
-        Some("enabled") => {}
-        _ => return Err("thinking.type: Input should be 'enabled' or 'disabled'".to_owned()),
+        Some("disabled") => return Ok(Thinking::Off),
+        Some("enabled") => {
+            let budget = thinking
+                .get("budget_tokens")
+                .and_then(Value::as_u64)
+                .ok_or("thinking.enabled.budget_tokens: Field required")?;
+            if budget < 1024 {
+                return Err(
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+                        .to_owned(),
+                );
+            }
+            if max_tokens <= budget {
+                return Err("`max_tokens` must be greater than `thinking.budget_tokens`".to_owned());
+            }
+        }
+        // The model decides how much to think; the mock always thinks.
+        Some("adaptive") => {}
+        _ => {
+            return Err(
+                "thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'".to_owned(),
+            )
+        }
     }
-    let budget = thinking
-        .get("budget_tokens")
-        .and_then(Value::as_u64)
-        .ok_or("thinking.enabled.budget_tokens: Field required")?;
-    if budget < 1024 {
-        return Err(
-            "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
-                .to_owned(),
-        );
-    }
-    if max_tokens <= budget {
-        return Err("`max_tokens` must be greater than `thinking.budget_tokens`".to_owned());
-    }
+    let display = match thinking.get("display").and_then(Value::as_str) {
+        None | Some("summarized") => Thinking::Shown,
+        Some("omitted") => Thinking::Omitted,
+        Some(other) => {
+            return Err(format!(
+                "thinking.display: Input should be 'summarized' or 'omitted', got '{other}'"
+            ))
+        }
+    };
     if body.get("temperature").is_some() || body.get("top_k").is_some() {
         return Err("`temperature` and `top_k` may not be set when thinking is enabled".to_owned());
     }
@@ -278,21 +329,11 @@ fn thinking(body: &Value, max_tokens: u64) -> Result<bool, String> {
     ) {
         return Err("Thinking may not be enabled when tool_choice forces tool use.".to_owned());
     }
-    Ok(true)
+    Ok(display)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Answers
-
-/// The thinking the mock shows when asked to think.
-fn thinking_text(conversation: &Conversation) -> String {
-    let last = conversation
-        .turns
-        .last()
-        .map(|t| t.text.as_str())
-        .unwrap_or("");
-    format!("The user wrote: {last}")
-}
 
 /// Anthropic's usage: `input_tokens` excludes what was read from or written to the cache.
 fn usage_json(usage: &Usage, thinking_tokens: Option<u64>) -> Value {
@@ -330,13 +371,17 @@ fn messages(call: &Call) -> Reply {
         Err(message) => return invalid(&message, call),
     };
     let (answer, mut usage) = conversation::respond(&conversation, call.directives);
-    let thought = thinking.then(|| thinking_text(&conversation));
+    let thought = (thinking != Thinking::Off).then(|| Thought {
+        text: conversation::thought(&conversation),
+        shown: thinking == Thinking::Shown,
+    });
+    // Omitted thinking is still thought, and billed.
     let thinking_tokens = thought.as_ref().map(|t| {
         let tokens = call
             .directives
             .usage
             .reasoning
-            .unwrap_or_else(|| conversation::words(t));
+            .unwrap_or_else(|| conversation::words(&t.text));
         if call.directives.usage.completion.is_none() {
             usage.completion += tokens;
         }
@@ -356,10 +401,51 @@ fn messages(call: &Call) -> Reply {
     Reply::json(200, &message.json(call.directives.no_content))
 }
 
+/// Token counting: what the same request would be billed as input.
+fn count_tokens(call: &Call) -> Reply {
+    let Some(body) = call.body.filter(|b| b.is_object()) else {
+        return invalid("There was an error parsing the body: not valid JSON.", call);
+    };
+    if body.get("model").and_then(Value::as_str).is_none() {
+        return invalid("model: Field required", call);
+    }
+    let conversation = match conversation(body) {
+        Ok(c) => c,
+        Err(message) => return invalid(&message, call),
+    };
+    let input_tokens = call
+        .directives
+        .usage
+        .prompt
+        .unwrap_or_else(|| conversation::prompt_tokens(&conversation.turns));
+    let counted = if call.directives.no_content {
+        json!({})
+    } else {
+        json!({"input_tokens": input_tokens})
+    };
+    Reply::json(200, &counted)
+}
+
+struct Thought {
+    text: String,
+    /// Whether the text is shown, or only the block and its signature.
+    shown: bool,
+}
+
+impl Thought {
+    fn shown_text(&self) -> &str {
+        if self.shown {
+            &self.text
+        } else {
+            ""
+        }
+    }
+}
+
 struct Message {
     id: String,
     model: String,
-    thought: Option<String>,
+    thought: Option<Thought>,
     answer: Answer,
     usage_json: Value,
     output_tokens: u64,
@@ -376,7 +462,8 @@ impl Message {
     fn json(&self, no_content: bool) -> Value {
         let mut content = Vec::new();
         if let Some(thought) = &self.thought {
-            content.push(json!({"type": "thinking", "thinking": thought, "signature": SIGNATURE}));
+            content.push(json!({"type": "thinking", "thinking": thought.shown_text(),
+                "signature": SIGNATURE}));
         }
         content.push(match &self.answer {
             Answer::Text(text) => json!({"type": "text", "text": text}),
@@ -463,7 +550,7 @@ impl Message {
                 index,
                 json!({"type": "thinking", "thinking": ""}),
             ));
-            for piece in conversation::stream_pieces(thought) {
+            for piece in conversation::stream_pieces(thought.shown_text()) {
                 events.push(block_delta(
                     index,
                     json!({"type": "thinking_delta", "thinking": piece}),
@@ -689,6 +776,23 @@ mod tests {
                     "thinking": {"type": "enabled", "budget_tokens": 1024},
                     "messages": [{"role": "user", "content": "x"}]}),
                 "may not be set when thinking",
+            ),
+            (
+                json!({"model": "c", "max_tokens": 9, "messages": [
+                    {"role": "user", "content": "x"},
+                    {"role": "assistant", "content": "y"},
+                    {"role": "system", "content": "z"}]}),
+                "must immediately follow a user message",
+            ),
+            (
+                json!({"model": "c", "max_tokens": 9, "thinking": {"type": "auto"},
+                    "messages": [{"role": "user", "content": "x"}]}),
+                "thinking.type",
+            ),
+            (
+                json!({"model": "c", "max_tokens": 9, "thinking": {"type": "adaptive", "display": "full"},
+                    "messages": [{"role": "user", "content": "x"}]}),
+                "thinking.display",
             ),
         ];
         for (body, expected) in cases {

@@ -108,12 +108,18 @@ impl Usage {
 
 /// Decides the answer and the usage for a conversation.
 ///
-/// Rules, in order:
-/// 1. a `reply` directive answers with that text;
-/// 2. tools offered, tool choice not `none` and the last turn from the user: a tool call to the
-///    named tool (or the first one) with every required argument set to a placeholder;
-/// 3. the last turn is a tool result: `tool result: <its text>`;
-/// 4. otherwise `echo: <text of the last user turn>`.
+/// Rules, in order, where "the last turn" ignores system turns after it (instructions added
+/// mid-conversation do not take the floor):
+/// 1. a `tool_call=NAME {ARGS}` directive, the last turn from the user and a tool NAME offered:
+///    a call to NAME with ARGS (a JSON object; placeholders for the required arguments when
+///    absent). This is how a test makes a coding agent run one tool: the agent sends the
+///    result back in its next request, which rule 4 answers;
+/// 2. a `reply` directive answers with that text;
+/// 3. no `tool_call` directive (`tool_call=none` turns this off), tools offered, tool choice not
+///    `none` and the last turn from the user: a tool call to the named tool (or the first one)
+///    with every required argument set to a placeholder;
+/// 4. the last turn is a tool result: `tool result: <its text>`;
+/// 5. otherwise `echo: <text of the last user turn>`.
 ///
 /// A `huge` directive then pads the answer to at least that many bytes: words of `x` after the
 /// text, or a `mock_padding` argument of a tool call.
@@ -143,12 +149,25 @@ pub fn respond(conversation: &Conversation, directives: &Directives) -> (Answer,
 }
 
 fn decide(conversation: &Conversation, directives: &Directives) -> Answer {
+    let last = conversation.turns.iter().rev().find(|t| t.role != "system");
+    let last_role = last.map(|t| t.role.as_str());
+    let may_call = last_role == Some("user") && conversation.tool_choice != ToolChoice::None;
+    let forced = directives.tool_call.as_deref().map(forced_call);
+    if let (true, Some((name, arguments))) = (may_call, &forced) {
+        if let Some(tool) = conversation.tools.iter().find(|t| &t.name == name) {
+            return Answer::ToolCall(ToolCall {
+                id: TOOL_CALL_ID.to_owned(),
+                name: tool.name.clone(),
+                arguments: arguments
+                    .clone()
+                    .unwrap_or_else(|| placeholder_arguments(&tool.parameters)),
+            });
+        }
+    }
     if let Some(reply) = &directives.reply {
         return Answer::Text(reply.clone());
     }
-    let last = conversation.turns.last();
-    let last_role = last.map(|t| t.role.as_str());
-    if last_role == Some("user") && conversation.tool_choice != ToolChoice::None {
+    if may_call && forced.is_none() {
         let tool = match &conversation.tool_choice {
             ToolChoice::Named(name) => conversation
                 .tools
@@ -198,6 +217,33 @@ fn pad(answer: &mut Answer, size: usize) {
             }
         }
     }
+}
+
+/// The `tool_call` directive's tool name and arguments: `NAME`, then optionally a JSON object
+/// (anything else there counts as absent).
+fn forced_call(directive: &str) -> (&str, Option<Value>) {
+    let directive = directive.trim();
+    let end = directive
+        .find(|c: char| c.is_whitespace() || c == '{')
+        .unwrap_or(directive.len());
+    let (name, arguments) = directive.split_at(end);
+    let arguments = serde_json::from_str::<Value>(arguments.trim())
+        .ok()
+        .filter(Value::is_object);
+    (name, arguments)
+}
+
+/// What the mock "thinks" when asked to reason: `The user wrote: <text of the last turn>`
+/// (system turns after it aside).
+pub fn thought(conversation: &Conversation) -> String {
+    let last = conversation
+        .turns
+        .iter()
+        .rev()
+        .find(|t| t.role != "system")
+        .map(|t| t.text.as_str())
+        .unwrap_or("");
+    format!("The user wrote: {last}")
 }
 
 /// Prompt tokens: words of every turn plus a fixed overhead per turn.
@@ -454,6 +500,74 @@ mod tests {
         assert_eq!(call.arguments["city"], "mock");
         let size = call.arguments_json().len();
         assert!((5000..5040).contains(&size), "{size}");
+    }
+
+    #[test]
+    fn tool_call_directive_picks_tool_and_arguments() {
+        let tools = vec![
+            Tool {
+                name: "Agent".into(),
+                parameters: json!({"required": ["prompt"]}),
+            },
+            Tool {
+                name: "Bash".into(),
+                parameters: json!({"required": ["command"]}),
+            },
+        ];
+        let asking = Conversation {
+            // A system turn after the user's does not take the floor.
+            turns: vec![user("run it"), Turn::new("system", "env: linux")],
+            tools: tools.clone(),
+            tool_choice: ToolChoice::Auto,
+        };
+        let directives = |tool_call: &str| Directives {
+            tool_call: Some(tool_call.into()),
+            reply: Some("done".into()),
+            ..Default::default()
+        };
+        let call = |answer: Answer| match answer {
+            Answer::ToolCall(call) => (call.name, call.arguments),
+            Answer::Text(text) => panic!("expected a tool call, got {text:?}"),
+        };
+        assert_eq!(
+            call(respond(&asking, &directives(r#"Bash {"command": "echo hi"}"#)).0),
+            ("Bash".to_owned(), json!({"command": "echo hi"}))
+        );
+        assert_eq!(
+            call(respond(&asking, &directives("Bash{\"command\":\"ls\"}")).0),
+            ("Bash".to_owned(), json!({"command": "ls"}))
+        );
+        assert_eq!(
+            call(respond(&asking, &directives("Bash")).0),
+            ("Bash".to_owned(), json!({"command": "mock"}))
+        );
+        // A tool not offered: no tool call at all (not the first tool), the reply instead.
+        assert_eq!(
+            respond(&asking, &directives("Missing {}")).0,
+            Answer::Text("done".into())
+        );
+        // The tool's result comes back: the reply directive, else the result.
+        let answered = Conversation {
+            turns: vec![
+                user("run it"),
+                Turn::new("assistant", ""),
+                Turn::new("tool", "hi"),
+            ],
+            tools,
+            tool_choice: ToolChoice::Auto,
+        };
+        assert_eq!(
+            respond(&answered, &directives("Bash")).0,
+            Answer::Text("done".into())
+        );
+        let without_reply = Directives {
+            tool_call: Some("Bash".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            respond(&answered, &without_reply).0,
+            Answer::Text("tool result: hi".into())
+        );
     }
 
     #[test]

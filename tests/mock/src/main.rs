@@ -10,14 +10,17 @@
 //! A request steers the mock with `x-mock-<name>: <value>` headers or a path prefix
 //! `/mock/<name>=<value>,<flag>,.../` (percent-encoded; `-` and `_` are the same in names;
 //! headers win over the prefix). A flag is on unless its value is `0`, `false`, `no` or `off`.
-//! Unless noted, every directive works on every wire format the mock speaks (OpenAI chat and
-//! embeddings, Anthropic Messages, Bedrock Converse, ConverseStream and InvokeModel, Gemini,
-//! Vertex for both publishers, Cohere v2); they combine (`status=503,empty`, `stall=200,cut`),
-//! and all are deterministic.
+//! Unless noted, every directive works on every wire format the mock speaks (OpenAI chat,
+//! Responses and embeddings, Anthropic Messages and token counting, Bedrock Converse,
+//! ConverseStream and InvokeModel, Gemini, Vertex for both publishers, Cohere v2); they combine
+//! (`status=503,empty`, `stall=200,cut`), and all are deterministic.
 //!
 //! The answer:
 //! - `status=N`: >= 400 answers with the format's error body for N; 2xx/3xx replaces the 200.
 //! - `reply=TEXT`: the assistant's text.
+//! - `tool_call=NAME {ARGS}`: a call to the offered tool NAME with the JSON object ARGS
+//!   (placeholders when absent), how a test makes a coding agent run a tool; the answer to the
+//!   tool's result is `reply`, else `tool result: ...` (see `conversation::respond`).
 //! - `usage=prompt:P;completion:C;cached:K;cache_write:W;reasoning:R`: the reported tokens.
 //! - `delay=MS`: wait before the response headers.
 //! - `chunk_delay=MS`: wait between stream events.
@@ -32,8 +35,9 @@
 //!   of the event before it whose JSON breaks off halfway (framing and eventstream CRCs valid).
 //! - `cut`: the body (half of it, any status) or the stream (its first events; on Bedrock half
 //!   of a frame) ends early, cleanly at the HTTP level.
-//! - `midstream_error` (Anthropic): a stream that fails after its first events with an
-//!   `error` event. Bedrock's in-stream exceptions: `x-mock-bedrock-exception: <type>`.
+//! - `midstream_error` (Anthropic, OpenAI Responses): a stream that fails after its first
+//!   events with an `error` event (Responses: then `response.failed`). Bedrock's in-stream
+//!   exceptions: `x-mock-bedrock-exception: <type>`.
 //! - `reset`: the headers and the first part of the body (half of a JSON body, sent with its
 //!   full `content-length`; half of the stream's events, at least one) go out, then the
 //!   connection is closed without finishing the body: no last chunk, or short of its length.
@@ -43,14 +47,16 @@
 //!   rest (with `reset`: then the reset). A huge MS stalls for good.
 //! - `huge=BYTES`: a well-formed success padded to at least BYTES bytes (at most 64 MiB):
 //!   the assistant's text (or tool arguments) grows, in words of at least 1 KiB, so streams get
-//!   long events; other JSON answers (embeddings) get a `mock_padding` member.
+//!   long events (formats that repeat the text, such as Responses streams, grow with each
+//!   copy); other JSON answers (embeddings, token counts) get a `mock_padding` member.
 //! - `bad_crc=prelude|message|both` (bare: both): on Bedrock eventstreams, the middle frame
 //!   carries a wrong prelude CRC, message CRC, or both.
 //! - `no_content`: a 200 that lacks the content the format requires: OpenAI's choice without
-//!   `message` (streams: no content deltas), Anthropic's `content: []` (streams: no content
-//!   block), Gemini's candidate without `content`, Bedrock's `output.message` without
-//!   `content` (streams: no content events), Cohere's `message` without `content`;
-//!   embeddings without their vectors.
+//!   `message` (streams: no content deltas), OpenAI Responses' `output: []` (streams: no
+//!   output item), Anthropic's `content: []` (streams: no content block), Gemini's candidate
+//!   without `content`, Bedrock's `output.message` without `content` (streams: no content
+//!   events), Cohere's `message` without `content`; embeddings without their vectors, token
+//!   counts without `input_tokens`.
 //! - `echo_key`: a 401 (or the error `status` given) in the format's error shape whose message
 //!   repeats the credential the request came with (`x-api-key`, `x-goog-api-key`, `api-key`,
 //!   `authorization` without `Bearer `, or the `key` query parameter), as some providers do.
@@ -65,6 +71,7 @@ mod conversation;
 mod faults;
 mod gemini;
 mod openai;
+mod responses;
 mod vertex;
 
 use std::collections::VecDeque;
@@ -299,6 +306,8 @@ pub struct Directives {
     pub no_content: bool,
     /// `echo_key`: an authentication error that repeats the request's credential.
     pub echo_key: bool,
+    /// `tool_call=NAME {JSON arguments}`: the tool call to make (see `conversation::respond`).
+    pub tool_call: Option<String>,
 }
 
 /// Token counts forced by the `usage` directive; `None` means computed (or 0 for the details).
@@ -358,6 +367,7 @@ impl Directives {
             "no_content" => self.no_content = flag(value),
             "echo_key" => self.echo_key = flag(value),
             "reply" => self.reply = Some(value.to_owned()),
+            "tool_call" => self.tool_call = Some(value.to_owned()),
             "usage" => {
                 for item in value.split([';', ' ']) {
                     let Some((key, number)) = item.split_once([':', '=']) else {

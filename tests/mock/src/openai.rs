@@ -1,5 +1,6 @@
 //! The OpenAI wire format (also what Azure OpenAI and OpenAI-compatible providers speak):
-//! Chat Completions (JSON and SSE), Embeddings, a model list, and OpenAI's error bodies.
+//! Chat Completions (JSON and SSE), Responses (in `crate::responses`), Embeddings, a model
+//! list, and OpenAI's error bodies.
 
 use axum::http::Method;
 use base64::Engine as _;
@@ -21,6 +22,8 @@ const SSE: &str = "text/event-stream";
 pub enum Endpoint {
     /// POST `*/chat/completions`
     Chat,
+    /// POST `*/responses`
+    Responses,
     /// POST `*/embeddings`
     Embeddings,
     /// GET `*/models`
@@ -32,6 +35,7 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
     let path = path.trim_end_matches('/');
     match *method {
         Method::POST if path.ends_with("/chat/completions") => Some(Endpoint::Chat),
+        Method::POST if path.ends_with("/responses") => Some(Endpoint::Responses),
         Method::POST if path.ends_with("/embeddings") => Some(Endpoint::Embeddings),
         Method::GET if path.ends_with("/models") => Some(Endpoint::Models),
         _ => None,
@@ -41,6 +45,7 @@ pub fn route(method: &Method, path: &str) -> Option<Endpoint> {
 pub fn handle(endpoint: &Endpoint, call: &Call) -> Reply {
     match endpoint {
         Endpoint::Chat => chat(call),
+        Endpoint::Responses => crate::responses::create(call),
         Endpoint::Embeddings => embeddings(call),
         Endpoint::Models => models(),
     }
@@ -131,14 +136,14 @@ pub fn invalid_key(status: u16, key: &str) -> Reply {
     )
 }
 
-fn bad_request(message: &str, param: Option<&str>) -> Reply {
+pub fn bad_request(message: &str, param: Option<&str>) -> Reply {
     Reply::json(
         400,
         &error_body(message, "invalid_request_error", param, None),
     )
 }
 
-fn invalid_json() -> Reply {
+pub fn invalid_json() -> Reply {
     bad_request(
         "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload.",
         None,
@@ -165,7 +170,7 @@ pub fn not_found(call: &Call) -> Reply {
 // Helpers
 
 /// The request's model, else the Azure deployment name from the path, else a default.
-fn model(call: &Call) -> String {
+pub fn model(call: &Call) -> String {
     if let Some(model) = call
         .body
         .and_then(|b| b.get("model"))
@@ -185,7 +190,7 @@ fn model(call: &Call) -> String {
 }
 
 /// Text of a message content: a string, or the text parts of an array joined with a space.
-fn content_text(content: Option<&Value>) -> String {
+pub fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Array(parts)) => parts

@@ -185,9 +185,14 @@ def scrape(gw) -> dict:
     return out
 
 
+# The API clients of each operation speak in these tests (the `switchboard_api` label).
+API_OF = {"chat": "openai_chat", "embeddings": "openai_embeddings"}
+
+
 def key(metric, target, operation="chat", **extra):
     model, provider, deployment = target
-    labels = {"gen_ai_operation_name": operation, "gen_ai_request_model": model,
+    labels = {"gen_ai_operation_name": operation, "switchboard_api": API_OF[operation],
+              "gen_ai_request_model": model,
               "gen_ai_provider_name": provider, "switchboard_deployment": deployment, **extra}
     return (metric, frozenset(labels.items()))
 

@@ -87,46 +87,61 @@ mod tests {
     use crate::providers::testing::*;
     use crate::testkit::test;
 
+    struct Case {
+        name: &'static str,
+        yaml: &'static str,
+        path: &'static str,
+        /// The one header sent: the credential.
+        auth: (&'static str, &'static str),
+    }
+
     #[test]
     fn paths_and_auth() {
         let cases = [
-            (
-                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k",
-                "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21",
-                ("api-key", "k"),
-            ),
-            (
-                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: t\napi_version: 2025-01-01-preview\nauth: bearer",
-                "/openai/deployments/prod-4o/chat/completions?api-version=2025-01-01-preview",
-                ("authorization", "Bearer t"),
-            ),
-            (
-                "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k\napi_version: v1",
-                "/openai/v1/chat/completions",
-                ("api-key", "k"),
-            ),
+            Case {
+                name: "a deployment, api-key",
+                yaml: "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k",
+                path: "/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21",
+                auth: ("api-key", "k"),
+            },
+            Case {
+                name: "another api_version, an Entra ID token",
+                yaml: "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: t\napi_version: 2025-01-01-preview\nauth: bearer",
+                path: "/openai/deployments/prod-4o/chat/completions?api-version=2025-01-01-preview",
+                auth: ("authorization", "Bearer t"),
+            },
+            Case {
+                name: "the v1 surface",
+                yaml: "kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k\napi_version: v1",
+                path: "/openai/v1/chat/completions",
+                auth: ("api-key", "k"),
+            },
         ];
-        for (yaml, path, (h, v)) in cases {
-            let p = provider(yaml);
-            let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
-            let up = p
-                .chat_request(&req, raw.as_bytes(), &attempt("prod-4o"))
-                .unwrap();
-            assert_eq!(up.path, path, "{yaml}");
-            assert_eq!(up.headers, [(h.to_string(), v.to_string())], "{yaml}");
-            assert!(String::from_utf8(up.body)
-                .unwrap()
-                .contains("\"model\":\"prod-4o\""));
+        for case in cases {
+            let p = provider(case.yaml);
+            let up = send_chat(
+                p.as_ref(),
+                r#"{"model":"m","messages":[]}"#,
+                &attempt("prod-4o"),
+            )
+            .unwrap();
+            assert_eq!(up.path, case.path, "{}", case.name);
+            assert_eq!(up.headers, owned_pairs(&[case.auth]), "{}", case.name);
+            assert!(
+                String::from_utf8(up.body)
+                    .unwrap()
+                    .contains("\"model\":\"prod-4o\""),
+                "{}",
+                case.name
+            );
         }
     }
 
     #[test]
     fn embeddings_path() {
         let p = provider("kind: azure\nbase_url: https://r.openai.azure.com\napi_key: k");
-        let (req, raw) = embeddings_request(r#"{"model":"m","input":"x"}"#);
-        let up = p
-            .embeddings_request(&req, raw.as_bytes(), &attempt("emb"))
-            .unwrap();
+        let up =
+            send_embeddings(p.as_ref(), r#"{"model":"m","input":"x"}"#, &attempt("emb")).unwrap();
         assert_eq!(
             up.path,
             "/openai/deployments/emb/embeddings?api-version=2024-10-21"

@@ -74,33 +74,75 @@ mod tests {
     use super::*;
     use crate::testkit::test;
 
+    /// A base URL (which names the case) and what it parses into, if it does.
+    struct Case {
+        url: &'static str,
+        expected: Option<Endpoint>,
+    }
+
     #[test]
     fn parses_base_urls() {
         let cases = [
-            (
-                "https://api.openai.com/v1",
-                Ok((true, "api.openai.com", 443, "/v1")),
-            ),
-            ("http://127.0.0.1:8080", Ok((false, "127.0.0.1", 8080, ""))),
-            (
-                "http://localhost:11434/v1/",
-                Ok((false, "localhost", 11434, "/v1")),
-            ),
-            (
-                "https://x.openai.azure.com",
-                Ok((true, "x.openai.azure.com", 443, "")),
-            ),
-            ("ftp://x", Err(())),
-            ("https://:443", Err(())),
-            ("https://h:99999", Err(())),
-            ("https://h/v1?x=1", Err(())),
+            Case {
+                url: "https://api.openai.com/v1",
+                expected: Some(Endpoint {
+                    tls: true,
+                    host: "api.openai.com".into(),
+                    port: 443,
+                    base_path: "/v1".into(),
+                }),
+            },
+            Case {
+                url: "http://127.0.0.1:8080",
+                expected: Some(Endpoint {
+                    tls: false,
+                    host: "127.0.0.1".into(),
+                    port: 8080,
+                    base_path: "".into(),
+                }),
+            },
+            Case {
+                url: "http://localhost:11434/v1/",
+                expected: Some(Endpoint {
+                    tls: false,
+                    host: "localhost".into(),
+                    port: 11434,
+                    base_path: "/v1".into(),
+                }),
+            },
+            Case {
+                url: "https://x.openai.azure.com",
+                expected: Some(Endpoint {
+                    tls: true,
+                    host: "x.openai.azure.com".into(),
+                    port: 443,
+                    base_path: "".into(),
+                }),
+            },
+            Case {
+                url: "ftp://x",
+                expected: None,
+            },
+            Case {
+                url: "https://:443",
+                expected: None,
+            },
+            Case {
+                url: "https://h:99999",
+                expected: None,
+            },
+            Case {
+                url: "https://h/v1?x=1",
+                expected: None,
+            },
         ];
-        for (url, expected) in cases {
-            let got = Endpoint::parse(url)
-                .map(|e| (e.tls, e.host, e.port, e.base_path))
-                .map_err(|_| ());
-            let expected = expected.map(|(t, h, p, b)| (t, h.to_string(), p, b.to_string()));
-            assert_eq!(got, expected, "{url}");
+        for case in cases {
+            assert_eq!(
+                Endpoint::parse(case.url).ok(),
+                case.expected,
+                "{}",
+                case.url
+            );
         }
         let e = Endpoint::parse("http://mock:9000/v1").unwrap();
         assert_eq!(e.authority(), "mock:9000");

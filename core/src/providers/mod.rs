@@ -10,15 +10,19 @@ pub mod endpoint;
 pub mod gemini;
 pub mod openai;
 pub mod openai_compatible;
+pub mod params;
 pub mod sigv4;
 pub mod vertex;
 
 use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, FinishReason};
-use crate::api::embeddings::EmbeddingsRequest;
+use crate::api::embeddings::{
+    Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
+};
 use crate::api::{Api, ApiError, Operation};
 
 use crate::config::secret::{Env, Secret, SecretSpec};
 use crate::config::{ModelSettings, Problem, ProviderSpec};
+use crate::stream::MAX_EVENT_BYTES;
 use crate::usage::Usage;
 pub use endpoint::Endpoint;
 use serde::de::DeserializeOwned;
@@ -120,6 +124,38 @@ impl Translated {
             usage,
         );
         Translated::completion(&completion, usage)
+    }
+
+    /// An OpenAI embeddings answer from vectors in input order, and the usage to record (the
+    /// answer counts no prompt tokens when the provider reported none).
+    pub fn embeddings(
+        vectors: Vec<Vec<f32>>,
+        usage: Option<Usage>,
+        ctx: &ResponseContext,
+    ) -> Result<Translated, ApiError> {
+        let prompt_tokens = usage.map_or(0, |u| u.prompt_tokens);
+        let response = EmbeddingsResponse {
+            object: "list",
+            data: vectors
+                .into_iter()
+                .zip(0..)
+                .map(|(values, index)| Embedding {
+                    object: "embedding",
+                    index,
+                    embedding: EmbeddingVector::encode(values, ctx.base64_embeddings),
+                })
+                .collect(),
+            model: ctx.upstream_model.to_owned(),
+            usage: EmbeddingsUsage {
+                prompt_tokens,
+                total_tokens: prompt_tokens,
+            },
+        };
+        let body = serde_json::to_vec(&response).map_err(|e| ApiError::server(e.to_string()))?;
+        Ok(Translated {
+            body: Some(body),
+            usage,
+        })
     }
 }
 
@@ -397,6 +433,28 @@ pub fn error_message(body: &[u8]) -> String {
     }
 }
 
+/// A 502 for an answer that is not what the provider's API promises; `what` says how.
+pub fn invalid_answer(kind: &str, what: impl std::fmt::Display) -> ApiError {
+    ApiError::upstream(format!(
+        "the {kind} provider returned an invalid answer: {what}"
+    ))
+    .with_code("invalid_upstream_response")
+}
+
+/// How a client stream ends when the provider's ends before it is complete.
+pub fn stream_interrupted() -> ApiError {
+    ApiError::upstream("the provider's stream ended before it was complete")
+        .with_code("stream_interrupted")
+}
+
+/// How a client stream ends when the provider sends an event over [`MAX_EVENT_BYTES`].
+pub fn event_too_large() -> ApiError {
+    ApiError::upstream(format!(
+        "the provider sent a stream event larger than {} MiB",
+        MAX_EVENT_BYTES >> 20
+    ))
+}
+
 /// Appends one SSE `data:` event.
 pub fn write_sse_data(out: &mut Vec<u8>, json: &[u8]) {
     out.extend_from_slice(b"data: ");
@@ -423,9 +481,12 @@ pub fn write_sse_error(out: &mut Vec<u8>, error: &ApiError) {
 /// Fixtures shared by the providers' table tests.
 #[cfg(test)]
 pub mod testing {
-    use super::{Attempt, Provider, ProviderSetup, ResponseContext, StreamTranslator};
+    use super::{
+        Attempt, Provider, ProviderSetup, ResponseContext, StreamTranslator, UpstreamRequest,
+    };
     use crate::api::chat::ChatRequest;
     use crate::api::embeddings::EmbeddingsRequest;
+    use crate::api::ApiError;
     use crate::config::Problem;
     use crate::config::{ModelSettings, ProviderSpec};
     use crate::usage::Usage;
@@ -474,6 +535,66 @@ pub mod testing {
 
     pub fn embeddings_request(json: &str) -> (EmbeddingsRequest, String) {
         (serde_json::from_str(json).unwrap(), json.to_string())
+    }
+
+    /// The provider request for a chat request given as JSON.
+    pub fn send_chat(
+        provider: &dyn Provider,
+        json: &str,
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let (req, raw) = chat_request(json);
+        provider.chat_request(&req, raw.as_bytes(), attempt)
+    }
+
+    /// The provider request for an embeddings request given as JSON.
+    pub fn send_embeddings(
+        provider: &dyn Provider,
+        json: &str,
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let (req, raw) = embeddings_request(json);
+        provider.embeddings_request(&req, raw.as_bytes(), attempt)
+    }
+
+    /// Header pairs as `UpstreamRequest::headers` holds them.
+    pub fn owned_pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// A provider's error answer and the OpenAI error a client sees.
+    pub struct ErrorCase {
+        /// The provider's status and body (the body names the case on failure).
+        pub status: u16,
+        pub body: &'static str,
+        pub expected_status: u16,
+        /// The OpenAI error type.
+        pub expected_type: &'static str,
+        pub expected_code: Option<&'static str>,
+    }
+
+    impl ErrorCase {
+        /// Asserts `provider` maps the answer as expected, and that the same body is no
+        /// valid chat answer; returns the error for further checks.
+        pub fn check(&self, provider: &dyn Provider) -> ApiError {
+            let name = format!("{} {}", self.status, self.body);
+            let e = provider.error_response(self.status, self.body.as_bytes());
+            assert!(
+                provider
+                    .chat_response(self.body.as_bytes(), &ctx(false))
+                    .is_err(),
+                "{name}"
+            );
+            assert_eq!(
+                (e.status, e.kind.type_name(), e.code.as_deref()),
+                (self.expected_status, self.expected_type, self.expected_code),
+                "{name}"
+            );
+            e
+        }
     }
 
     /// An attempt on a deployment of `upstream_model` with default model settings.

@@ -3,8 +3,9 @@
 //! while usage is read off them, and the usage chunk is hidden from clients that did not ask.
 
 use super::{
-    write_sse_data, write_sse_error, Attempt, Credential, Endpoint, Provider, ProviderSetup,
-    ResponseContext, StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
+    event_too_large, invalid_answer, stream_interrupted, write_sse_data, write_sse_error, Attempt,
+    Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -13,6 +14,7 @@ use crate::api::{ApiError, ErrorKind};
 use crate::config::secret::Secret;
 use crate::config::Problem;
 use crate::stream::sse::{SseEvent, SseParser};
+use crate::stream::MAX_EVENT_BYTES;
 use crate::usage::Usage;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -202,14 +204,6 @@ impl Provider for OpenAiWire {
     }
 }
 
-/// A 502 for an answer that is not what the provider's API promises.
-pub fn invalid_answer(kind: &str, e: &serde_json::Error) -> ApiError {
-    ApiError::upstream(format!(
-        "the {kind} provider returned an invalid answer: {e}"
-    ))
-    .with_code("invalid_upstream_response")
-}
-
 /// An OpenAI-shaped error body mapped to a gateway error, keeping status, message, param, code.
 pub fn openai_error(status: u16, body: &[u8]) -> ApiError {
     #[derive(Deserialize)]
@@ -388,8 +382,6 @@ pub struct PassthroughStream {
     events: Vec<SseEvent>,
 }
 
-const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
-
 impl PassthroughStream {
     pub fn new(include_usage: bool) -> Self {
         PassthroughStream {
@@ -464,10 +456,7 @@ impl StreamTranslator for PassthroughStream {
         let events = &mut self.events;
         if self.parser.feed(chunk, |e| events.push(e)).is_err() {
             self.errored = true;
-            write_sse_error(
-                out,
-                &ApiError::upstream("the provider sent a stream event larger than 4 MiB"),
-            );
+            write_sse_error(out, &event_too_large());
             return;
         }
         self.emit(out);
@@ -481,11 +470,7 @@ impl StreamTranslator for PassthroughStream {
         }
         if !(self.done || self.errored) {
             self.errored = true;
-            write_sse_error(
-                out,
-                &ApiError::upstream("the provider's stream ended before it was complete")
-                    .with_code("stream_interrupted"),
-            );
+            write_sse_error(out, &stream_interrupted());
         }
     }
 
@@ -500,60 +485,84 @@ mod tests {
     use crate::providers::testing::*;
     use crate::testkit::test;
 
+    struct Case {
+        name: &'static str,
+        /// The client's body.
+        request: &'static str,
+        force_stream_usage: bool,
+        /// What is sent, `model` replaced by `gpt-4o-2024`.
+        expected: &'static str,
+    }
+
     #[test]
     fn request_passes_through_with_model_replaced() {
         let cases = [
-            (
-                r#"{"model":"public","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
-                false,
-                r#"{"model":"gpt-4o-2024","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
-            ),
-            (
-                r#"{"model":"public","messages":[],"stream":true}"#,
-                true,
-                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
-            ),
-            (
-                r#"{"model":"p","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1}}"#,
-                true,
-                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1}}"#,
-            ),
-            (
-                "{ \"messages\": [],\n \"stream_options\": null, \"model\" : \"p\", \"stream\": true }\n",
-                true,
-                "{ \"messages\": [],\n \"stream_options\": {\"include_usage\":true}, \"model\" : \"gpt-4o-2024\", \"stream\": true }\n",
-            ),
-            (
-                r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"p"}"#,
-                false,
-                r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"gpt-4o-2024"}"#,
-            ),
-            (
-                r#"{"model":"p","messages":[],"stream":true}   "#,
-                true,
-                r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}   "#,
-            ),
+            Case {
+                name: "model replaced, unknown fields kept",
+                request: r#"{"model":"public","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
+                force_stream_usage: false,
+                expected: r#"{"model":"gpt-4o-2024","messages":[{"role":"user","content":"hi"}],"top_k":3}"#,
+            },
+            Case {
+                name: "usage asked for on a stream",
+                request: r#"{"model":"public","messages":[],"stream":true}"#,
+                force_stream_usage: true,
+                expected: r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
+            },
+            Case {
+                name: "include_usage forced, other stream options kept",
+                request: r#"{"model":"p","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1}}"#,
+                force_stream_usage: true,
+                expected: r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true,"x":1}}"#,
+            },
+            Case {
+                name: "a null stream_options replaced in place, spacing kept",
+                request: "{ \"messages\": [],\n \"stream_options\": null, \"model\" : \"p\", \"stream\": true }\n",
+                force_stream_usage: true,
+                expected: "{ \"messages\": [],\n \"stream_options\": {\"include_usage\":true}, \"model\" : \"gpt-4o-2024\", \"stream\": true }\n",
+            },
+            Case {
+                name: "a model key inside a string is not a member",
+                request: r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"p"}"#,
+                force_stream_usage: false,
+                expected: r#"{"messages":[{"content":"\"model\": \"x\"}"}],"model":"gpt-4o-2024"}"#,
+            },
+            Case {
+                name: "trailing white space kept",
+                request: r#"{"model":"p","messages":[],"stream":true}   "#,
+                force_stream_usage: true,
+                expected: r#"{"model":"gpt-4o-2024","messages":[],"stream":true,"stream_options":{"include_usage":true}}   "#,
+            },
         ];
-        for (input, force, expected) in cases {
-            let out = rewrite_request(input.as_bytes(), "gpt-4o-2024", force).unwrap();
-            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        for case in cases {
+            let out = rewrite_request(
+                case.request.as_bytes(),
+                "gpt-4o-2024",
+                case.force_stream_usage,
+            )
+            .unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
     }
 
     #[test]
     fn upstream_request_for_openai() {
         let p = provider("kind: openai\napi_key: sk-1\nheaders: {OpenAI-Project: proj}");
-        let req = chat_request(r#"{"model":"m","messages":[],"stream":true}"#);
-        let up = p
-            .chat_request(&req.0, req.1.as_bytes(), &attempt("gpt-4o"))
-            .unwrap();
+        let up = send_chat(
+            p.as_ref(),
+            r#"{"model":"m","messages":[],"stream":true}"#,
+            &attempt("gpt-4o"),
+        )
+        .unwrap();
         assert_eq!(up.path, "/v1/chat/completions");
         assert_eq!(
             up.headers,
-            [
-                ("authorization".to_string(), "Bearer sk-1".to_string()),
-                ("openai-project".to_string(), "proj".to_string())
-            ]
+            owned_pairs(&[("authorization", "Bearer sk-1"), ("openai-project", "proj")])
         );
         assert!(String::from_utf8(up.body)
             .unwrap()
@@ -583,37 +592,47 @@ mod tests {
         assert_eq!(err.status, 502);
     }
 
-    /// (provider status, provider body, status, type, code) a client sees.
-    type ErrorCase = (u16, &'static [u8], u16, &'static str, Option<&'static str>);
-
     #[test]
     fn errors_keep_openai_fields() {
-        let cases: [ErrorCase; 4] = [
-            (
-                429,
-                br#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
-                429,
-                "rate_limit_error",
-                Some("rate_limit_exceeded"),
-            ),
-            (
-                429,
-                br#"{"error":{"message":"no money","type":"insufficient_quota","code":"insufficient_quota"}}"#,
-                429,
-                "insufficient_quota",
-                Some("insufficient_quota"),
-            ),
-            (400, br#"{"error":{"message":"bad","param":"x","code":null}}"#, 400, "invalid_request_error", None),
-            (503, b"upstream overloaded", 503, "upstream_error", None),
+        let cases = [
+            ErrorCase {
+                status: 429,
+                body: r#"{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}"#,
+                expected_status: 429,
+                expected_type: "rate_limit_error",
+                expected_code: Some("rate_limit_exceeded"),
+            },
+            ErrorCase {
+                status: 429,
+                body: r#"{"error":{"message":"no money","type":"insufficient_quota","code":"insufficient_quota"}}"#,
+                expected_status: 429,
+                expected_type: "insufficient_quota",
+                expected_code: Some("insufficient_quota"),
+            },
+            ErrorCase {
+                status: 400,
+                body: r#"{"error":{"message":"bad","param":"x","code":null}}"#,
+                expected_status: 400,
+                expected_type: "invalid_request_error",
+                expected_code: None,
+            },
+            ErrorCase {
+                status: 503,
+                body: "upstream overloaded",
+                expected_status: 503,
+                expected_type: "upstream_error",
+                expected_code: None,
+            },
         ];
         let p = provider("{kind: openai, api_key: k}");
-        for (status, body, want_status, want_type, want_code) in cases {
-            assert!(p.chat_response(body, &ctx(false)).is_err());
-            assert!(p.embeddings_response(body, &ctx(false)).is_err());
-            let e = openai_error(status, body);
-            assert_eq!(e.status, want_status);
-            assert_eq!(e.kind.type_name(), want_type);
-            assert_eq!(e.code.as_deref(), want_code);
+        for case in cases {
+            case.check(p.as_ref());
+            assert!(
+                p.embeddings_response(case.body.as_bytes(), &ctx(false))
+                    .is_err(),
+                "{}",
+                case.body
+            );
         }
     }
 

@@ -440,16 +440,49 @@ mod tests {
         );
     }
 
+    /// A moment (which names the case) and how SigV4 writes its date and time.
+    struct DateCase {
+        unix_ms: u64,
+        date: &'static str,
+        stamp: &'static str,
+    }
+
     #[test]
     fn dates_from_unix_time() {
-        for (ms, date, stamp) in [
-            (0, "19700101", "19700101T000000Z"),
-            (SUITE_TIME_MS, "20150830", "20150830T123600Z"),
-            (951_782_400_000, "20000229", "20000229T000000Z"),
-            (1_709_251_199_000, "20240229", "20240229T235959Z"),
-            (4_102_444_800_000, "21000101", "21000101T000000Z"),
-        ] {
-            assert_eq!(amz_date(ms), (date.to_owned(), stamp.to_owned()), "{ms}");
+        let cases = [
+            DateCase {
+                unix_ms: 0,
+                date: "19700101",
+                stamp: "19700101T000000Z",
+            },
+            DateCase {
+                unix_ms: SUITE_TIME_MS,
+                date: "20150830",
+                stamp: "20150830T123600Z",
+            },
+            DateCase {
+                unix_ms: 951_782_400_000,
+                date: "20000229",
+                stamp: "20000229T000000Z",
+            },
+            DateCase {
+                unix_ms: 1_709_251_199_000,
+                date: "20240229",
+                stamp: "20240229T235959Z",
+            },
+            DateCase {
+                unix_ms: 4_102_444_800_000,
+                date: "21000101",
+                stamp: "21000101T000000Z",
+            },
+        ];
+        for case in cases {
+            assert_eq!(
+                amz_date(case.unix_ms),
+                (case.date.to_owned(), case.stamp.to_owned()),
+                "{}",
+                case.unix_ms
+            );
         }
     }
 }

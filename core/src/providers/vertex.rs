@@ -356,7 +356,7 @@ fn predict_response(body: &[u8], ctx: &ResponseContext) -> Result<Translated, Ap
         prompt_tokens: tokens,
         ..Usage::default()
     };
-    gemini::embeddings_answer(vectors, Some(usage), ctx)
+    Translated::embeddings(vectors, Some(usage), ctx)
 }
 
 #[cfg(test)]
@@ -368,49 +368,69 @@ mod tests {
     const YAML: &str =
         "kind: vertex\napi_key: {env: TEST_KEY}\nproject: my-proj\nlocation: us-central1";
 
+    struct GeminiCase {
+        name: &'static str,
+        yaml: &'static str,
+        model: &'static str,
+        stream: bool,
+        host: &'static str,
+        path: &'static str,
+        /// The access token sent as Bearer.
+        token: &'static str,
+    }
+
     #[test]
     fn gemini_paths_hosts_and_auth() {
         let cases = [
-            (
-                YAML,
-                "gemini-2.5-flash",
-                false,
-                "us-central1-aiplatform.googleapis.com",
-                "/v1/projects/my-proj/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent",
-            ),
-            (
-                "kind: vertex\napi_key: t\nproject: p\nlocation: global",
-                "gemini-3-pro-preview",
-                true,
-                "aiplatform.googleapis.com",
-                "/v1/projects/p/locations/global/publishers/google/models/gemini-3-pro-preview:streamGenerateContent?alt=sse",
-            ),
-            (
-                "kind: vertex\napi_key: t\nproject: p\nlocation: europe-west4\nbase_url: http://mock:9/vx",
-                "gemini-2.0-flash",
-                false,
-                "mock",
-                "/vx/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent",
-            ),
+            GeminiCase {
+                name: "a region, the key from the environment",
+                yaml: YAML,
+                model: "gemini-2.5-flash",
+                stream: false,
+                host: "us-central1-aiplatform.googleapis.com",
+                path: "/v1/projects/my-proj/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent",
+                token: "env-secret",
+            },
+            GeminiCase {
+                name: "global, a stream",
+                yaml: "kind: vertex\napi_key: t\nproject: p\nlocation: global",
+                model: "gemini-3-pro-preview",
+                stream: true,
+                host: "aiplatform.googleapis.com",
+                path: "/v1/projects/p/locations/global/publishers/google/models/gemini-3-pro-preview:streamGenerateContent?alt=sse",
+                token: "t",
+            },
+            GeminiCase {
+                name: "a base path",
+                yaml: "kind: vertex\napi_key: t\nproject: p\nlocation: europe-west4\nbase_url: http://mock:9/vx",
+                model: "gemini-2.0-flash",
+                stream: false,
+                host: "mock",
+                path: "/vx/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent",
+                token: "t",
+            },
         ];
-        for (yaml, model, stream, host, path) in cases {
-            let p = provider(yaml);
-            assert_eq!(p.endpoint().host, host);
-            let (req, raw) = chat_request(&format!(
-                r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"stream":{stream}}}"#
-            ));
-            let up = p
-                .chat_request(&req, raw.as_bytes(), &attempt(model))
-                .unwrap();
-            assert_eq!(up.path, path);
-            let token = if yaml == YAML { "env-secret" } else { "t" };
+        for case in cases {
+            let p = provider(case.yaml);
+            assert_eq!(p.endpoint().host, case.host, "{}", case.name);
+            let request = format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"stream":{}}}"#,
+                case.stream
+            );
+            let up = send_chat(p.as_ref(), &request, &attempt(case.model)).unwrap();
+            assert_eq!(up.path, case.path, "{}", case.name);
+            let bearer = format!("Bearer {}", case.token);
             assert_eq!(
                 up.headers,
-                [("authorization".to_string(), format!("Bearer {token}"))]
+                owned_pairs(&[("authorization", &bearer)]),
+                "{}",
+                case.name
             );
             assert_eq!(
                 serde_json::from_slice::<Value>(&up.body).unwrap(),
-                json!({"contents":[{"role":"user","parts":[{"text":"hi"}]}]})
+                json!({"contents":[{"role":"user","parts":[{"text":"hi"}]}]}),
+                "{}",
+                case.name
             );
         }
     }
@@ -477,14 +497,31 @@ mod tests {
         );
     }
 
+    /// A Claude request, streamed or not (which names the case).
+    struct ClaudeCase {
+        stream: bool,
+        method: &'static str,
+        /// The body's `stream` member.
+        stream_field: Option<bool>,
+    }
+
     #[test]
     fn claude_uses_raw_predict_with_the_vertex_anthropic_version() {
         let p = provider(YAML);
         let cases = [
-            (false, "rawPredict", None),
-            (true, "streamRawPredict", Some(true)),
+            ClaudeCase {
+                stream: false,
+                method: "rawPredict",
+                stream_field: None,
+            },
+            ClaudeCase {
+                stream: true,
+                method: "streamRawPredict",
+                stream_field: Some(true),
+            },
         ];
-        for (stream, method, stream_field) in cases {
+        for case in cases {
+            let (stream, method, stream_field) = (case.stream, case.method, case.stream_field);
             let (req, raw) = chat_request(&format!(
                 r#"{{"model":"m","messages":[{{"role":"system","content":"s"}},{{"role":"user","content":"hi"}}],"stream":{stream}}}"#
             ));
@@ -493,7 +530,8 @@ mod tests {
                 .unwrap();
             assert_eq!(
                 up.path,
-                format!("/v1/projects/my-proj/locations/us-central1/publishers/anthropic/models/claude-sonnet-4-5@20250929:{method}")
+                format!("/v1/projects/my-proj/locations/us-central1/publishers/anthropic/models/claude-sonnet-4-5@20250929:{method}"),
+                "{method}"
             );
             assert_eq!(
                 up.headers,
@@ -507,7 +545,11 @@ mod tests {
                 body["messages"],
                 json!([{"role":"user","content":[{"type":"text","text":"hi"}]}])
             );
-            assert_eq!(body.get("stream").and_then(Value::as_bool), stream_field);
+            assert_eq!(
+                body.get("stream").and_then(Value::as_bool),
+                stream_field,
+                "{method}"
+            );
         }
         let p = provider(&format!(
             "{YAML}\ndefault_max_tokens: 1000\nanthropic_version: vertex-2099-01-01"
@@ -570,15 +612,31 @@ mod tests {
         assert_eq!(usage.unwrap().total_tokens(), 5);
         assert_every_split_matches(make, sse.as_bytes(), &whole);
 
-        let cases: [(u16, &[u8], u16); 3] = [
-            (529, br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#, 503),
-            (429, br#"{"error":{"code":429,"message":"Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model","status":"RESOURCE_EXHAUSTED"}}"#, 429),
-            (404, br#"{"error":{"code":404,"message":"Publisher Model `claude-x` not found.","status":"NOT_FOUND"}}"#, 404),
+        let cases = [
+            ErrorCase {
+                status: 529,
+                body: r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                expected_status: 503,
+                expected_type: "upstream_error",
+                expected_code: Some("overloaded_error"),
+            },
+            ErrorCase {
+                status: 429,
+                body: r#"{"error":{"code":429,"message":"Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model","status":"RESOURCE_EXHAUSTED"}}"#,
+                expected_status: 429,
+                expected_type: "rate_limit_error",
+                expected_code: Some("resource_exhausted"),
+            },
+            ErrorCase {
+                status: 404,
+                body: r#"{"error":{"code":404,"message":"Publisher Model `claude-x` not found.","status":"NOT_FOUND"}}"#,
+                expected_status: 404,
+                expected_type: "invalid_request_error",
+                expected_code: Some("not_found"),
+            },
         ];
-        for (status, body, want) in cases {
-            let e = p.error_response(status, body);
-            assert!(p.chat_response(body, &ctx(false)).is_err());
-            assert_eq!(e.status, want, "{}", String::from_utf8_lossy(body));
+        for case in cases {
+            let e = case.check(p.as_ref());
             assert!(!e.message.is_empty());
         }
     }
@@ -615,32 +673,38 @@ mod tests {
         assert!(err.message.contains("no project"), "{}", err.message);
     }
 
+    /// A section (which names the case) and the problem it has.
+    struct Problem {
+        yaml: &'static str,
+        expected: &'static str,
+    }
+
     #[test]
     fn config_problems() {
         let cases = [
-            (
-                "kind: vertex\napi_key: t\nlocation: us-central1",
-                "missing field `project`",
-            ),
-            (
-                "kind: vertex\napi_key: t\nproject: p",
-                "missing field `location`",
-            ),
-            (
-                "kind: vertex\nproject: p\nlocation: us-central1",
-                "providers.test.api_key: required",
-            ),
-            (
-                "kind: vertex\napi_key: t\nproject: p\nlocation: US Central",
-                "providers.test.location: `US Central` is not a Vertex AI location",
-            ),
-            (
-                "kind: vertex\napi_key: t\nproject: p\nlocation: global\nregion: x",
-                "unknown field `region`",
-            ),
+            Problem {
+                yaml: "kind: vertex\napi_key: t\nlocation: us-central1",
+                expected: "missing field `project`",
+            },
+            Problem {
+                yaml: "kind: vertex\napi_key: t\nproject: p",
+                expected: "missing field `location`",
+            },
+            Problem {
+                yaml: "kind: vertex\nproject: p\nlocation: us-central1",
+                expected: "providers.test.api_key: required",
+            },
+            Problem {
+                yaml: "kind: vertex\napi_key: t\nproject: p\nlocation: US Central",
+                expected: "providers.test.location: `US Central` is not a Vertex AI location",
+            },
+            Problem {
+                yaml: "kind: vertex\napi_key: t\nproject: p\nlocation: global\nregion: x",
+                expected: "unknown field `region`",
+            },
         ];
-        for (yaml, expected) in cases {
-            assert_build_error(yaml, expected);
+        for case in cases {
+            assert_build_error(case.yaml, case.expected);
         }
     }
 }

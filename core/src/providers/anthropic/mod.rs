@@ -1,0 +1,260 @@
+//! Anthropic's Messages API: `POST {base}/v1/messages` with `x-api-key` and `anthropic-version`.
+//!
+//! The translation is kept apart from auth and paths so that other hosts of Claude (Vertex AI's
+//! `rawPredict`, Bedrock's `InvokeModel`) reuse it as is:
+//! - [`messages_request`]: an OpenAI chat request → the Messages body (model and body-level
+//!   `anthropic_version` optional, as those hosts want them elsewhere or spelled differently);
+//! - [`chat_completion`]: a Messages JSON answer → an OpenAI chat completion and its usage;
+//! - [`MessagesEvents`]: Messages stream events, one JSON document at a time → OpenAI chunks
+//!   (for hosts with another framing); [`MessagesStream`] adds Anthropic's SSE framing;
+//! - [`anthropic_error`]: an Anthropic error answer → the OpenAI error a client expects.
+//!
+//! One file per seam: `wire` (the Messages API's types), `request`, `response`, `stream`,
+//! `error`; this file holds the first-party provider (settings, auth, path).
+//!
+//! Where the two APIs differ, this is what happens:
+//! - `reasoning_effort` → `thinking` with a budget of 1024 (minimal, low), 4096 (medium),
+//!   16384 (high) or 32768 (xhigh) tokens; `none` leaves thinking off. Anthropic wants
+//!   `max_tokens` above the budget: a smaller cap becomes budget + cap, so the visible answer
+//!   keeps the room the client asked for. A native `thinking` object is passed through as is.
+//! - `response_format: json_schema` → a tool named after the schema that the model is made to
+//!   call; its input comes back as the message `content` (a JSON string), finish reason `stop`.
+//!   With thinking on (Anthropic then refuses forced tools) the tool is offered and asked for
+//!   in the system prompt instead.
+//! - `response_format: json_object` → a system instruction to answer with one JSON object only.
+//! - Thinking is not replayed from earlier turns: OpenAI clients cannot hand back the block
+//!   signatures Anthropic requires, so an echoed `reasoning_content` is left out, and a request
+//!   that continues a tool loop (it ends with tool results) runs without thinking.
+//! - Tool calls in the history of a request without `tools`: the tools used are declared with
+//!   an open schema and `tool_choice: none`, as Anthropic refuses tool blocks without tools.
+
+mod error;
+mod request;
+mod response;
+mod stream;
+mod wire;
+
+pub use error::anthropic_error;
+pub use request::{messages_request, MessagesOptions};
+pub use response::chat_completion;
+pub use stream::{MessagesEvents, MessagesStream};
+pub use wire::MessagesRequest;
+
+use super::{
+    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
+    Translated, UpstreamRequest,
+};
+use crate::api::chat::ChatRequest;
+use crate::api::ApiError;
+use crate::config::secret::Secret;
+use crate::config::Problem;
+use serde::Deserialize;
+
+const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+const KIND: &str = "anthropic";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnthropicSettings {
+    #[serde(default = "default_version")]
+    anthropic_version: String,
+    /// Beta features, sent as one comma-separated `anthropic-beta` header.
+    #[serde(default)]
+    beta: Vec<String>,
+    /// Output cap when neither the client nor the model's `max_tokens` gives one.
+    #[serde(default = "default_max_tokens")]
+    default_max_tokens: u32,
+}
+
+fn default_version() -> String {
+    "2023-06-01".into()
+}
+
+fn default_max_tokens() -> u32 {
+    4096
+}
+
+/// The first-party Anthropic API.
+pub struct Anthropic {
+    endpoint: Endpoint,
+    api_key: Credential,
+    headers: Vec<(String, Secret)>,
+    version: String,
+    beta: Option<String>,
+    options: MessagesOptions,
+}
+
+pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let endpoint = setup
+        .endpoint(Some(DEFAULT_BASE_URL))
+        .map_err(|p| vec![p])?;
+    let settings: AnthropicSettings = setup.settings().map_err(|p| vec![p])?;
+    if setup.spec.api_key.is_none() {
+        problems.push(Problem::new(
+            format!("{}.api_key", setup.path),
+            "required for kind `anthropic` (e.g. api_key: {env: ANTHROPIC_API_KEY})",
+        ));
+    }
+    if settings.default_max_tokens == 0 {
+        problems.push(Problem::new(
+            format!("{}.default_max_tokens", setup.path),
+            "must be at least 1",
+        ));
+    }
+    let headers = match setup.headers() {
+        Ok(h) => h,
+        Err(mut p) => {
+            problems.append(&mut p);
+            Vec::new()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Box::new(Anthropic {
+        endpoint,
+        api_key: setup.api_key(),
+        headers,
+        version: settings.anthropic_version,
+        beta: (!settings.beta.is_empty()).then(|| settings.beta.join(",")),
+        options: MessagesOptions {
+            default_max_tokens: settings.default_max_tokens,
+        },
+    }))
+}
+
+impl Provider for Anthropic {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    fn chat_request(
+        &self,
+        req: &ChatRequest,
+        _raw: &[u8],
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let model = attempt.upstream_model;
+        let body = messages_request(req, Some(model), attempt.settings, &self.options)?;
+        let body = serde_json::to_vec(&body).map_err(|e| ApiError::server(e.to_string()))?;
+        let mut headers = Vec::with_capacity(self.headers.len() + 3);
+        if let Some(key) = self.api_key.get()? {
+            headers.push(("x-api-key".to_owned(), key.to_owned()));
+        }
+        headers.push(("anthropic-version".to_owned(), self.version.clone()));
+        if let Some(beta) = &self.beta {
+            headers.push(("anthropic-beta".to_owned(), beta.clone()));
+        }
+        for (name, value) in &self.headers {
+            headers.push((name.clone(), value.expose().to_owned()));
+        }
+        Ok(UpstreamRequest {
+            path: self.endpoint.path("/v1/messages"),
+            headers,
+            body,
+        })
+    }
+
+    fn chat_response(&self, body: &[u8], ctx: &ResponseContext) -> Result<Translated, ApiError> {
+        chat_completion(KIND, body, ctx)
+    }
+
+    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        Box::new(MessagesStream::new(KIND, ctx))
+    }
+
+    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+        anthropic_error(status, body)
+    }
+}
+
+/// The provider section most tests build.
+#[cfg(test)]
+const PROVIDER: &str = "kind: anthropic\napi_key: sk-ant";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::testing::*;
+    use crate::testkit::test;
+    use serde_json::Value;
+
+    struct Case {
+        name: &'static str,
+        yaml: String,
+        path: &'static str,
+        headers: &'static [(&'static str, &'static str)],
+    }
+
+    #[test]
+    fn upstream_request_path_and_headers() {
+        let cases = [
+            Case {
+                name: "defaults",
+                yaml: PROVIDER.to_owned(),
+                path: "/v1/messages",
+                headers: &[("x-api-key", "sk-ant"), ("anthropic-version", "2023-06-01")],
+            },
+            Case {
+                name: "base path, key from the environment, version, betas and extra headers",
+                yaml: "kind: anthropic\nbase_url: http://mock:9/mock/status=529\napi_key: {env: TEST_KEY}\n\
+                       anthropic_version: 2024-01-01\nbeta: [prompt-caching-2024-07-31, output-128k-2025-02-19]\n\
+                       headers: {X-Team: blue}"
+                    .to_owned(),
+                path: "/mock/status=529/v1/messages",
+                headers: &[
+                    ("x-api-key", "env-secret"),
+                    ("anthropic-version", "2024-01-01"),
+                    (
+                        "anthropic-beta",
+                        "prompt-caching-2024-07-31,output-128k-2025-02-19",
+                    ),
+                    ("x-team", "blue"),
+                ],
+            },
+        ];
+        for case in cases {
+            let p = provider(&case.yaml);
+            assert_eq!(p.kind(), "anthropic");
+            let up = send_chat(
+                p.as_ref(),
+                r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+                &attempt("claude-x"),
+            )
+            .unwrap();
+            assert_eq!(up.path, case.path, "{}", case.name);
+            assert_eq!(up.headers, owned_pairs(case.headers), "{}", case.name);
+            let body: Value = serde_json::from_slice(&up.body).unwrap();
+            assert_eq!(body["model"], "claude-x", "{}", case.name);
+        }
+        let p = provider(PROVIDER);
+        assert_eq!(p.endpoint().host, "api.anthropic.com");
+        assert!(p.endpoint().tls);
+    }
+
+    #[test]
+    fn config_problems() {
+        assert_build_error("kind: anthropic", "providers.test.api_key: required");
+        assert_build_error(
+            "kind: anthropic\napi_key: k\nanthropic_versoin: x",
+            "unknown field `anthropic_versoin`",
+        );
+        assert_build_error(
+            "kind: anthropic\napi_key: k\ndefault_max_tokens: 0",
+            "providers.test.default_max_tokens: must be at least 1",
+        );
+        let p = provider("kind: anthropic\napi_key: {env: UNSET_KEY}");
+        let err = send_chat(
+            p.as_ref(),
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+            &attempt("c"),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("no api_key"), "{}", err.message);
+    }
+}

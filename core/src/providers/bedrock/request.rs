@@ -1,0 +1,570 @@
+//! An OpenAI chat request → a Converse body.
+
+use super::wire::{
+    ContentBlock, ConverseRequest, Image, ImageSource as WireImageSource, InferenceConfig,
+    InputSchema, Tool, ToolChoice as WireToolChoice, ToolConfig, ToolResult, ToolSpec, ToolUse,
+    Turn,
+};
+use crate::api::chat::{
+    ChatRequest, ContentPart, ImageSource, Message, MessageContent, ResponseFormat, Role,
+    ToolChoice,
+};
+use crate::api::ApiError;
+use crate::config::ModelSettings;
+use crate::providers::params::unsupported;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Converse request fields a client may send as they are (unknown top-level fields).
+const NATIVE_FIELDS: [&str; 6] = [
+    "additionalModelRequestFields",
+    "additionalModelResponseFieldPaths",
+    "guardrailConfig",
+    "performanceConfig",
+    "promptVariables",
+    "requestMetadata",
+];
+
+const NOT_ON_CONVERSE: &str = "Bedrock's Converse API does not support it";
+
+pub(super) fn converse_request<'a>(
+    req: &'a ChatRequest,
+    settings: &ModelSettings,
+) -> Result<ConverseRequest<'a>, ApiError> {
+    refuse_unsupported(req, settings)?;
+    let (system, messages) = converse_messages(&req.messages)?;
+    let inference_config = InferenceConfig {
+        max_tokens: req.max_output_tokens().or(settings.max_tokens),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop_sequences: req
+            .stop
+            .iter()
+            .flat_map(|stop| &stop.0)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    let native = req
+        .extra
+        .iter()
+        .filter(|(name, _)| NATIVE_FIELDS.contains(&name.as_str()))
+        .map(|(name, value)| (name.as_str(), value))
+        .collect::<BTreeMap<_, _>>();
+    Ok(ConverseRequest {
+        messages,
+        system,
+        inference_config,
+        tool_config: tool_config(req, settings)?,
+        native,
+    })
+}
+
+/// Parameters Converse cannot honour: a 400 naming the first one, unless the model's
+/// settings say to drop them.
+fn refuse_unsupported(req: &ChatRequest, settings: &ModelSettings) -> Result<(), ApiError> {
+    let json_format = matches!(
+        req.response_format,
+        Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
+    );
+    let checks = [
+        ("n", req.n.is_some_and(|n| n != 1)),
+        ("logprobs", req.logprobs == Some(true)),
+        ("top_logprobs", req.top_logprobs.is_some()),
+        (
+            "logit_bias",
+            req.logit_bias.as_ref().is_some_and(|b| !b.is_empty()),
+        ),
+        (
+            "presence_penalty",
+            req.presence_penalty.is_some_and(|p| p != 0.0),
+        ),
+        (
+            "frequency_penalty",
+            req.frequency_penalty.is_some_and(|p| p != 0.0),
+        ),
+        ("seed", req.seed.is_some()),
+        ("response_format", json_format),
+        ("reasoning_effort", req.reasoning_effort.is_some()),
+        (
+            "parallel_tool_calls",
+            req.parallel_tool_calls == Some(false),
+        ),
+    ];
+    for (param, used) in checks {
+        if used {
+            unsupported(settings, param, NOT_ON_CONVERSE)?;
+        }
+    }
+    for name in req.extra.keys() {
+        if !NATIVE_FIELDS.contains(&name.as_str()) {
+            unsupported(
+                settings,
+                name,
+                "Bedrock's Converse API has no such parameter; model-specific fields go in `additionalModelRequestFields`",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// System prompts, and the turns with same-role neighbours merged.
+fn converse_messages(messages: &[Message]) -> Result<(Vec<ContentBlock>, Vec<Turn>), ApiError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<Turn> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let (role, blocks) = match m.role {
+            Role::System | Role::Developer => {
+                system.extend(text_block(&m.text()));
+                continue;
+            }
+            Role::User => ("user", user_blocks(m, i)?),
+            Role::Assistant => ("assistant", assistant_blocks(m, i)?),
+            Role::Tool => ("user", vec![tool_result_block(m, i)?]),
+            Role::Function => {
+                return Err(ApiError::invalid_param(
+                    format!("messages[{i}].role"),
+                    "the `function` role is not supported; use `tool` messages",
+                ))
+            }
+        };
+        match turns.last_mut() {
+            Some(last) if last.role == role => last.content.extend(blocks),
+            _ => turns.push(Turn {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    Ok((system, turns))
+}
+
+fn user_blocks(m: &Message, i: usize) -> Result<Vec<ContentBlock>, ApiError> {
+    match &m.content {
+        None => Ok(Vec::new()),
+        Some(MessageContent::Text(t)) => Ok(text_block(t).into_iter().collect()),
+        Some(MessageContent::Parts(parts)) => {
+            let mut blocks = Vec::with_capacity(parts.len());
+            for (j, part) in parts.iter().enumerate() {
+                let at = || format!("messages[{i}].content[{j}]");
+                match part {
+                    ContentPart::Text { text } => blocks.extend(text_block(text)),
+                    ContentPart::Refusal { refusal } => blocks.extend(text_block(refusal)),
+                    ContentPart::ImageUrl { image_url } => blocks.push(
+                        image_block(image_url.source())
+                            .map_err(|why| ApiError::invalid_param(at(), why))?,
+                    ),
+                    ContentPart::InputAudio { .. } => {
+                        return Err(ApiError::invalid_param(
+                            at(),
+                            "audio input is not supported by Bedrock's Converse API",
+                        ))
+                    }
+                    ContentPart::File { .. } => {
+                        return Err(ApiError::invalid_param(
+                            at(),
+                            "file input is not supported for Bedrock by this gateway",
+                        ))
+                    }
+                }
+            }
+            Ok(blocks)
+        }
+    }
+}
+
+/// Converse refuses blank text blocks, so empty text is left out.
+fn text_block(text: &str) -> Option<ContentBlock> {
+    (!text.is_empty()).then(|| ContentBlock::Text(text.to_owned()))
+}
+
+fn image_block(source: ImageSource) -> Result<ContentBlock, String> {
+    match source {
+        ImageSource::Base64 { media_type, data } => {
+            let format = match media_type {
+                "image/png" => "png",
+                "image/jpeg" | "image/jpg" => "jpeg",
+                "image/gif" => "gif",
+                "image/webp" => "webp",
+                other => {
+                    return Err(format!(
+                        "image type `{other}` is not supported by Bedrock (png, jpeg, gif, webp)"
+                    ))
+                }
+            };
+            Ok(ContentBlock::Image(Image {
+                format,
+                source: WireImageSource {
+                    bytes: data.to_owned(),
+                },
+            }))
+        }
+        ImageSource::Url(_) => {
+            Err("Bedrock takes images inline only: send them as base64 `data:` URLs".to_owned())
+        }
+    }
+}
+
+fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<ContentBlock>, ApiError> {
+    let mut blocks: Vec<ContentBlock> = text_block(&m.text()).into_iter().collect();
+    for (k, call) in m.tool_calls.iter().flatten().enumerate() {
+        let arguments = call.function.arguments.trim();
+        let input: Value = if arguments.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(arguments).map_err(|e| {
+                ApiError::invalid_param(
+                    format!("messages[{i}].tool_calls[{k}].function.arguments"),
+                    format!("tool call arguments must be JSON: {e}"),
+                )
+            })?
+        };
+        blocks.push(ContentBlock::ToolUse(ToolUse {
+            tool_use_id: call.id.clone(),
+            name: call.function.name.clone(),
+            input,
+        }));
+    }
+    Ok(blocks)
+}
+
+fn tool_result_block(m: &Message, i: usize) -> Result<ContentBlock, ApiError> {
+    let id = m.tool_call_id.as_deref().ok_or_else(|| {
+        ApiError::invalid_param(
+            format!("messages[{i}].tool_call_id"),
+            "tool messages need the `tool_call_id` they answer",
+        )
+    })?;
+    Ok(ContentBlock::ToolResult(ToolResult {
+        tool_use_id: id.to_owned(),
+        content: vec![ContentBlock::Text(m.text())],
+    }))
+}
+
+/// `toolConfig` from `tools` and `tool_choice`. `auto` is Converse's default and is left
+/// out, since some Bedrock models refuse any `toolChoice`.
+fn tool_config<'a>(
+    req: &'a ChatRequest,
+    settings: &ModelSettings,
+) -> Result<Option<ToolConfig<'a>>, ApiError> {
+    let tools = req.tools.as_deref().unwrap_or_default();
+    if tools.is_empty() {
+        return Ok(None);
+    }
+    let mut specs = Vec::with_capacity(tools.len());
+    for (k, tool) in tools.iter().enumerate() {
+        if tool.kind != "function" {
+            return Err(ApiError::invalid_param(
+                format!("tools[{k}].type"),
+                format!("tool type `{}` is not supported by Bedrock", tool.kind),
+            ));
+        }
+        let f = &tool.function;
+        specs.push(Tool {
+            tool_spec: ToolSpec {
+                name: &f.name,
+                description: f.description.as_deref().filter(|d| !d.is_empty()),
+                input_schema: InputSchema {
+                    json: f
+                        .parameters
+                        .clone()
+                        .unwrap_or_else(|| json!({ "type": "object", "properties": {} })),
+                },
+            },
+        });
+    }
+    let tool_choice = match &req.tool_choice {
+        None | Some(ToolChoice::Auto) => None,
+        Some(ToolChoice::Required) => Some(WireToolChoice::Any {}),
+        Some(ToolChoice::Function(name)) => Some(WireToolChoice::Tool { name }),
+        Some(ToolChoice::None) => {
+            // Converse has no `none`: offer no tools, unless the conversation already holds
+            // tool blocks (Converse then requires the tool definitions).
+            let has_tool_blocks = req.messages.iter().any(|m| {
+                m.role == Role::Tool || m.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
+            });
+            if !has_tool_blocks {
+                return Ok(None);
+            }
+            unsupported(
+                settings,
+                "tool_choice",
+                "Bedrock cannot forbid tool calls in a conversation that already uses tools",
+            )?;
+            None
+        }
+    };
+    Ok(Some(ToolConfig {
+        tools: specs,
+        tool_choice,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ModelSettings;
+    use crate::providers::bedrock::KEYS;
+    use crate::providers::testing::*;
+    use crate::testkit::test;
+    use serde_json::{json, Value};
+
+    const CLAUDE: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+
+    fn converse_body(request: &str) -> Result<Value, crate::api::ApiError> {
+        converse_body_with(request, ModelSettings::default())
+    }
+
+    fn converse_body_with(
+        request: &str,
+        settings: ModelSettings,
+    ) -> Result<Value, crate::api::ApiError> {
+        let p = provider(KEYS);
+        let up = send_chat(p.as_ref(), request, &attempt_with(CLAUDE, settings))?;
+        Ok(serde_json::from_slice(&up.body).unwrap())
+    }
+
+    struct Case {
+        name: &'static str,
+        /// The OpenAI request.
+        request: &'static str,
+        /// The Converse body.
+        expected: Value,
+    }
+
+    #[test]
+    fn chat_requests_to_converse() {
+        let cases = [
+            Case {
+                name: "system, text, inference config, stop sequences",
+                request: r#"{"model":"m","messages":[{"role":"system","content":"Be brief."},
+                    {"role":"developer","content":[{"type":"text","text":"No jokes."}]},
+                    {"role":"user","content":"Hi"}],
+                    "max_tokens":100,"temperature":0.5,"top_p":0.9,"stop":["END",""],"user":"u1"}"#,
+                expected: json!({
+                    "system": [{"text": "Be brief."}, {"text": "No jokes."}],
+                    "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
+                    "inferenceConfig": {"maxTokens": 100, "temperature": 0.5, "topP": 0.9, "stopSequences": ["END"]}
+                }),
+            },
+            Case {
+                name: "images inline, consecutive user turns merged",
+                request: r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},
+                    {"type":"image_url","image_url":{"url":"data:image/jpeg;base64,/9j/AA=="}}]},
+                    {"role":"user","content":"Be precise."}],"max_completion_tokens":7}"#,
+                expected: json!({
+                    "messages": [{"role": "user", "content": [
+                        {"text": "What is this?"},
+                        {"image": {"format": "jpeg", "source": {"bytes": "/9j/AA=="}}},
+                        {"text": "Be precise."}
+                    ]}],
+                    "inferenceConfig": {"maxTokens": 7}
+                }),
+            },
+            Case {
+                name: "tools, forced tool, tool use and grouped tool results",
+                request: r#"{"model":"m","messages":[{"role":"user","content":"Weather in Paris and Rome?"},
+                    {"role":"assistant","content":"Checking.","tool_calls":[
+                      {"id":"t1","type":"function","function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}},
+                      {"id":"t2","type":"function","function":{"name":"weather","arguments":""}}]},
+                    {"role":"tool","tool_call_id":"t1","content":"18C"},
+                    {"role":"tool","tool_call_id":"t2","content":[{"type":"text","text":"21C"}]},
+                    {"role":"user","content":"Thanks"}],
+                    "tools":[{"type":"function","function":{"name":"weather","description":"Current weather",
+                      "parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},
+                      {"type":"function","function":{"name":"time"}}],
+                    "tool_choice":{"type":"function","function":{"name":"weather"}}}"#,
+                expected: json!({
+                    "messages": [
+                        {"role": "user", "content": [{"text": "Weather in Paris and Rome?"}]},
+                        {"role": "assistant", "content": [
+                            {"text": "Checking."},
+                            {"toolUse": {"toolUseId": "t1", "name": "weather", "input": {"city": "Paris"}}},
+                            {"toolUse": {"toolUseId": "t2", "name": "weather", "input": {}}}
+                        ]},
+                        {"role": "user", "content": [
+                            {"toolResult": {"toolUseId": "t1", "content": [{"text": "18C"}]}},
+                            {"toolResult": {"toolUseId": "t2", "content": [{"text": "21C"}]}},
+                            {"text": "Thanks"}
+                        ]}
+                    ],
+                    "toolConfig": {
+                        "tools": [
+                            {"toolSpec": {"name": "weather", "description": "Current weather",
+                              "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}}}}},
+                            {"toolSpec": {"name": "time", "inputSchema": {"json": {"type": "object", "properties": {}}}}}
+                        ],
+                        "toolChoice": {"tool": {"name": "weather"}}
+                    }
+                }),
+            },
+            Case {
+                name: "required tool choice; auto is left out",
+                request: r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"required",
+                    "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}"#,
+                expected: json!({
+                    "messages": [{"role": "user", "content": [{"text": "x"}]}],
+                    "toolConfig": {"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object"}}}}],
+                                   "toolChoice": {"any": {}}}
+                }),
+            },
+            Case {
+                name: "tool_choice none without tool history offers no tools; native fields pass",
+                request: r#"{"model":"m","messages":[{"role":"user","content":"x"}],"tool_choice":"none",
+                    "tools":[{"type":"function","function":{"name":"f"}}],
+                    "additionalModelRequestFields":{"top_k":5},"guardrailConfig":{"guardrailIdentifier":"g","guardrailVersion":"1"}}"#,
+                expected: json!({
+                    "messages": [{"role": "user", "content": [{"text": "x"}]}],
+                    "additionalModelRequestFields": {"top_k": 5},
+                    "guardrailConfig": {"guardrailIdentifier": "g", "guardrailVersion": "1"}
+                }),
+            },
+        ];
+        for case in cases {
+            assert_eq!(
+                converse_body(case.request).unwrap(),
+                case.expected,
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn default_max_tokens_and_dropped_params() {
+        let settings = ModelSettings {
+            max_tokens: Some(4096),
+            drop_unsupported_params: true,
+        };
+        let body = converse_body_with(
+            r#"{"model":"m","messages":[{"role":"user","content":"x"}],"n":1,"seed":3,"logprobs":true,"top_k":4,
+                "response_format":{"type":"json_object"}}"#,
+            settings,
+        )
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"messages": [{"role": "user", "content": [{"text": "x"}]}],
+                   "inferenceConfig": {"maxTokens": 4096}})
+        );
+    }
+
+    /// A request Converse cannot take as it is (`fields` name the case).
+    struct Refusal {
+        /// Fields beside the model (and one user message, unless they hold `messages`).
+        fields: &'static str,
+        /// The parameter the 400 names.
+        param: &'static str,
+        /// Refused as a parameter Converse lacks (dropped with `drop_unsupported_params`).
+        unsupported: bool,
+    }
+
+    #[test]
+    fn unsupported_requests_name_the_parameter() {
+        let cases = [
+            Refusal {
+                fields: r#""n":2"#,
+                param: "n",
+                unsupported: true,
+            },
+            Refusal {
+                fields: r#""logprobs":true"#,
+                param: "logprobs",
+                unsupported: true,
+            },
+            Refusal {
+                fields: r#""presence_penalty":0.5"#,
+                param: "presence_penalty",
+                unsupported: true,
+            },
+            Refusal {
+                fields: r#""seed":1"#,
+                param: "seed",
+                unsupported: true,
+            },
+            Refusal {
+                fields: r#""response_format":{"type":"json_object"}"#,
+                param: "response_format",
+                unsupported: true,
+            },
+            Refusal {
+                fields: r#""reasoning_effort":"low""#,
+                param: "reasoning_effort",
+                unsupported: true,
+            },
+            Refusal {
+                fields: r#""parallel_tool_calls":false"#,
+                param: "parallel_tool_calls",
+                unsupported: true,
+            },
+            Refusal {
+                fields: r#""top_k":5"#,
+                param: "top_k",
+                unsupported: true,
+            },
+            Refusal {
+                fields: r#""messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://x/cat.png"}}]}]"#,
+                param: "messages[0].content[0]",
+                unsupported: false,
+            },
+            Refusal {
+                fields: r#""messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"data:image/bmp;base64,AA"}}]}]"#,
+                param: "messages[0].content[1]",
+                unsupported: false,
+            },
+            Refusal {
+                fields: r#""messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AA","format":"wav"}}]}]"#,
+                param: "messages[0].content[0]",
+                unsupported: false,
+            },
+            Refusal {
+                fields: r#""messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{oops"}}]}]"#,
+                param: "messages[0].tool_calls[0].function.arguments",
+                unsupported: false,
+            },
+            Refusal {
+                fields: r#""messages":[{"role":"tool","content":"r"}]"#,
+                param: "messages[0].tool_call_id",
+                unsupported: false,
+            },
+            Refusal {
+                fields: r#""messages":[{"role":"function","name":"f","content":"r"}]"#,
+                param: "messages[0].role",
+                unsupported: false,
+            },
+            Refusal {
+                fields: r#""tools":[{"type":"retrieval","function":{"name":"f"}}]"#,
+                param: "tools[0].type",
+                unsupported: false,
+            },
+            Refusal {
+                fields: r#""messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"a","content":"r"}],
+                   "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none""#,
+                param: "tool_choice",
+                unsupported: true,
+            },
+        ];
+        for case in cases {
+            let (fields, param) = (case.fields, case.param);
+            let request = if fields.starts_with(r#""messages""#) {
+                format!(r#"{{"model":"m",{fields}}}"#)
+            } else {
+                format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],{fields}}}"#)
+            };
+            let err = converse_body(&request).unwrap_err();
+            assert_eq!(err.status, 400, "{fields}");
+            assert_eq!(
+                err.param.as_deref(),
+                Some(param),
+                "{fields}: {}",
+                err.message
+            );
+            assert_eq!(
+                err.message
+                    .starts_with(&format!("Unsupported parameter `{param}`: ")),
+                case.unsupported,
+                "{fields}: {}",
+                err.message
+            );
+        }
+    }
+}

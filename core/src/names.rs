@@ -40,6 +40,8 @@ pub const VM_ID: &str = "switchboard";
 /// Gateway-role instance that reads the request line itself (every request but the fast
 /// path's).
 pub const GENERIC_FILTER: &str = "switchboard";
+/// The filter that removes client-sent `x-switchboard-*` and `x-envoy-*` headers first.
+pub const STRIP_FILTER: &str = "switchboard-strip";
 /// The upstream-role instance. Its own name: routes switch filters on and off by name, and
 /// upstream filters obey that too.
 pub const UPSTREAM_FILTER: &str = "switchboard-upstream";

@@ -15,15 +15,13 @@ use switchboard_core::flow::gateway::{
 use switchboard_core::flow::handoff;
 use switchboard_core::flow::metrics::{MetricsSink, Rejection};
 use switchboard_core::flow::record::{
-    answer_headers, caller_fields, key_metrics, ledger_fragment, rejection, RequestLine,
+    answer_headers, caller_fields, key_metrics, ledger_fragment, rejection, Bodiless, RequestLine,
     RequestRecord,
 };
 use switchboard_core::inputs;
 use switchboard_core::limits::keys::presented;
 use switchboard_core::limits::{settlement, Caller, Reservation};
-use switchboard_core::names::{
-    CLUSTER_HEADER, HANDOFF_HEADER, LEDGER_PROPERTY, OWN_HEADER_PREFIX, TRANSLATED_HEADER,
-};
+use switchboard_core::names::{CLUSTER_HEADER, HANDOFF_HEADER, LEDGER_PROPERTY, TRANSLATED_HEADER};
 use switchboard_core::runtime::Runtime;
 
 pub struct GatewayFilter {
@@ -261,9 +259,9 @@ impl GatewayFilter {
             self.line.path = canonical_path(op).to_owned();
             return Ok((Endpoint::Proxy(op), self.key_headers(host)));
         }
-        // One host call for every header: the request line, the key, the declared length, and
-        // any `x-switchboard-*` header a client sent, dropped (routing is ours alone). The
-        // key headers themselves never reach a provider: the route removes them.
+        // One host call for every header: the request line, the key and the declared length.
+        // The key headers never reach a provider (the route removes them), nor do client-sent
+        // `x-switchboard-*` headers (the strip filter before this one removes them).
         let mut key = [None, None, None];
         let mut method = String::new();
         for (name, value) in host.request_headers() {
@@ -281,7 +279,6 @@ impl GatewayFilter {
                 "authorization" => key[0] = Some(value),
                 "x-api-key" => key[1] = Some(value),
                 "api-key" => key[2] = Some(value),
-                own if own.starts_with(OWN_HEADER_PREFIX) => host.set_request_header(own, None),
                 _ => {}
             }
         }
@@ -420,6 +417,13 @@ impl GatewayFilter {
         if let Some(status) = translated {
             // The upstream role's answer: it knows the status, no need to ask Envoy.
             self.status = status;
+            let bodiless = self
+                .record
+                .as_ref()
+                .and_then(|r| r.try_borrow_mut().ok()?.take_bodiless());
+            if let (true, Some(answer)) = (end_of_stream, bodiless) {
+                return self.reply_bodiless(host, status, &answer);
+            }
             self.answer_headers(host, status);
             return Action::Continue;
         }
@@ -441,6 +445,23 @@ impl GatewayFilter {
         host.set_response_header("content-length", None);
         host.set_response_header("content-type", Some("application/json"));
         Action::Continue
+    }
+
+    /// Gives an answer that came without a body the body the upstream role translated for it
+    /// (Envoy offers no body to write to: the answer is replaced by a local reply).
+    fn reply_bodiless(&mut self, host: &impl Host, status: u16, answer: &Bodiless) -> Action {
+        self.replied_locally = true;
+        let summary = self
+            .record
+            .as_ref()
+            .and_then(|r| Some(answer_headers(&self.rt, &*r.try_borrow().ok()?)))
+            .unwrap_or_default();
+        let retry_after = answer.retry_after.map(|s| s.to_string());
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(retry_after.as_deref().map(|r| ("retry-after", r)));
+        headers.extend(summary.iter().map(|(n, v)| (*n, v.as_str())));
+        host.send_response(status, &headers, &answer.body);
+        Action::Pause
     }
 
     /// Which deployment answered (and, for JSON, its usage and cost), for the client.

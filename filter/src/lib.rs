@@ -10,6 +10,7 @@
 mod gateway;
 mod host;
 mod metrics;
+mod pairs;
 mod upstream;
 
 #[cfg(target_arch = "wasm32")]

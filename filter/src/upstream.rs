@@ -15,7 +15,7 @@ use switchboard_core::api::{Api, ApiError};
 use switchboard_core::flow::gateway::parse_request;
 use switchboard_core::flow::handoff::{self, Parked};
 use switchboard_core::flow::metrics::ErrorType;
-use switchboard_core::flow::record::RequestRecord;
+use switchboard_core::flow::record::{Bodiless, RequestRecord};
 use switchboard_core::flow::upstream::{request_rewrite, Answer, BodyPlan, Exchange};
 use switchboard_core::flow::ParsedRequest;
 use switchboard_core::inputs;
@@ -274,15 +274,15 @@ impl UpstreamFilter {
             // No shared record (the roles run in different VMs): tell the gateway role by header.
             host.set_response_header(TRANSLATED_HEADER, Some("1"));
         }
+        if end_of_stream {
+            return self.bodiless_answer(host);
+        }
         // A JSON answer's status waits for its body, which tells a success by itself.
-        if stream || end_of_stream {
+        if stream {
             let status = self.provider_status(host);
             if let Some(exchange) = self.exchange.as_mut() {
                 self.plan = exchange.response_headers(&self.rt, status);
             }
-        }
-        if end_of_stream {
-            self.answered(None, self.status, true);
         }
         let status = self.status;
         match self.plan {
@@ -296,13 +296,32 @@ impl UpstreamFilter {
                 host.set_response_header("content-encoding", None);
                 Action::Continue
             }
-            BodyPlan::Buffer if end_of_stream => {
-                self.with_record(|r| r.answer_translated(status));
-                Action::Continue
-            }
             // Headers wait for the translated body: its status and length may change.
-            BodyPlan::Buffer => Action::Pause,
+            BodyPlan::Buffer | BodyPlan::Discard => Action::Pause,
         }
+    }
+
+    /// An answer that ends with its headers (no body at all): a success without content is
+    /// invalid, and an error without a body still needs the client API's error body. Both are
+    /// answered here, before the router sees the status, so an invalid success falls back.
+    fn bodiless_answer(&mut self, host: &impl Host) -> Action {
+        let status = self.provider_status(host);
+        let Some(exchange) = self.exchange.as_mut() else {
+            return Action::Continue;
+        };
+        let answer = exchange.buffered(&self.rt, status, b"");
+        let usage = exchange.usage();
+        self.answered(usage, answer.status, true);
+        let bodiless = Bodiless {
+            body: answer.body.unwrap_or_default(),
+            retry_after: answer.retry_after,
+        };
+        self.with_record(|r| r.answer_without_body(answer.status, bodiless));
+        // The router reads the status: an empty success becomes a 502 it falls back from.
+        if answer.status != status {
+            host.set_response_header(":status", Some(&answer.status.to_string()));
+        }
+        Action::Continue
     }
 
     fn response_body(&mut self, host: &impl Host, body_size: usize, end_of_stream: bool) -> Action {
@@ -314,7 +333,9 @@ impl UpstreamFilter {
                 self.stream_body(host, &mut exchange, body_size, end_of_stream);
                 Action::Continue
             }
-            BodyPlan::Buffer => self.buffered_body(host, &mut exchange, body_size, end_of_stream),
+            BodyPlan::Buffer | BodyPlan::Discard => {
+                self.buffered_body(host, &mut exchange, body_size, end_of_stream)
+            }
         };
         self.exchange = Some(exchange);
         action
@@ -341,12 +362,18 @@ impl UpstreamFilter {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
+        if self.plan == BodyPlan::Discard {
+            // The answer was replaced: the rest of the provider's never reaches the client.
+            host.set_response_body(body_size, b"");
+            return Action::Continue;
+        }
         if let Some(answer) = exchange.oversized(&self.rt, body_size) {
             // The failure's type follows the provider's status.
             self.provider_status(host);
             self.replace_answer(host, &answer, body_size, false);
             self.answered(None, answer.status, true);
             self.with_record(|r| r.answer_translated(answer.status));
+            self.plan = BodyPlan::Discard;
             return Action::Continue;
         }
         if !end_of_stream {

@@ -41,6 +41,16 @@ pub struct RequestRecord {
     /// OpenAI's shape. `None`: the answer the gateway sees is Envoy's own (e.g. a
     /// connect-failure 503, or a timeout that struck while the upstream role buffered).
     translated_status: Option<u16>,
+    /// The translated answer's body when the provider's answer had none, which the upstream
+    /// role cannot add (Envoy has no body to write to): the gateway role answers with it.
+    bodiless: Option<Bodiless>,
+}
+
+/// An answer that must be given a body by the gateway role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bodiless {
+    pub body: Vec<u8>,
+    pub retry_after: Option<u64>,
 }
 
 /// The attempt whose answer the client got.
@@ -84,6 +94,7 @@ impl RequestRecord {
             failures: Vec::new(),
             answer: None,
             translated_status: None,
+            bodiless: None,
         }
     }
 
@@ -127,6 +138,18 @@ impl RequestRecord {
     /// The upstream role released the latest attempt's answer, translated, with `status`.
     pub fn answer_translated(&mut self, status: u16) {
         self.translated_status = Some(status);
+        self.bodiless = None;
+    }
+
+    /// The upstream role translated an answer that came without a body into `body`.
+    pub fn answer_without_body(&mut self, status: u16, body: Bodiless) {
+        self.translated_status = Some(status);
+        self.bodiless = Some(body);
+    }
+
+    /// The body the answer reaching the client still needs (see `answer_without_body`).
+    pub fn take_bodiless(&mut self) -> Option<Bodiless> {
+        self.bodiless.take()
     }
 
     /// The status of the answer reaching the client when it is the upstream role's

@@ -51,6 +51,8 @@ pub enum BodyPlan {
     Stream,
     /// Buffer to the end, then translate (JSON answers and all errors).
     Buffer,
+    /// The answer was replaced before its end (too large): drop the rest.
+    Discard,
 }
 
 /// A buffered answer after translation. `body: None` keeps the provider's bytes.
@@ -228,6 +230,11 @@ impl Exchange {
         };
         if !(200..300).contains(&status) {
             return self.error_answer(&p.error_response(status, body));
+        }
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return self.error_answer(&ApiError::upstream(format!(
+                "the provider answered {status} without a body"
+            )));
         }
         match self.translate(p, body) {
             Ok(t) => {

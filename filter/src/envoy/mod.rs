@@ -2,13 +2,15 @@
 //! dispatching each callback to a role, and `EnvoyHost`, the `Host` over proxy-wasm's host
 //! calls (which act on whichever context Envoy is calling into).
 
+mod abi;
+
 use crate::gateway::GatewayFilter;
 use crate::host::{Action, Host, SharedData};
 use crate::metrics::{Stats, FLUSH_PERIOD};
 use crate::upstream::UpstreamFilter;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{self, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{self, ContextType, LogLevel, MetricType};
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 use switchboard_core::config::Role;
@@ -161,13 +163,14 @@ impl HttpContext for Upstream {
     }
 }
 
-/// proxy-wasm's host calls. A failed call reads as absent and writes as nothing (logged at
-/// debug): Envoy refuses calls only in states where the filter has nothing better to do.
+/// The host calls, through `abi` (no panics: a failed call reads as absent and writes as
+/// nothing, logged at debug) and, for the rest, proxy-wasm's wrappers of calls that cannot fail
+/// where the filter makes them.
 struct EnvoyHost;
 
-fn logged<T>(what: &str, result: Result<T, types::Status>) -> Option<T> {
+fn logged<T>(what: &str, result: Result<T, u32>) -> Option<T> {
     result
-        .map_err(|e| log::debug!("switchboard: {what}: {e:?}"))
+        .map_err(|status| log::debug!("switchboard: {what}: status {status}"))
         .ok()
 }
 
@@ -180,91 +183,64 @@ impl Host for EnvoyHost {
     }
 
     fn request_header(&self, name: &str) -> Option<String> {
-        logged(
-            name,
-            hostcalls::get_map_value(MapType::HttpRequestHeaders, name),
-        )
-        .flatten()
+        logged(name, abi::get_header(abi::REQUEST_HEADERS, name)).flatten()
     }
 
     fn request_headers(&self) -> Vec<(String, String)> {
-        logged(
-            "request headers",
-            hostcalls::get_map(MapType::HttpRequestHeaders),
-        )
-        .unwrap_or_default()
+        logged("request headers", abi::get_headers(abi::REQUEST_HEADERS)).unwrap_or_default()
     }
 
     fn set_request_header(&self, name: &str, value: Option<&str>) {
-        logged(
-            name,
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value),
-        );
+        logged(name, abi::set_header(abi::REQUEST_HEADERS, name, value));
     }
 
     fn request_body(&self, size: usize) -> Vec<u8> {
-        logged(
-            "request body",
-            hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size),
-        )
-        .flatten()
-        .unwrap_or_default()
+        logged("request body", abi::get_buffer(abi::REQUEST_BODY, size))
+            .flatten()
+            .unwrap_or_default()
     }
 
     fn set_request_body(&self, size: usize, body: &[u8]) {
         logged(
             "request body",
-            hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, body),
+            abi::set_buffer(abi::REQUEST_BODY, size, body),
         );
     }
 
     fn response_header(&self, name: &str) -> Option<String> {
-        logged(
-            name,
-            hostcalls::get_map_value(MapType::HttpResponseHeaders, name),
-        )
-        .flatten()
+        logged(name, abi::get_header(abi::RESPONSE_HEADERS, name)).flatten()
     }
 
     fn set_response_header(&self, name: &str, value: Option<&str>) {
-        logged(
-            name,
-            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value),
-        );
+        logged(name, abi::set_header(abi::RESPONSE_HEADERS, name, value));
     }
 
     fn response_body(&self, size: usize) -> Vec<u8> {
-        logged(
-            "response body",
-            hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size),
-        )
-        .flatten()
-        .unwrap_or_default()
+        logged("response body", abi::get_buffer(abi::RESPONSE_BODY, size))
+            .flatten()
+            .unwrap_or_default()
     }
 
     fn set_response_body(&self, size: usize, body: &[u8]) {
         logged(
             "response body",
-            hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, body),
+            abi::set_buffer(abi::RESPONSE_BODY, size, body),
         );
     }
 
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
         logged(
             "local reply",
-            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body)),
+            abi::send_local_response(u32::from(status), headers, body),
         );
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        logged("property", hostcalls::get_property(path.to_vec())).flatten()
+        logged("property", abi::get_property(path)).flatten()
     }
 
     fn set_property(&self, path: &[&str], value: &[u8]) {
-        logged(
-            "property",
-            hostcalls::set_property(path.to_vec(), Some(value)),
-        );
+        logged("property", abi::set_property(path, value));
     }
 
     fn define_metric(&self, kind: Kind, name: &str) -> Option<u32> {
@@ -273,18 +249,15 @@ impl Host for EnvoyHost {
             Kind::Histogram => MetricType::Histogram,
             Kind::Gauge => MetricType::Gauge,
         };
-        logged(name, hostcalls::define_metric(kind, name))
+        hostcalls::define_metric(kind, name).ok()
     }
 
     fn increment_metric(&self, id: u32, by: u64) {
-        logged(
-            "metric",
-            hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX)),
-        );
+        let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
     }
 
     fn record_metric(&self, id: u32, value: u64) {
-        logged("metric", hostcalls::record_metric(id, value));
+        let _ = hostcalls::record_metric(id, value);
     }
 
     fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {

@@ -35,6 +35,8 @@ pub struct UpstreamFilter {
     just_parked: Option<Rc<Parked>>,
     /// The API the client speaks, for errors of this role's own (OpenAI's until known).
     api: Api,
+    /// A stream whose headers wait for its first event: the bytes of it already translated.
+    held_stream: Option<usize>,
 }
 
 impl UpstreamFilter {
@@ -47,6 +49,7 @@ impl UpstreamFilter {
             record: None,
             just_parked: None,
             api: Api::OpenAiChat,
+            held_stream: None,
         }
     }
 
@@ -284,17 +287,12 @@ impl UpstreamFilter {
                 self.plan = exchange.response_headers(&self.rt, status);
             }
         }
-        let status = self.status;
         match self.plan {
+            // A stream's headers wait for its first event: a stream that fails before it (empty,
+            // broken, an error event) is still an error answer the router can fall back from.
             BodyPlan::Stream => {
-                self.with_record(|r| {
-                    r.answer_started();
-                    r.answer_translated(status);
-                });
-                host.set_response_header("content-length", None);
-                host.set_response_header("content-type", Some("text/event-stream"));
-                host.set_response_header("content-encoding", None);
-                Action::Continue
+                self.held_stream = Some(0);
+                Action::Pause
             }
             // Headers wait for the translated body: its status and length may change.
             BodyPlan::Buffer | BodyPlan::Discard => Action::Pause,
@@ -329,10 +327,7 @@ impl UpstreamFilter {
             return Action::Continue;
         };
         let action = match self.plan {
-            BodyPlan::Stream => {
-                self.stream_body(host, &mut exchange, body_size, end_of_stream);
-                Action::Continue
-            }
+            BodyPlan::Stream => self.stream_body(host, &mut exchange, body_size, end_of_stream),
             BodyPlan::Buffer | BodyPlan::Discard => {
                 self.buffered_body(host, &mut exchange, body_size, end_of_stream)
             }
@@ -341,18 +336,72 @@ impl UpstreamFilter {
         action
     }
 
-    fn stream_body(&self, host: &impl Host, exchange: &mut Exchange, body_size: usize, end: bool) {
-        let chunk = host.response_body(body_size);
+    fn stream_body(
+        &mut self,
+        host: &impl Host,
+        exchange: &mut Exchange,
+        body_size: usize,
+        end: bool,
+    ) -> Action {
+        let buffered = host.response_body(body_size);
+        // While the headers are held, Envoy buffers what came so far: only the new part is fed.
+        let consumed = self.held_stream.unwrap_or(0);
+        let chunk = buffered.get(consumed..).unwrap_or_default();
         let mut out = Vec::with_capacity(chunk.len() + 64);
-        exchange.stream_chunk(&chunk, &mut out);
+        exchange.stream_chunk(chunk, &mut out);
         if end {
             exchange.stream_end(&mut out);
+        }
+        if self.held_stream.is_some() {
+            if exchange.stream_failed() {
+                return self.failed_stream_start(host, exchange, body_size);
+            }
+            if out.is_empty() && !end {
+                self.held_stream = Some(buffered.len());
+                return Action::Pause;
+            }
+            self.start_stream(host);
+        }
+        if end {
             self.answered(exchange.usage(), self.status, exchange.stream_complete());
         }
         // Most chunks of a pass-through stream leave as they came: no copy back into Envoy.
-        if out != chunk {
+        if out != buffered {
             host.set_response_body(body_size, &out);
         }
+        Action::Continue
+    }
+
+    /// The stream's first event arrived: its headers go out as a stream's.
+    fn start_stream(&mut self, host: &impl Host) {
+        self.held_stream = None;
+        let status = self.status;
+        self.with_record(|r| {
+            r.answer_started();
+            r.answer_translated(status);
+        });
+        host.set_response_header("content-length", None);
+        host.set_response_header("content-type", Some("text/event-stream"));
+        host.set_response_header("content-encoding", None);
+    }
+
+    /// The stream failed before its first event: the attempt answers as a JSON error instead,
+    /// with a status the router can fall back from.
+    fn failed_stream_start(
+        &mut self,
+        host: &impl Host,
+        exchange: &Exchange,
+        body_size: usize,
+    ) -> Action {
+        self.held_stream = None;
+        let answer = exchange.error_answer(&ApiError::upstream(
+            "the provider's stream failed before its first event",
+        ));
+        self.answered(None, answer.status, true);
+        self.with_record(|r| r.answer_translated(answer.status));
+        self.replace_answer(host, &answer, body_size, false);
+        self.plan = BodyPlan::Discard;
+        Action::Continue
     }
 
     fn buffered_body(

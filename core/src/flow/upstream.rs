@@ -217,6 +217,12 @@ impl Exchange {
         self.usage = t.usage();
     }
 
+    /// The stream has failed: its translator wrote an error event (cut, broken, the
+    /// provider's own error).
+    pub fn stream_failed(&self) -> bool {
+        self.translator.as_ref().is_some_and(|t| t.failed())
+    }
+
     /// The stream reached its end (not cut short, no error event at its end).
     pub fn stream_complete(&self) -> bool {
         self.stream_done

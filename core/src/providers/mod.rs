@@ -173,6 +173,11 @@ pub trait StreamTranslator {
     fn complete(&self, out: &[u8]) -> bool {
         out.ends_with(SSE_DONE)
     }
+    /// Whether the translator has written an error event (the stream was cut, broken, or the
+    /// provider sent an error).
+    fn failed(&self) -> bool {
+        false
+    }
 }
 
 pub trait Provider {

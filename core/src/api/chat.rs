@@ -309,6 +309,33 @@ impl<'de> Deserialize<'de> for ChatRequest {
 
 struct ChatRequestVisitor;
 
+/// The members `ChatRequest` reads itself (the others are kept in `extra`).
+const KNOWN_MEMBERS: [&str; 23] = [
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "metadata",
+];
+
 impl<'de> Visitor<'de> for ChatRequestVisitor {
     type Value = ChatRequest;
 
@@ -320,7 +347,22 @@ impl<'de> Visitor<'de> for ChatRequestVisitor {
         let mut req = ChatRequest::default();
         let mut model = None;
         let mut messages = None;
+        // Known members seen so far, one bit each (`KNOWN_MEMBERS`): a member given twice is
+        // refused, as serde refuses it in every derived struct, rather than the last one winning.
+        let mut seen = 0u32;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let known = KNOWN_MEMBERS.iter().position(|k| *k == key.as_ref());
+            let twice = match known {
+                Some(bit) => {
+                    let twice = seen & 1 << bit != 0;
+                    seen |= 1 << bit;
+                    twice
+                }
+                None => req.extra.contains_key(key.as_ref()),
+            };
+            if twice {
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
             // `null` for an optional field means "not set", as in OpenAI's API.
             match key.as_ref() {
                 "model" => model = Some(map.next_value::<String>()?),

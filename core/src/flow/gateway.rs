@@ -285,7 +285,18 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             ));
         }
         let message = strip_position(&inner.to_string());
-        if let Some(field) = missing_field(&message) {
+        if let Some(field) = quoted_after(&message, "duplicate field `") {
+            let param = if path == "." {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            return ApiError::invalid_param(
+                param.clone(),
+                format!("The key `{param}` appears more than once; give it once."),
+            );
+        }
+        if let Some(field) = quoted_after(&message, "missing field `") {
             let param = if path == "." {
                 field.to_owned()
             } else {
@@ -308,9 +319,10 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn missing_field(message: &str) -> Option<&str> {
+/// The name serde quotes after `prefix` (`missing field `x``, `duplicate field `x``).
+fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
     message
-        .strip_prefix("missing field `")
+        .strip_prefix(prefix)
         .and_then(|rest| rest.split('`').next())
 }
 
@@ -441,7 +453,31 @@ mod tests {
     #[test]
     fn bad_bodies_get_named_400s() {
         let rt = runtime();
-        let cases: [(&str, u16, Option<&str>, &str); 9] = [
+        let cases: [(&str, u16, Option<&str>, &str); 13] = [
+            (
+                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"top_k":1,"top_k":2}"#,
+                400,
+                Some("top_k"),
+                "appears more than once",
+            ),
+            (
+                r#"{"model":"gpt","model":"other","messages":[{"role":"user","content":"x"}]}"#,
+                400,
+                Some("model"),
+                "appears more than once",
+            ),
+            (
+                r#"{"model":"gpt","messages":[{"role":"user","role":"system","content":"x"}]}"#,
+                400,
+                Some("messages[0].role"),
+                "appears more than once",
+            ),
+            (
+                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"seed":1,"seed":2}"#,
+                400,
+                Some("seed"),
+                "appears more than once",
+            ),
             ("not json", 400, None, "could not parse the JSON body"),
             ("", 400, None, "body is empty"),
             ("[1]", 400, None, "must be a JSON object"),
@@ -502,6 +538,13 @@ mod tests {
         assert_eq!(a.model.cluster, "sb_gpt");
         let e = admit(&rt, Operation::Embeddings, br#"{"model":"gpt","input":5}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("input"));
+        let e = admit(
+            &rt,
+            Operation::Embeddings,
+            br#"{"model":"gpt","input":"a","input":"b"}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (400, Some("input")));
     }
 
     #[test]

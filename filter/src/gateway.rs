@@ -3,7 +3,7 @@
 //! when the response ends (metrics, `x-switchboard*` answer headers, ledger fields). The
 //! decisions are `flow`'s; this moves values between them and the host.
 
-use crate::host::{Action, Host, SharedData};
+use crate::host::{Action, Filter, Host, SharedData};
 use crate::metrics::Stats;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -69,29 +69,8 @@ fn sample_overhead(every: u32) -> bool {
     })
 }
 
-impl GatewayFilter {
-    pub fn new(rt: Rc<Runtime>, stats: Rc<Stats>) -> Self {
-        GatewayFilter {
-            rt,
-            stats,
-            operation: None,
-            handoff: None,
-            rewrite_error: None,
-            record: None,
-            status: 0,
-            awaiting_first_chunk: false,
-            finished: false,
-            caller: Caller::Anonymous,
-            reservation: None,
-            line: RequestLine::default(),
-            request_id: None,
-            declared_length: None,
-            replied_locally: false,
-            timed: false,
-        }
-    }
-
-    pub fn on_request_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
+impl Filter for GatewayFilter {
+    fn on_request_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
         // The request's start: its duration needs it whether or not its overhead is timed.
         let start = host.now_ns();
         let action = self.request_headers(host, end_of_stream, start);
@@ -99,14 +78,14 @@ impl GatewayFilter {
         action
     }
 
-    pub fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+    fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
         let start = self.clock_if_timed(host);
         let action = self.request_body(host, size, end);
         self.charge(host, start);
         action
     }
 
-    pub fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
+    fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
         let start = self.clock_if_timed(host);
         let action = self.response_headers(host, end_of_stream);
         if end_of_stream {
@@ -116,7 +95,7 @@ impl GatewayFilter {
         action
     }
 
-    pub fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+    fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
         let first_chunk = self.awaiting_first_chunk && size > 0;
         if !(first_chunk || end || self.rewrite_error.is_some()) {
             // A chunk passing through: nothing to do, nothing worth a clock read.
@@ -139,13 +118,36 @@ impl GatewayFilter {
         action
     }
 
-    pub fn on_log(&mut self, host: &impl Host) {
+    fn on_log(&mut self, host: &impl Host) {
         // The response never ended (the client went away): still account for the request.
         if !self.finished {
             self.finish(host, None);
         }
         if let Some(id) = self.handoff.take() {
             handoff::release(id);
+        }
+    }
+}
+
+impl GatewayFilter {
+    pub fn new(rt: Rc<Runtime>, stats: Rc<Stats>) -> Self {
+        GatewayFilter {
+            rt,
+            stats,
+            operation: None,
+            handoff: None,
+            rewrite_error: None,
+            record: None,
+            status: 0,
+            awaiting_first_chunk: false,
+            finished: false,
+            caller: Caller::Anonymous,
+            reservation: None,
+            line: RequestLine::default(),
+            request_id: None,
+            declared_length: None,
+            replied_locally: false,
+            timed: false,
         }
     }
 

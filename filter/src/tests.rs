@@ -4,7 +4,7 @@
 
 use crate::fake::{Call, FakeHost};
 use crate::gateway::GatewayFilter;
-use crate::host::{Action, Host};
+use crate::host::{Action, Filter, Host};
 use crate::metrics::Stats;
 use crate::upstream::UpstreamFilter;
 use std::rc::Rc;

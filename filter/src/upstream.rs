@@ -8,7 +8,7 @@
 //! answer reads as a success. The client's credentials, the routing header and
 //! `accept-encoding` never reach it: the rendered route removes them, and sets `content-type`.
 
-use crate::host::{Action, Host};
+use crate::host::{Action, Filter, Host};
 use std::cell::RefCell;
 use std::rc::Rc;
 use switchboard_core::api::{Api, ApiError};
@@ -39,23 +39,12 @@ pub struct UpstreamFilter {
     held_stream: Option<usize>,
 }
 
-impl UpstreamFilter {
-    pub fn new(rt: Rc<Runtime>) -> Self {
-        UpstreamFilter {
-            rt,
-            exchange: None,
-            plan: BodyPlan::Buffer,
-            status: 0,
-            record: None,
-            just_parked: None,
-            api: Api::OpenAiChat,
-            held_stream: None,
-        }
-    }
+impl Filter for UpstreamFilter {
+    const TAKES_PARKED_REQUEST: bool = true;
 
     /// The one callback that may follow the gateway role's park directly (see `handoff`):
     /// the envoy layer does not forget the parked request before it.
-    pub fn on_request_headers(&mut self, _host: &impl Host, end_of_stream: bool) -> Action {
+    fn on_request_headers(&mut self, _host: &impl Host, end_of_stream: bool) -> Action {
         self.just_parked = handoff::take_just_parked();
         if end_of_stream {
             return Action::Continue;
@@ -63,7 +52,7 @@ impl UpstreamFilter {
         Action::Pause
     }
 
-    pub fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+    fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
         if !end {
             return Action::Pause;
         }
@@ -100,18 +89,33 @@ impl UpstreamFilter {
         action
     }
 
-    pub fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
+    fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
         let start = self.clock_if_timed(host);
         let action = self.response_headers(host, end_of_stream);
         self.charge(host, start);
         action
     }
 
-    pub fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+    fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
         let start = self.clock_if_timed(host);
         let action = self.response_body(host, size, end);
         self.charge(host, start);
         action
+    }
+}
+
+impl UpstreamFilter {
+    pub fn new(rt: Rc<Runtime>) -> Self {
+        UpstreamFilter {
+            rt,
+            exchange: None,
+            plan: BodyPlan::Buffer,
+            status: 0,
+            record: None,
+            just_parked: None,
+            api: Api::OpenAiChat,
+            held_stream: None,
+        }
     }
 
     fn with_record(&self, update: impl FnOnce(&mut RequestRecord)) {

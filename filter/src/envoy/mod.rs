@@ -5,7 +5,7 @@
 mod abi;
 
 use crate::gateway::GatewayFilter;
-use crate::host::{Action, Host, SharedData};
+use crate::host::{Action, Filter, Host, SharedData};
 use crate::metrics::{Stats, FLUSH_PERIOD};
 use crate::upstream::UpstreamFilter;
 use proxy_wasm::hostcalls;
@@ -82,8 +82,8 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let rt = self.runtime.clone()?;
         Some(match rt.role {
-            Role::Gateway => Box::new(Gateway(GatewayFilter::new(rt, self.stats.clone()?))),
-            Role::Upstream => Box::new(Upstream(UpstreamFilter::new(rt))),
+            Role::Gateway => Box::new(Stream(GatewayFilter::new(rt, self.stats.clone()?))),
+            Role::Upstream => Box::new(Stream(UpstreamFilter::new(rt))),
         })
     }
 
@@ -99,67 +99,46 @@ fn envoy_action(action: Action) -> types::Action {
     }
 }
 
-/// The gateway role's HTTP context. Every callback first forgets the request parked last:
-/// whatever runs now is not the synchronous start of its first attempt (see `handoff`).
-struct Gateway(GatewayFilter);
+/// A role's HTTP context: each callback is handed to the role with the host. Every callback
+/// but the one that may take it (`Filter::TAKES_PARKED_REQUEST`) first forgets the request the
+/// gateway role parked last: whatever runs now is not the synchronous start of its first
+/// attempt (see `flow::handoff`).
+struct Stream<F: Filter>(F);
 
-impl Context for Gateway {}
-
-impl HttpContext for Gateway {
-    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_request_headers(&EnvoyHost, end_of_stream))
-    }
-
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_request_body(&EnvoyHost, size, end_of_stream))
-    }
-
-    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_response_headers(&EnvoyHost, end_of_stream))
-    }
-
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_response_body(&EnvoyHost, size, end_of_stream))
-    }
-
-    fn on_log(&mut self) {
-        handoff::forget_just_parked();
-        self.0.on_log(&EnvoyHost);
+impl<F: Filter> Stream<F> {
+    fn enter<T>(
+        &mut self,
+        takes_parked: bool,
+        callback: impl FnOnce(&mut F, &EnvoyHost) -> T,
+    ) -> T {
+        if !takes_parked {
+            handoff::forget_just_parked();
+        }
+        callback(&mut self.0, &EnvoyHost)
     }
 }
 
-/// The upstream role's HTTP context. Its request headers callback is the one that may take
-/// the request the gateway role parked just before; every other callback forgets it.
-struct Upstream(UpstreamFilter);
+impl<F: Filter> Context for Stream<F> {}
 
-impl Context for Upstream {}
-
-impl HttpContext for Upstream {
-    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
-        envoy_action(self.0.on_request_headers(&EnvoyHost, end_of_stream))
+impl<F: Filter> HttpContext for Stream<F> {
+    fn on_http_request_headers(&mut self, _headers: usize, end: bool) -> types::Action {
+        envoy_action(self.enter(F::TAKES_PARKED_REQUEST, |f, h| f.on_request_headers(h, end)))
     }
 
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_request_body(&EnvoyHost, size, end_of_stream))
+    fn on_http_request_body(&mut self, size: usize, end: bool) -> types::Action {
+        envoy_action(self.enter(false, |f, h| f.on_request_body(h, size, end)))
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_response_headers(&EnvoyHost, end_of_stream))
+    fn on_http_response_headers(&mut self, _headers: usize, end: bool) -> types::Action {
+        envoy_action(self.enter(false, |f, h| f.on_response_headers(h, end)))
     }
 
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_response_body(&EnvoyHost, size, end_of_stream))
+    fn on_http_response_body(&mut self, size: usize, end: bool) -> types::Action {
+        envoy_action(self.enter(false, |f, h| f.on_response_body(h, size, end)))
     }
 
     fn on_log(&mut self) {
-        handoff::forget_just_parked();
+        self.enter(false, |f, h| f.on_log(h));
     }
 }
 

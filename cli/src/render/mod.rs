@@ -450,6 +450,14 @@ fn cluster(
         "lb_policy": "ROUND_ROBIN",
         "per_connection_buffer_limit_bytes": rt.options.max_response_bytes.saturating_add(65536),
         "load_assignment": {"cluster_name": model.cluster, "endpoints": priorities},
+        // A retry is a fallback here: every request in flight may take one at once, so
+        // retries are bounded as requests are (Envoy's default of 1024). Envoy's default of 3
+        // retries in flight per cluster answered the others with the failed attempt's error
+        // (`upstream_rq_retry_overflow`); a retry budget counts requests waiting out their
+        // retry back-off as inactive, and overflows the same way.
+        "circuit_breakers": {
+            "thresholds": [{"priority": "DEFAULT", "max_retries": 1024}]
+        },
         "outlier_detection": {
             "consecutive_5xx": 5,
             "interval": "10s",
@@ -651,6 +659,7 @@ models:
             .map(|m| m["match"]["sni"].as_str().unwrap())
             .collect();
         assert_eq!(sni, ["api.openai.com", "r.openai.azure.com"]);
+        assert_eq!(c["circuit_breakers"]["thresholds"][0]["max_retries"], 1024);
     }
 
     #[test]

@@ -330,8 +330,8 @@ impl Decoder {
                     turn.flush(&mut messages);
                     let role = match m.role.as_str() {
                         "user" => "user",
-                        "system" => "system",
-                        "developer" => "developer",
+                        // `system` is what every OpenAI-compatible server takes.
+                        "system" | "developer" => "system",
                         other => {
                             return Err(ApiError::invalid_param(
                                 format!("input[{i}].role"),
@@ -817,7 +817,7 @@ mod tests {
                      "content": [{"type": "output_text", "text": "seen", "annotations": []}]},
                     {"role": "user", "content": "and?"}]}),
                 chat: json!({"model": "m", "messages": [
-                    {"role": "developer", "content": [{"type": "text", "text": "rules"}]},
+                    {"role": "system", "content": [{"type": "text", "text": "rules"}]},
                     {"role": "system", "content": "sys"},
                     {"role": "user", "content": [
                         {"type": "text", "text": "look"},

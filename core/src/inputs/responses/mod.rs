@@ -6,8 +6,8 @@
 //! One file per seam: `wire` (the API's types), `decode`, `encode` (JSON answers), `stream`
 //! (the event sequence), `error`. What the translation does:
 //!
-//! - `input`: a string is one user message. `message` items of every role (`developer` stays
-//!   `developer`) with `input_text`, `output_text`, `refusal`, `input_image` (URL or data URL),
+//! - `input`: a string is one user message. `message` items of every role (`developer` as
+//!   `system`, which every OpenAI-compatible server takes) with `input_text`, `output_text`, `refusal`, `input_image` (URL or data URL),
 //!   `input_file` (`file_data`) and `input_audio` parts; `function_call` and
 //!   `function_call_output` items become the assistant's tool calls and the tool turns
 //!   answering them, consecutive assistant output being one assistant turn. `instructions`

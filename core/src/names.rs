@@ -18,6 +18,9 @@ pub const TRANSLATED_HEADER: &str = "x-switchboard-translated";
 pub const ANSWER_HEADER: &str = "x-switchboard";
 /// Response header: the answer's cost in USD, when known.
 pub const COST_HEADER: &str = "x-switchboard-cost";
+/// Response header: the types of the request's tools a translated attempt did not offer the
+/// provider (Responses' hosted tools, say), comma-separated.
+pub const DROPPED_TOOLS_HEADER: &str = "x-switchboard-dropped-tools";
 
 /// Namespace of the endpoint metadata naming each deployment (`filter_metadata`).
 pub const METADATA_NAMESPACE: &str = "switchboard";

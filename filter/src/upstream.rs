@@ -19,7 +19,9 @@ use switchboard_core::flow::record::{Bodiless, RequestRecord};
 use switchboard_core::flow::upstream::{request_rewrite, Answer, BodyPlan, Exchange};
 use switchboard_core::flow::ParsedRequest;
 use switchboard_core::inputs;
-use switchboard_core::names::{DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER};
+use switchboard_core::names::{
+    DEPLOYMENT_PROPERTY, DROPPED_TOOLS_HEADER, HANDOFF_HEADER, TRANSLATED_HEADER,
+};
 use switchboard_core::runtime::Runtime;
 use switchboard_core::usage::Usage;
 
@@ -280,6 +282,9 @@ impl UpstreamFilter {
         if self.record.is_none() {
             // No shared record (the roles run in different VMs): tell the gateway role by header.
             host.set_response_header(TRANSLATED_HEADER, Some("1"));
+        }
+        if let Some(dropped) = self.exchange.as_ref().and_then(Exchange::dropped_tools) {
+            host.set_response_header(DROPPED_TOOLS_HEADER, Some(&dropped));
         }
         if end_of_stream {
             return self.bodiless_answer(host);

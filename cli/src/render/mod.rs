@@ -746,6 +746,7 @@ models:
             .map(|m| m["match"]["sni"].as_str().unwrap())
             .collect();
         assert_eq!(sni, ["api.openai.com", "r.openai.azure.com"]);
+        assert_eq!(c["circuit_breakers"]["thresholds"][0]["max_retries"], 1024);
     }
 
     #[test]

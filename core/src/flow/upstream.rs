@@ -99,10 +99,13 @@ impl Exchange {
                 p.native_request(operation, raw, &attempt)?,
                 AnswerPath::Native,
             ),
-            ParsedRequest::Decoded(d) => (
-                p.chat_request(&d.chat, &d.chat_body, &attempt)?,
-                AnswerPath::Encoded(d.context.clone()),
-            ),
+            ParsedRequest::Decoded(d) => {
+                inputs::check_translatable(&d.context)?;
+                (
+                    p.chat_request(&d.chat, &d.chat_body, &attempt)?,
+                    AnswerPath::Encoded(d.context.clone()),
+                )
+            }
         };
         let chat = request.chat();
         let base64_embeddings = matches!(request,
@@ -306,6 +309,15 @@ impl Exchange {
         error_answer(self.operation.api(), e)
     }
 
+    /// The tools of the client's request this attempt did not offer the provider (a
+    /// translated request), for the `x-switchboard-dropped-tools` answer header.
+    pub fn dropped_tools(&self) -> Option<String> {
+        match &self.answer {
+            AnswerPath::Encoded(input) => inputs::dropped_tools(input),
+            AnswerPath::OpenAi | AnswerPath::Native => None,
+        }
+    }
+
     /// The client asked for a stream (its answer's plan depends on the status).
     pub fn is_stream(&self) -> bool {
         self.stream
@@ -499,5 +511,129 @@ models:
             br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
         );
         assert_eq!(overloaded.status, 503);
+    }
+
+    fn responses_runtime() -> Runtime {
+        Runtime::from_text(
+            r#"
+providers:
+  oa: {kind: openai, api_key: sk, base_url: "http://mock:9/v1"}
+  an: {kind: anthropic, api_key: k, base_url: "http://mock:9"}
+models:
+  - {name: gpt, deployments: [{provider: oa, model: gpt-up}]}
+  - {name: claude, deployments: [{provider: an, model: claude-x}]}
+"#,
+            &|_: &str| None,
+        )
+        .unwrap()
+    }
+
+    fn begin_responses(
+        rt: &Runtime,
+        deployment: &str,
+        body: &str,
+    ) -> Result<(Exchange, UpstreamRequest), ApiError> {
+        let a = admit(rt, Operation::Responses, body.as_bytes()).unwrap();
+        let (index, _) = rt.deployment_index(deployment).unwrap();
+        Exchange::begin(rt, index, &a.request, body.as_bytes(), "r1", 1_000_000)
+    }
+
+    #[test]
+    fn responses_pass_through_to_openai() {
+        let rt = responses_runtime();
+        let body = r#"{"model":"gpt","input":"hi","tools":[{"type":"web_search"}],"previous_response_id":"resp_1"}"#;
+        let (mut ex, up) = begin_responses(&rt, "gpt/0", body).unwrap();
+        assert_eq!(up.path, "/v1/responses");
+        assert_eq!(
+            String::from_utf8(up.body).unwrap(),
+            body.replace(r#""model":"gpt""#, r#""model":"gpt-up""#)
+        );
+        assert_eq!(ex.dropped_tools(), None);
+        let answer = ex.buffered(
+            &rt,
+            200,
+            br#"{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":3,"output_tokens":2,"total_tokens":5}}"#,
+        );
+        assert_eq!(answer.body, None);
+        assert_eq!(ex.usage().unwrap().total_tokens(), 5);
+
+        let stream = r#"{"model":"gpt","input":"hi","stream":true}"#;
+        let (mut ex, _) = begin_responses(&rt, "gpt/0", stream).unwrap();
+        assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Stream);
+        let events = "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":0,\"response\":{\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n";
+        let mut out = Vec::new();
+        ex.stream_chunk(events.as_bytes(), &mut out);
+        ex.stream_end(&mut out);
+        assert_eq!(out, events.as_bytes());
+        assert!(ex.stream_complete());
+        assert_eq!(ex.usage().unwrap().total_tokens(), 2);
+    }
+
+    #[test]
+    fn responses_are_translated_for_other_providers() {
+        let rt = responses_runtime();
+        let body = r#"{"model":"claude","input":"hi","tools":[{"type":"web_search"},{"type":"function","name":"f"}]}"#;
+        let (mut ex, up) = begin_responses(&rt, "claude/0", body).unwrap();
+        assert_eq!(up.path, "/v1/messages");
+        let sent: serde_json::Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(sent["tools"][0]["name"], "f");
+        assert_eq!(sent["tools"].as_array().unwrap().len(), 1);
+        assert_eq!(ex.dropped_tools().as_deref(), Some("web_search"));
+        let answer = ex.buffered(
+            &rt,
+            200,
+            br#"{"id":"msg_1","model":"claude-x","stop_reason":"end_turn","usage":{"input_tokens":2,"output_tokens":3},
+                "content":[{"type":"text","text":"Hello"}]}"#,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&answer.body.unwrap()).unwrap();
+        assert_eq!(v["object"], "response");
+        assert_eq!(v["output"][0]["content"][0]["text"], "Hello");
+        assert_eq!(v["usage"]["total_tokens"], 5);
+        assert_eq!(ex.usage().unwrap().total_tokens(), 5);
+        // Errors are OpenAI's error JSON.
+        let err = ex.buffered(
+            &rt,
+            429,
+            br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow"}}"#,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&err.body.unwrap()).unwrap();
+        assert_eq!(
+            (err.status, v["error"]["message"].as_str()),
+            (429, Some("slow"))
+        );
+
+        let stream = r#"{"model":"claude","input":"hi","stream":true}"#;
+        let (mut ex, _) = begin_responses(&rt, "claude/0", stream).unwrap();
+        assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Stream);
+        let mut out = Vec::new();
+        ex.stream_chunk(
+            b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude-x\",\"usage\":{\"input_tokens\":2,\"output_tokens\":0}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":1}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            &mut out,
+        );
+        ex.stream_end(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("event: response.created\n"), "{text}");
+        assert!(text.contains("\"delta\":\"Hi\""), "{text}");
+        assert!(text.contains("event: response.completed\n"), "{text}");
+        assert!(ex.stream_complete(), "{text}");
+        assert_eq!(ex.usage().unwrap().total_tokens(), 3);
+    }
+
+    #[test]
+    fn what_needs_openai_storage_is_refused_only_on_translated_attempts() {
+        let rt = responses_runtime();
+        let body = r#"{"model":"claude","previous_response_id":"resp_1","input":"more"}"#;
+        let err = begin_responses(&rt, "claude/0", body).err().unwrap();
+        assert_eq!(
+            (err.status, err.param.as_deref()),
+            (400, Some("previous_response_id"))
+        );
+        let body = r#"{"model":"gpt","previous_response_id":"resp_1","input":"more"}"#;
+        assert!(begin_responses(&rt, "gpt/0", body).is_ok());
     }
 }

@@ -80,3 +80,22 @@ pub fn write_stream_error(api: Api, err: &ApiError, out: &mut Vec<u8>) {
         Api::OpenAiChat | Api::OpenAiEmbeddings => crate::providers::write_sse_error(out, err),
     }
 }
+
+/// Whether a decoded request can go to a provider that does not speak its input API, else
+/// the 400 it gets there (what only the input's own provider serves, e.g. Responses'
+/// `previous_response_id`).
+pub fn check_translatable(context: &Context) -> Result<(), ApiError> {
+    match context {
+        Context::Messages(_) => Ok(()),
+        Context::Responses(ctx) => ctx.check_translatable(),
+    }
+}
+
+/// The tools a translated request did not offer the provider, for the answer's
+/// `x-switchboard-dropped-tools` header.
+pub fn dropped_tools(context: &Context) -> Option<String> {
+    match context {
+        Context::Messages(_) => None,
+        Context::Responses(ctx) => ctx.dropped_tools(),
+    }
+}

@@ -1,6 +1,9 @@
 //! OpenAI, and the wire shared by every OpenAI-speaking upstream (Azure, the compatible
 //! presets): the request passes through with `model` replaced, answers pass through untouched
 //! while usage is read off them, and the usage chunk is hidden from clients that did not ask.
+//! OpenAI itself also speaks the Responses API natively (`responses`).
+
+mod responses;
 
 use super::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_data, write_sse_error, Attempt,
@@ -9,8 +12,7 @@ use super::{
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
-use crate::api::Operation;
-use crate::api::{ApiError, ErrorKind};
+use crate::api::{Api, ApiError, ErrorKind, Operation};
 use crate::config::secret::Secret;
 use crate::config::Problem;
 use crate::stream::sse::{SseEvent, SseParser};
@@ -201,6 +203,42 @@ impl Provider for OpenAiWire {
 
     fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
         openai_error(status, body)
+    }
+
+    /// OpenAI speaks Responses; the other upstreams of this wire are given chat requests.
+    fn native_api(&self) -> Option<Api> {
+        (self.kind == "openai").then_some(Api::OpenAiResponses)
+    }
+
+    fn native_request(
+        &self,
+        op: Operation,
+        raw: &[u8],
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        if self.native_api() != Some(op.api()) {
+            return Err(ApiError::server(format!(
+                "a {} provider does not speak {} natively",
+                self.kind,
+                op.config_name()
+            )));
+        }
+        let model = attempt.upstream_model;
+        let body = responses::native_body(raw, model)?;
+        self.upstream_request(Operation::Responses, model, body)
+    }
+
+    fn native_response(
+        &self,
+        _op: Operation,
+        body: &[u8],
+        _ctx: &ResponseContext,
+    ) -> Result<Translated, ApiError> {
+        responses::native_answer(self.kind, body)
+    }
+
+    fn native_stream(&self, _op: Operation, _ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        Box::new(responses::ResponsesStream::new())
     }
 }
 

@@ -7,6 +7,7 @@
 #   scripts/bench.sh                 # all cases, 3 rounds of 10 s per measurement
 #   BENCH_SECONDS=20 BENCH_ROUNDS=5 scripts/bench.sh json   # the cases whose name has "json"
 #   scripts/bench.sh --instructions  # CPU instructions per request, counted by callgrind
+#   scripts/bench.sh --fleet         # a keyed request, local backend vs fleet backend
 #
 # --instructions runs both Envoys under valgrind's callgrind and counts the instructions each
 # spends per request over a fixed number of sequential requests (after a warm-up). Unlike time,
@@ -20,12 +21,14 @@ SECONDS_PER_RUN="${BENCH_SECONDS:-10}"
 # reported, so a burst of load from elsewhere on a shared machine moves one round, not the figure.
 ROUNDS="${BENCH_ROUNDS:-3}"
 INSTRUCTIONS=false
-if [ "${1:-}" = --instructions ]; then
-  INSTRUCTIONS=true
-  shift
-fi
+FLEET=false
+case "${1:-}" in
+  --instructions) INSTRUCTIONS=true; shift ;;
+  --fleet) FLEET=true; shift ;;
+esac
 ONLY="${1:-}"
 COUNTED_REQUESTS="${BENCH_REQUESTS:-1000}"
+BASE_ID="${BENCH_BASE_ID:-9301}"   # Envoy --base-id of the first Envoy; the others follow
 OUT="$ROOT/.run/bench"
 mkdir -p "$OUT"
 
@@ -111,17 +114,20 @@ start_envoy() { # config base_id log
     "$ENVOY" -c "$1" --base-id "$2" --concurrency 1 -l error > "$3" 2>&1 &
   fi
 }
-# Envoy base ids (BENCH_BASE_ID and the next one): distinct per bench run on a shared machine.
-BASE_ID="${BENCH_BASE_ID:-9301}"
-start_envoy "$OUT/plain.yaml" "$BASE_ID" "$OUT/plain.log"
-PLAIN_PID=$!
-pids+=($!)
-start_envoy "$OUT/switchboard.yaml" "$((BASE_ID + 1))" "$OUT/switchboard.log"
-SB_PID=$!
-pids+=($!)
-for admin in $PLAIN_ADMIN $SB_ADMIN; do
-  for _ in $(seq 1200); do curl -sf "127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
-done
+wait_envoys() { # admin ports
+  for admin in "$@"; do
+    for _ in $(seq 1200); do curl -sf "127.0.0.1:$admin/ready" >/dev/null && break; sleep 0.1; done
+  done
+}
+if ! $FLEET; then
+  start_envoy "$OUT/plain.yaml" "$BASE_ID" "$OUT/plain.log"
+  PLAIN_PID=$!
+  pids+=($!)
+  start_envoy "$OUT/switchboard.yaml" "$((BASE_ID + 1))" "$OUT/switchboard.log"
+  SB_PID=$!
+  pids+=($!)
+  wait_envoys "$PLAIN_ADMIN" "$SB_ADMIN"
+fi
 
 cat > "$OUT/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -246,6 +252,58 @@ instructions_per_request() { # envoy_pid url body [header]
   done
   awk -v n="$COUNTED_REQUESTS" '/^totals:/ {printf "%d\n", $2 / n}' "$dump"
 }
+
+# --fleet: the same keyed request (rpm, tpm and a daily budget, none reached) through the local
+# backend (shared data) and the fleet backend (two RLS calls at admission, one when the answer
+# ends, to switchboard-rls and Redis on this machine), side by side.
+if $FLEET; then
+  ensure_redis
+  rm -rf "$OUT/redis"
+  start_redis "$OUT/redis"
+  pids+=("$REDIS_PID")
+  RLS_BENCH_PORT=$(port)
+  KEY_HASH=$(printf %s sk-bench-key | sha256sum | cut -d' ' -f1)
+  for backend in local fleet; do
+    listen=$(port); admin=$(port)
+    {
+      sed -e "s/port: $SB_PORT}/port: $listen}/" -e "s/port: $SB_ADMIN}/port: $admin}/" "$OUT/switchboard.filter.yaml"
+      echo "keys: [{name: bench, sha256: $KEY_HASH, rpm: 100000000, tpm: 1000000000, budget: {usd: 1000000, period: day}}]"
+      [ "$backend" = fleet ] && echo "limits: {backend: fleet, service: {address: 127.0.0.1, port: $RLS_BENCH_PORT}}"
+    } > "$OUT/$backend.filter.yaml"
+    extra=()
+    [ "$backend" = fleet ] && extra=(--rls-config "$OUT/rls/switchboard.yaml")
+    mkdir -p "$OUT/rls"
+    "$CLI" render "$OUT/$backend.filter.yaml" --wasm "$WASM" -o "$OUT/$backend.yaml" "${extra[@]}"
+    eval "${backend}_PORT=$listen ${backend}_ADMIN=$admin"
+  done
+  start_rls "$OUT/rls/switchboard.yaml" "$REDIS_PORT" "$OUT/rls.log" "$RLS_BENCH_PORT"
+  pids+=("$RLS_PID")
+  start_envoy "$OUT/local.yaml" "$((BASE_ID + 2))" "$OUT/local.log"
+  LOCAL_PID=$!
+  pids+=($!)
+  start_envoy "$OUT/fleet.yaml" "$((BASE_ID + 3))" "$OUT/fleet.log"
+  FLEET_PID=$!
+  pids+=($!)
+  wait_envoys "$local_ADMIN" "$fleet_ADMIN"
+  body="{\"model\":\"bench-openai\",$OPENAI_BODY}"
+  auth="authorization: Bearer sk-bench-key"
+  printf '\n%-10s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %7s %7s %7s\n' case c "local rps" "p50 µs" "p99 µs" "cpu µs" "fleet rps" "p50 µs" "p99 µs" "cpu µs" "rps %" "+p50" "+p99"
+  for c in 1 16; do
+    local_rounds=() fleet_rounds=()
+    for _ in $(seq "$ROUNDS"); do
+      local_rounds+=("$(measure "$LOCAL_PID" "http://127.0.0.1:$local_PORT/v1/chat/completions" "$body" "$c" "$auth")")
+      fleet_rounds+=("$(measure "$FLEET_PID" "http://127.0.0.1:$fleet_PORT/v1/chat/completions" "$body" "$c" "$auth")")
+    done
+    read -r lrps lp50 lp99 lbad lcpu <<<"$(medians "${local_rounds[@]}")"
+    read -r frps fp50 fp99 fbad fcpu <<<"$(medians "${fleet_rounds[@]}")"
+    printf '%-10s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s%% %7s %7s\n' openai-key "$c" "$lrps" "$lp50" "$lp99" "$lcpu" "$frps" "$fp50" "$fp99" "$fcpu" \
+      "$((100 * frps / lrps))" "$(printf %+d $((fp50 - lp50)))" "$(printf %+d $((fp99 - lp99)))"
+    [ "$lbad" = 0 ] && [ "$fbad" = 0 ] || echo "  !! non-2xx answers: local $lbad, fleet $fbad" >&2
+  done
+  echo "(a key with rpm, tpm and a daily budget; switchboard-rls and Redis share the machine's $(nproc) cores"
+  echo " with wrk, the mock and Envoy; cpu µs is Envoy's alone; medians of $ROUNDS rounds of ${SECONDS_PER_RUN}s)"
+  exit 0
+fi
 
 if $INSTRUCTIONS; then
   printf '\n%-26s | %15s | %15s | %6s\n' case "plain instr/req" "sb instr/req" ratio

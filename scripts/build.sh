@@ -7,3 +7,4 @@ build_native
 size=$(stat -c %s "$WASM")
 echo "switchboard.wasm: $WASM ($((size / 1024)) KiB)"
 echo "cli:              $CLI"
+echo "rate-limit svc:   $RLS (the fleet backend's service)"

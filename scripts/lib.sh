@@ -8,6 +8,7 @@ WASM_TARGET=wasm32-unknown-unknown
 WASM="$ROOT/target/$WASM_TARGET/release/switchboard.wasm"
 CLI="$ROOT/target/release/switchboard"
 MOCK="$ROOT/target/release/switchboard-mock"
+RLS="$ROOT/target/release/switchboard-rls"
 ENVOY="$VENV/bin/envoy"
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
@@ -56,7 +57,7 @@ build_wasm() {
 }
 
 build_native() {
-  (cd "$ROOT" && cargo build -q --release -p switchboard-cli -p switchboard-mock --bins)
+  (cd "$ROOT" && cargo build -q --release -p switchboard-cli -p switchboard-mock -p switchboard-rls --bins)
 }
 
 # The `fleet` counting backend: Envoy's global rate-limit protocol served by envoyproxy/ratelimit
@@ -130,7 +131,8 @@ redis_ping() { [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]; }
 # RATELIMIT_HTTP_PORT (/healthcheck: it does not check Redis), RATELIMIT_DEBUG_PORT (/rlconfig: the
 # loaded limits), RATELIMIT_METRICS_PORT (/metrics, Prometheus) and RATELIMIT_PID.
 # Stats go to Prometheus: without a sink it logs every stat every 10 s. The local over-limit cache
-# stays off: it ignores refunds (upstream issue #1230).
+# stays off: it ignores refunds (upstream issue #1230). Its answers carry dynamic metadata, by
+# which the gateway role tells a counted admission from one let through uncounted.
 start_ratelimit() {
   local config_dir=$1 redis_port=$2 log=$3
   RATELIMIT_GRPC_PORT=$(free_port)
@@ -143,7 +145,7 @@ start_ratelimit() {
     RUNTIME_ROOT="$(dirname "$config_dir")" RUNTIME_SUBDIRECTORY= \
     RUNTIME_APPDIRECTORY="$(basename "$config_dir")" RUNTIME_WATCH_ROOT=false \
     RUNTIME_IGNOREDOTFILES=true HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED=true \
-    LOCAL_CACHE_SIZE_IN_BYTES=0 \
+    LOCAL_CACHE_SIZE_IN_BYTES=0 RESPONSE_DYNAMIC_METADATA=true \
     HOST=127.0.0.1 PORT="$RATELIMIT_HTTP_PORT" \
     GRPC_HOST=127.0.0.1 GRPC_PORT="$RATELIMIT_GRPC_PORT" \
     DEBUG_HOST=127.0.0.1 DEBUG_PORT="$RATELIMIT_DEBUG_PORT" \
@@ -155,6 +157,20 @@ start_ratelimit() {
 }
 
 ratelimit_healthy() { curl -fsS "http://127.0.0.1:$1/healthcheck" >/dev/null; }
+
+# start_rls CONFIG REDIS_PORT LOG [PORT]: switchboard-rls (the fleet backend's rate-limit service,
+# built by build_native) serving CONFIG (`switchboard render --rls-config` writes it; kill -HUP
+# reloads it) with its counters in the Redis on REDIS_PORT. Sets RLS_PORT and RLS_PID.
+start_rls() {
+  local config=$1 redis_port=$2 log=$3 out
+  RLS_PORT=${4:-$(free_port)}
+  out=$(mktemp)
+  "$RLS" --config "$config" --redis "redis://127.0.0.1:$redis_port" --listen "127.0.0.1:$RLS_PORT" \
+    >"$out" 2>"$log" &
+  RLS_PID=$!
+  wait_ready 10 "$RLS_PID" grep -q listening "$out" || die "switchboard-rls did not start (see $log)"
+  rm -f "$out"
+}
 
 # stop_pid PID: stop one process we started and wait for it to exit.
 stop_pid() {

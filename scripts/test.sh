@@ -51,9 +51,13 @@ ensure_wasm_bindgen_runner
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="$TOOLS/bin/wasm-bindgen-test-runner" \
   run_tests cargo test -p switchboard-core --lib --target "$WASM_TARGET"
 
-say "build (wasm module, CLI, mock provider)"
+say "build (wasm module, CLI, mock provider, rate-limit service)"
 build_wasm
 build_native
+
+say "the fleet backend's engine (Redis; envoyproxy/ratelimit for the reference-engine test)"
+ensure_redis
+ensure_ratelimit
 
 say "end to end (real Envoy + mock providers + openai SDK + coding agents)"
 ensure_agents

@@ -1,11 +1,14 @@
 //! `switchboard`: validates a filter configuration, renders it into an Envoy bootstrap (or Istio
-//! manifests), and makes virtual keys.
+//! manifests), imports a LiteLLM proxy configuration, makes virtual keys, and says what the
+//! provider kinds are and which environment a configuration's providers read.
 
+mod import;
+mod kinds;
 mod render;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use render::prices::{bake, PriceSource};
-use render::{bootstrap, istio, prepare, Prepared, RenderOptions};
+use render::{bootstrap, istio, prepare, Mock, Prepared, RenderOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,9 +44,18 @@ enum Command {
         /// Path of switchboard.wasm as Envoy will see it.
         #[arg(long)]
         wasm: PathBuf,
-        /// Send every provider to this base URL, with placeholder credentials (demos, tests).
+        /// Send the providers (every one, or those of --mock-providers) to this base URL, with
+        /// placeholder credentials (demos, tests).
         #[arg(long, value_name = "URL")]
         mock_upstream: Option<String>,
+        /// With --mock-upstream: send only these providers there (the others stay real).
+        #[arg(
+            long,
+            value_name = "NAME,...",
+            value_delimiter = ',',
+            requires = "mock_upstream"
+        )]
+        mock_providers: Option<Vec<String>>,
         #[arg(long, value_enum, default_value_t = Format::Yaml)]
         format: Format,
         /// The host the Istio Gateway and VirtualService serve (`--format istio`).
@@ -52,10 +64,26 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
+        /// Also write the rate-limit service's configuration (`limits.backend: fleet`):
+        /// the keys' and teams' limits, for switchboard-rls or envoyproxy/ratelimit.
+        #[arg(long, value_name = "OUT.yaml")]
+        rls_config: Option<PathBuf>,
     },
+    /// Convert another gateway's configuration into a filter configuration; what could not be
+    /// carried over is listed on stderr.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Virtual keys for clients (the configuration holds only their SHA-256).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Print the table of provider kinds (Markdown, as in the README).
+    Providers,
+    /// Print the environment variables each provider of a configuration reads, one per line:
+    /// provider, name, set|unset, required|optional (tab-separated).
+    Env {
+        /// The filter configuration (YAML or JSON).
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -74,6 +102,20 @@ enum Format {
     Json,
     /// Gateway + VirtualService + EnvoyFilter for an Istio ingress gateway.
     Istio,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// A LiteLLM proxy config.yaml: model_list, router_settings and litellm_settings become
+    /// providers, models, fallbacks, aliases and options, validated before they are written.
+    #[command(after_help = import::EXIT_STATUS_HELP)]
+    Litellm {
+        /// LiteLLM's config.yaml.
+        file: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,18 +158,37 @@ fn main() -> ExitCode {
             input,
             wasm,
             mock_upstream,
+            mock_providers,
             format,
             istio_host,
             output,
-        } => render(
-            &input,
-            &wasm,
-            mock_upstream.as_deref(),
-            format,
-            &istio_host,
-            output.as_deref(),
-        ),
+            rls_config,
+        } => {
+            let mock = mock_upstream.as_deref().map(|url| Mock {
+                url,
+                providers: mock_providers.as_deref(),
+            });
+            render(
+                &input,
+                &wasm,
+                mock.as_ref(),
+                format,
+                &istio_host,
+                output.as_deref(),
+            )
+            .and_then(|text| {
+                let Some(path) = rls_config else {
+                    return Ok(text);
+                };
+                write_service_config(&input, mock.as_ref(), &path).map(|()| text)
+            })
+        }
+        Command::Import(ImportCommand::Litellm { file, output }) => {
+            return import::litellm(&file, output.as_deref())
+        }
         Command::Key(command) => key(command),
+        Command::Providers => Ok(kinds::table()),
+        Command::Env { file } => provider_env(&file),
     };
     match result {
         Ok(text) => print_out(&text),
@@ -158,10 +219,10 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Reads, validates and prices a configuration; `mock` sends every provider there.
+/// Reads, validates and prices a configuration; `mock` sends providers there.
 fn load(
     input: &Input,
-    mock: Option<&str>,
+    mock: Option<&Mock>,
 ) -> Result<(Prepared, Vec<render::prices::DeploymentPrice>, bool), String> {
     let file = input.file.display().to_string();
     let text = std::fs::read_to_string(&input.file).map_err(|e| format!("{file}: {e}"))?;
@@ -212,6 +273,18 @@ fn validate(input: &Input) -> Result<String, String> {
         limits.keys.len(),
         limits.teams.len()
     ));
+    out.push_str(&match &limits.fleet {
+        None => "  limits: counted in this Envoy's shared data (backend: local)\n".to_owned(),
+        Some(f) => format!(
+            "  limits: counted by the rate-limit service at {}:{} (backend: fleet, domain `{}`, \
+             timeout {}ms, failing {}); max_parallel stays per Envoy\n",
+            f.address,
+            f.port,
+            f.domain,
+            f.timeout.0,
+            if f.fail_open { "open" } else { "closed" }
+        ),
+    });
     for warning in unpriced_under_budget(rt) {
         out.push_str(&format!("  warning: {warning}\n"));
     }
@@ -221,7 +294,7 @@ fn validate(input: &Input) -> Result<String, String> {
 fn render(
     input: &Input,
     wasm: &Path,
-    mock: Option<&str>,
+    mock: Option<&Mock>,
     format: Format,
     istio_host: &str,
     output: Option<&Path>,
@@ -264,6 +337,31 @@ fn render(
         }
         None => Ok(text),
     }
+}
+
+/// `env FILE`: the report of `kinds::env_report` against this process's environment.
+fn provider_env(file: &Path) -> Result<String, String> {
+    let shown = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{shown}: {e}"))?;
+    kinds::env_report(&text, &env).map_err(|p| format!("{shown}: {p}"))
+}
+
+/// `render --rls-config`: the rate-limit service's configuration from the keys and teams.
+fn write_service_config(input: &Input, mock: Option<&Mock>, path: &Path) -> Result<(), String> {
+    let (prepared, _, _) = load(input, mock)?;
+    let rt = &prepared.runtime;
+    let Some(fleet) = &rt.limits.fleet else {
+        return Err(format!(
+            "{}: --rls-config needs `limits: {{backend: fleet, ...}}`",
+            input.file.display()
+        ));
+    };
+    let source = input.file.display().to_string();
+    let (text, notes) = render::fleet::service_file(rt, fleet, &source)?;
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `key new`, `key hash`. A new key goes to stdout once and is never stored.

@@ -3,6 +3,7 @@
 //! when the response ends (metrics, `x-switchboard*` answer headers, ledger fields). The
 //! decisions are `flow`'s; this moves values between them and the host.
 
+use crate::fleet::{Answer, FleetRequest};
 use crate::host::{Action, Filter, Host, SharedData};
 use crate::metrics::Stats;
 use std::cell::RefCell;
@@ -15,8 +16,8 @@ use switchboard_core::flow::gateway::{
 use switchboard_core::flow::handoff;
 use switchboard_core::flow::metrics::{MetricsSink, Rejection};
 use switchboard_core::flow::record::{
-    answer_headers, caller_fields, key_metrics, ledger_fragment, rejection, Bodiless, RequestLine,
-    RequestRecord,
+    answer_headers, caller_fields, key_metrics, ledger_fragment, limit_miss, rejection, Bodiless,
+    RequestLine, RequestRecord,
 };
 use switchboard_core::inputs;
 use switchboard_core::limits::keys::presented;
@@ -41,6 +42,8 @@ pub struct GatewayFilter {
     caller: Caller,
     /// What an admitted request of a key holds on its limits until the response ends.
     reservation: Option<Reservation>,
+    /// What it holds on the fleet's counters (`limits.backend: fleet`).
+    fleet: Option<FleetRequest>,
     /// The path, for the ledger.
     line: RequestLine,
     /// The client's `x-request-id`, when read (generic instance), for answers the provider
@@ -143,6 +146,7 @@ impl GatewayFilter {
             finished: false,
             caller: Caller::Anonymous,
             reservation: None,
+            fleet: None,
             line: RequestLine::default(),
             request_id: None,
             declared_length: None,
@@ -224,6 +228,18 @@ impl GatewayFilter {
         self.rt
             .limits
             .settle(&SharedData(host), &reservation, outcome, now_ms);
+        if let (Some(fleet), Some(op)) = (self.fleet.take(), self.operation) {
+            let key = fleet.key();
+            let model = self
+                .record
+                .as_ref()
+                .and_then(|r| r.try_borrow().ok()?.model);
+            let missed = fleet.settle(host, &self.rt.limits, outcome);
+            let mut sink = self.stats.sink(host);
+            for stage in missed {
+                sink.add(limit_miss(op, stage, key, model), 1);
+            }
+        }
     }
 
     fn reply_json(&mut self, host: &impl Host, status: u16, body: &[u8]) -> Action {
@@ -400,8 +416,17 @@ impl GatewayFilter {
         if let Some(answer) = admitted.local_answer {
             return self.reply_json(host, 200, &answer);
         }
+        if let (Some(r), Some(_)) = (&self.reservation, &rt.limits.fleet) {
+            self.fleet = FleetRequest::reserve(host, &rt.limits, r.key, r.estimate, now_ms);
+        }
         host.set_request_header(CLUSTER_HEADER, Some(admitted.cluster));
         let (id, header) = handoff::park(admitted.request, body, self.request_id.take(), record);
+        if self.fleet.is_some() {
+            // The ratelimit filters call the service before the router: the first attempt no
+            // longer starts inside this callback, and other requests' may start first. It
+            // finds its request by the handoff header.
+            handoff::forget_just_parked();
+        }
         self.handoff = Some(id);
         host.set_request_header(HANDOFF_HEADER, Some(&header));
         Action::Continue
@@ -439,6 +464,9 @@ impl GatewayFilter {
             host.set_response_header(TRANSLATED_HEADER, None);
             return Action::Continue;
         }
+        if let Some(action) = self.fleet_reply(host, status) {
+            return action;
+        }
         if status < 400 || end_of_stream {
             return Action::Continue;
         }
@@ -447,6 +475,26 @@ impl GatewayFilter {
         host.set_response_header("content-length", None);
         host.set_response_header("content-type", Some("application/json"));
         Action::Continue
+    }
+
+    /// A ratelimit filter's local reply (fleet backend) answered in the client API's shape.
+    fn fleet_reply(&mut self, host: &impl Host, status: u16) -> Option<Action> {
+        let fleet = self.fleet.as_mut()?;
+        let now_ms = host.now_ns() / 1_000_000;
+        match fleet.local_reply(host, &self.rt.limits, status, now_ms)? {
+            Answer::Refused(refusal) => {
+                if let (Some(op), Some(limit)) = (self.operation, refusal.limit) {
+                    let model = self
+                        .record
+                        .as_ref()
+                        .and_then(|r| r.try_borrow().ok()?.model);
+                    let series = rejection(op, Rejection::Limit(limit), refusal.subject, model);
+                    self.stats.sink(host).add(series, 1);
+                }
+                Some(self.reply_error(host, &refusal.error))
+            }
+            Answer::Failed(error) => Some(self.reply_error(host, &error)),
+        }
     }
 
     /// Gives an answer that came without a body the body the upstream role translated for it

@@ -7,6 +7,7 @@
 // the wasm32 build, where `envoy` uses everything.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
+mod fleet;
 mod gateway;
 mod host;
 mod metrics;
@@ -20,5 +21,7 @@ mod envoy;
 
 #[cfg(test)]
 mod fake;
+#[cfg(test)]
+mod fleet_tests;
 #[cfg(test)]
 mod tests;

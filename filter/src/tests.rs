@@ -15,7 +15,7 @@ use switchboard_core::names::{
 };
 use switchboard_core::runtime::Runtime;
 
-const CONFIG: &str = r#"
+pub(crate) const CONFIG: &str = r#"
 providers:
   oa: {kind: openai, api_key: sk-up, base_url: "http://mock:9/v1"}
   an: {kind: anthropic, api_key: sk-an, base_url: "http://mock:9"}
@@ -24,20 +24,20 @@ models:
   - {name: pair, deployments: [{provider: oa, model: a}, {provider: an, model: claude-b}], max_tokens: 64}
 "#;
 
-const CHAT: &[u8] = br#"{"model":"solo","messages":[{"role":"user","content":"hi"}]}"#;
-const SUCCESS: &[u8] =
+pub(crate) const CHAT: &[u8] = br#"{"model":"solo","messages":[{"role":"user","content":"hi"}]}"#;
+pub(crate) const SUCCESS: &[u8] =
     br#"{"id":"c1","object":"chat.completion","created":1,"model":"gpt-up","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
 
 /// The two roles of one configuration, as Envoy instantiates them; `endpoint`: the gateway
 /// instance serves that endpoint alone (the fast routes).
-struct Roles {
+pub(crate) struct Roles {
     gateway_rt: Rc<Runtime>,
     upstream_rt: Rc<Runtime>,
-    stats: Rc<Stats>,
+    pub(crate) stats: Rc<Stats>,
 }
 
 impl Roles {
-    fn new(config: &str, endpoint: Option<&str>) -> Roles {
+    pub(crate) fn new(config: &str, endpoint: Option<&str>) -> Roles {
         let with_role = |role: &str| {
             let mut text = format!("role: {role}\n{config}");
             if let (Some(op), "gateway") = (endpoint, role) {
@@ -54,17 +54,17 @@ impl Roles {
         }
     }
 
-    fn gateway(&self) -> GatewayFilter {
+    pub(crate) fn gateway(&self) -> GatewayFilter {
         GatewayFilter::new(self.gateway_rt.clone(), self.stats.clone())
     }
 
-    fn upstream(&self) -> UpstreamFilter {
+    pub(crate) fn upstream(&self) -> UpstreamFilter {
         UpstreamFilter::new(self.upstream_rt.clone())
     }
 }
 
 /// Runs the gateway role's request callbacks; returns the body callback's action.
-fn send(gateway: &mut GatewayFilter, host: &FakeHost) -> Action {
+pub(crate) fn send(gateway: &mut GatewayFilter, host: &FakeHost) -> Action {
     handoff::forget_just_parked();
     assert_eq!(gateway.on_request_headers(host, false), Action::Pause);
     let size = host.request_body.borrow().len();
@@ -73,21 +73,21 @@ fn send(gateway: &mut GatewayFilter, host: &FakeHost) -> Action {
 }
 
 /// Starts an attempt the way Envoy does: synchronously after the gateway role's body callback.
-fn attempt(upstream: &mut UpstreamFilter, host: &FakeHost) -> Action {
+pub(crate) fn attempt(upstream: &mut UpstreamFilter, host: &FakeHost) -> Action {
     assert_eq!(upstream.on_request_headers(host, false), Action::Pause);
     let size = host.request_body.borrow().len();
     handoff::forget_just_parked();
     upstream.on_request_body(host, size, true)
 }
 
-fn answer(upstream: &mut UpstreamFilter, host: &FakeHost) {
+pub(crate) fn answer(upstream: &mut UpstreamFilter, host: &FakeHost) {
     handoff::forget_just_parked();
     upstream.on_response_headers(host, false);
     let size = host.response_body.borrow().len();
     upstream.on_response_body(host, size, true);
 }
 
-fn respond(gateway: &mut GatewayFilter, host: &FakeHost) {
+pub(crate) fn respond(gateway: &mut GatewayFilter, host: &FakeHost) {
     gateway.on_response_headers(host, false);
     let size = host.response_body.borrow().len();
     gateway.on_response_body(host, size, true);

@@ -4,6 +4,7 @@
 //! TLS/SNI, both filter roles, admin on loopback; stats tags, histogram buckets and the
 //! per-request JSON access log (`observability`); prices imported from LiteLLM (`prices`).
 
+pub mod fleet;
 pub mod observability;
 pub mod prices;
 
@@ -52,41 +53,71 @@ pub struct Prepared {
     pub runtime: Runtime,
 }
 
-/// Parses and validates the filter YAML. With `mock_upstream`, every provider is sent to
-/// that base URL (keeping its API paths) and every `{env: NAME}` secret becomes the literal
-/// `mock-NAME`, so a demo or test runs without any real credentials.
+/// Where `--mock-upstream` sends providers: the mock provider's base URL, and which
+/// providers go there (`--mock-providers`; `None`: every one).
+pub struct Mock<'a> {
+    pub url: &'a str,
+    pub providers: Option<&'a [String]>,
+}
+
+impl Mock<'_> {
+    fn serves(&self, provider: &str) -> bool {
+        self.providers
+            .is_none_or(|names| names.iter().any(|n| n == provider))
+    }
+}
+
+/// Parses and validates the filter YAML. With a `mock`, the providers it serves are sent to
+/// its base URL (keeping their API paths) and their `{env: NAME}` secrets become the literal
+/// `mock-NAME`, so a demo or test runs without those credentials; the others are left as
+/// they are.
 pub fn prepare(
     text: &str,
     env: &dyn switchboard_core::config::secret::Env,
-    mock_upstream: Option<&str>,
+    mock: Option<&Mock>,
 ) -> Result<Prepared, Vec<Problem>> {
-    let Some(mock) = mock_upstream else {
+    let Some(mock) = mock else {
         let runtime = Runtime::from_text(text, env)?;
         let document =
             serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
         return Ok(Prepared { document, runtime });
     };
-    let mock = Endpoint::parse(mock).map_err(|m| vec![Problem::new("--mock-upstream", m)])?;
+    let url = Endpoint::parse(mock.url).map_err(|m| vec![Problem::new("--mock-upstream", m)])?;
     // Secrets are replaced below, so resolve them to placeholders (and warn about nothing).
     let placeholder = |name: &str| Some(format!("mock-{name}"));
     let original = Runtime::from_text(text, &placeholder)?;
+    let unknown: Vec<Problem> = mock
+        .providers
+        .unwrap_or_default()
+        .iter()
+        .filter(|name| !original.providers.iter().any(|p| p.name == **name))
+        .map(|name| {
+            Problem::new(
+                "--mock-providers",
+                format!("no provider `{name}` in the configuration"),
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
     let mut document: Value =
         serde_yaml::from_str(text).map_err(|e| vec![Problem::new("", e.to_string())])?;
-    let scheme = if mock.tls { "https" } else { "http" };
+    let scheme = if url.tls { "https" } else { "http" };
     if let Some(providers) = document.get_mut("providers").and_then(Value::as_object_mut) {
-        for entry in &original.providers {
+        for entry in original.providers.iter().filter(|p| mock.serves(&p.name)) {
             let base = entry.provider.endpoint();
             if let Some(spec) = providers
                 .get_mut(&entry.name)
                 .and_then(Value::as_object_mut)
             {
-                let url = format!(
+                let base_url = format!(
                     "{scheme}://{}{}{}",
-                    mock.authority(),
-                    mock.base_path,
+                    url.authority(),
+                    url.base_path,
                     base.base_path
                 );
-                spec.insert("base_url".into(), Value::String(url));
+                spec.insert("base_url".into(), Value::String(base_url));
                 for value in spec.values_mut() {
                     replace_env_secrets(value);
                 }
@@ -125,7 +156,7 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
         .iter()
         .map(|m| cluster(rt, m, opts, &env_keys, &prepared.document))
         .collect();
-    json!({
+    let mut bootstrap = json!({
         "admin": {
             "address": socket(&listener.admin_address, listener.admin_port),
         },
@@ -155,7 +186,11 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
             }],
             "clusters": clusters,
         }
-    })
+    });
+    if let Some(f) = &rt.limits.fleet {
+        fleet::apply(&mut bootstrap, f, &rt.options.connect_timeout.envoy());
+    }
+    bootstrap
 }
 
 /// The same gateway for an Istio ingress gateway: a Gateway and VirtualService for `host`, and
@@ -696,7 +731,11 @@ models:
 "#;
 
     fn render(mock: Option<&str>) -> Value {
-        let prepared = prepare(CONFIG, &|_: &str| None, mock).unwrap();
+        let mock = mock.map(|url| Mock {
+            url,
+            providers: None,
+        });
+        let prepared = prepare(CONFIG, &|_: &str| None, mock.as_ref()).unwrap();
         bootstrap(
             &prepared,
             &RenderOptions {
@@ -817,7 +856,11 @@ models:
 
     #[test]
     fn mock_upstream_redirects_every_provider_keeping_paths() {
-        let prepared = prepare(CONFIG, &|_: &str| None, Some("http://127.0.0.1:9999")).unwrap();
+        let mock = Mock {
+            url: "http://127.0.0.1:9999",
+            providers: None,
+        };
+        let prepared = prepare(CONFIG, &|_: &str| None, Some(&mock)).unwrap();
         let endpoints: Vec<String> = prepared
             .runtime
             .providers
@@ -835,5 +878,88 @@ models:
         assert!(b["static_resources"]["clusters"][0]
             .get("transport_socket_matches")
             .is_none());
+    }
+    struct MockCase {
+        name: &'static str,
+        providers: Option<&'static [&'static str]>,
+        /// Each provider's address and the key it sends, by provider name.
+        expected: [(&'static str, &'static str); 3],
+    }
+
+    #[test]
+    fn mock_providers_sends_only_those_to_the_mock() {
+        let env = |name: &str| (name == "OPENAI_API_KEY").then(|| "sk-real".to_owned());
+        let cases = [
+            MockCase {
+                name: "every provider",
+                providers: None,
+                expected: [
+                    ("127.0.0.1:9999", "mock-AZURE_KEY"),
+                    ("127.0.0.1:9999/v1", ""),
+                    ("127.0.0.1:9999/v1", "Bearer mock-OPENAI_API_KEY"),
+                ],
+            },
+            MockCase {
+                name: "only the one without its key",
+                providers: Some(&["azure"]),
+                expected: [
+                    ("127.0.0.1:9999", "mock-AZURE_KEY"),
+                    ("10.0.0.5:8000/v1", ""),
+                    ("api.openai.com:443/v1", "Bearer sk-real"),
+                ],
+            },
+        ];
+        for case in cases {
+            let names: Option<Vec<String>> = case
+                .providers
+                .map(|names| names.iter().map(|n| (*n).to_owned()).collect());
+            let mock = Mock {
+                url: "http://127.0.0.1:9999",
+                providers: names.as_deref(),
+            };
+            let prepared = prepare(CONFIG, &env, Some(&mock)).unwrap();
+            let got: Vec<(String, String)> = prepared
+                .runtime
+                .providers
+                .iter()
+                .map(|p| {
+                    let e = p.provider.endpoint();
+                    let (req, raw) = (
+                        serde_json::from_str(r#"{"model":"m","messages":[]}"#).unwrap(),
+                        br#"{"model":"m","messages":[]}"#,
+                    );
+                    let attempt = switchboard_core::providers::Attempt {
+                        upstream_model: "m",
+                        settings: &Default::default(),
+                        now_ms: 0,
+                    };
+                    let up = p.provider.chat_request(&req, raw, &attempt).unwrap();
+                    let key = up
+                        .headers
+                        .first()
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
+                    (format!("{}:{}{}", e.host, e.port, e.base_path), key)
+                })
+                .collect();
+            let expected: Vec<(String, String)> = case
+                .expected
+                .iter()
+                .map(|(a, k)| ((*a).to_owned(), (*k).to_owned()))
+                .collect();
+            assert_eq!(got, expected, "{}", case.name);
+        }
+        let unknown = Mock {
+            url: "http://127.0.0.1:9999",
+            providers: Some(&["nope".to_owned()]),
+        };
+        let problems = match prepare(CONFIG, &env, Some(&unknown)) {
+            Ok(_) => panic!("an unknown provider was mocked"),
+            Err(p) => p,
+        };
+        assert_eq!(
+            problems[0].to_string(),
+            "--mock-providers: no provider `nope` in the configuration"
+        );
     }
 }

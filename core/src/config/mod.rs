@@ -3,12 +3,14 @@
 //! `runtime::Runtime` assembles the validated document into what the filter runs on.
 
 pub mod access;
+pub mod counting;
 pub mod duration;
 pub mod problem;
 pub mod secret;
 
 use crate::usage::pricing::PriceSpec;
 use access::{AuthSpec, KeySpec, TeamSpec};
+use counting::CountingSpec;
 use duration::Millis;
 pub use problem::Problem;
 use secret::SecretSpec;
@@ -53,6 +55,9 @@ pub struct Document {
     /// Budgets and limits shared by the keys of a team.
     #[serde(default)]
     pub teams: Vec<TeamSpec>,
+    /// Where limits and budgets are counted: this Envoy, or a fleet's rate-limit service.
+    #[serde(default)]
+    pub limits: CountingSpec,
 }
 
 /// Where the rendered Envoy listens (used by `switchboard render` only).

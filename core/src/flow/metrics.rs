@@ -44,6 +44,9 @@ pub enum Metric {
     KeyRejections,
     /// What is left of a key's or team's budget in this period, nano-dollars (a gauge).
     BudgetRemaining,
+    /// Fleet backend: requests of a key admitted without the rate-limit service counting
+    /// them (it failed and `failure_mode` is open), by `switchboard.limit` (rate, budget).
+    KeyLimitMisses,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,10 +70,11 @@ pub const LABELS: &[(&str, &str)] = &[
     ("switchboard_key", "switchboard.key"),
     ("switchboard_team", "switchboard.team"),
     ("switchboard_reason", "switchboard.reason"),
+    ("switchboard_limit", "switchboard.limit"),
 ];
 
 impl Metric {
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 13] = [
         Metric::Requests,
         Metric::Tokens,
         Metric::Cost,
@@ -83,6 +87,7 @@ impl Metric {
         Metric::KeyCost,
         Metric::KeyRejections,
         Metric::BudgetRemaining,
+        Metric::KeyLimitMisses,
     ];
 
     /// The name after `switchboard.`; Prometheus shows `switchboard_` + dots as underscores.
@@ -100,6 +105,7 @@ impl Metric {
             Metric::KeyCost => "key.cost_nano_usd",
             Metric::KeyRejections => "key.rejections",
             Metric::BudgetRemaining => "budget.remaining_nano_usd",
+            Metric::KeyLimitMisses => "key.limit_misses",
         }
     }
 
@@ -118,10 +124,14 @@ impl Metric {
             Metric::KeyRejections => Some(("switchboard_reason", &Rejection::NAMES)),
             Metric::Tokens => Some(("gen_ai_token_type", &TokenType::NAMES)),
             Metric::UpstreamErrors => Some(("error_type", &ErrorType::NAMES)),
+            Metric::KeyLimitMisses => Some(("switchboard_limit", &STAGES)),
             _ => None,
         }
     }
 }
+
+/// `Series::extra` of `Metric::KeyLimitMisses`: the index of a `limits::fleet::Stage`.
+const STAGES: [&str; 2] = ["rate", "budget"];
 
 const STATUS_CLASSES: [&str; 6] = ["other", "1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -364,7 +374,10 @@ impl Labels {
             .unwrap_or(&self.no_deployment);
         // Key metrics are per key and model, not per deployment.
         let (deployment, subject) = match series.metric {
-            Metric::KeyRequests | Metric::KeyCost | Metric::KeyRejections => ("", subject),
+            Metric::KeyRequests
+            | Metric::KeyCost
+            | Metric::KeyRejections
+            | Metric::KeyLimitMisses => ("", subject),
             _ => (deployment.as_str(), ""),
         };
         let mut name = format!(

@@ -475,6 +475,25 @@ pub fn rejection(
     }
 }
 
+/// The series counting a request of `key` that the fleet's `stage` let through uncounted.
+pub fn limit_miss(
+    op: Operation,
+    stage: crate::limits::fleet::Stage,
+    key: usize,
+    model: Option<usize>,
+) -> Series {
+    Series {
+        metric: Metric::KeyLimitMisses,
+        operation: op,
+        target: Target {
+            model,
+            deployment: None,
+        },
+        extra: stage as u8,
+        subject: Some(SubjectRef::Key(key)),
+    }
+}
+
 /// Records a finished request of a virtual key: its requests and spend, and the budgets left
 /// to it and its team (also returned, for the ledger), as `store` holds them now.
 #[allow(clippy::too_many_arguments)]

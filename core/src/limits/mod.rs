@@ -11,6 +11,7 @@
 //! carries its own window or period start: the number of entries is fixed by the config.
 
 pub mod budget;
+pub mod fleet;
 pub mod keys;
 pub mod setup;
 pub mod store;
@@ -102,6 +103,9 @@ pub struct Limits {
     pub keys: Vec<VirtualKey>,
     pub teams: Vec<Subject>,
     by_hash: HashMap<[u8; 32], usize>,
+    /// The `fleet` backend: rpm, tpm and budgets are counted by its service (see `fleet`);
+    /// only `max_parallel` stays in this Envoy's store.
+    pub fleet: Option<fleet::Fleet>,
 }
 
 /// Who is calling.
@@ -323,6 +327,21 @@ impl Limits {
             .chain(team.and_then(|t| self.teams.get(t).map(|s| (SubjectRef::Team(t), s))))
     }
 
+    /// The limits counted in this Envoy's store: all of them with the local backend, only
+    /// parallel requests (in flight here) with the fleet backend.
+    fn local_limits(&self) -> &'static [Limit] {
+        if self.fleet.is_some() {
+            &[Limit::Parallel]
+        } else {
+            &[
+                Limit::Requests,
+                Limit::Tokens,
+                Limit::Parallel,
+                Limit::Budget,
+            ]
+        }
+    }
+
     /// Every store entry with its initial value, to create before traffic (see `store`).
     pub fn entries(&self) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
@@ -335,7 +354,7 @@ impl Limits {
                 (Limit::Parallel, q.max_parallel.is_some()),
                 (Limit::Budget, q.budget.is_some()),
             ] {
-                if on {
+                if on && self.local_limits().contains(&limit) {
                     let initial = match limit {
                         Limit::Requests | Limit::Tokens => Window::default().encode(),
                         Limit::Parallel => store::encode([0]),
@@ -349,7 +368,8 @@ impl Limits {
     }
 
     /// Admits a request of `key` expected to use `estimate`, or says which limit refuses it.
-    /// Nothing stays taken on refusal.
+    /// Nothing stays taken on refusal. Only the limits counted locally are taken (with the
+    /// fleet backend the rest are the rendered ratelimit filters' work).
     pub fn admit(
         &self,
         store: &dyn Store,
@@ -363,12 +383,7 @@ impl Limits {
             holds: Vec::new(),
         };
         for (subject_ref, subject) in self.subjects(key) {
-            for limit in [
-                Limit::Requests,
-                Limit::Tokens,
-                Limit::Parallel,
-                Limit::Budget,
-            ] {
+            for &limit in self.local_limits() {
                 match self.take(store, subject, limit, estimate, now_ms) {
                     Ok(None) => {}
                     Ok(Some((window_start, amount))) => reservation.holds.push(Hold {
@@ -532,6 +547,10 @@ impl Limits {
         subject: SubjectRef,
         now_ms: u64,
     ) -> Option<u64> {
+        if self.fleet.is_some() {
+            // Counted by the fleet's service: this Envoy does not know.
+            return None;
+        }
         let s = self.subject(subject)?;
         let b = s.quota.budget?;
         let bytes = store.get(&s.entry(Limit::Budget)).map(|(v, _)| v);

@@ -180,6 +180,7 @@ pub fn build(
         keys: key_list,
         teams: team_list,
         by_hash,
+        fleet: None,
     }
 }
 

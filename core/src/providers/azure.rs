@@ -2,7 +2,9 @@
 //! authenticated with the `api-key` header (or an Entra ID bearer token). With
 //! `api_version: v1` the newer `/openai/v1/...` surface is used and the model goes in the body.
 
-use super::openai::{Auth, OpenAiWire};
+use super::kinds::Kind;
+use super::openai::{api_path, OpenAiWire, Preset, Router};
+use super::upstream::{Auth, Upstream};
 use super::{Provider, ProviderSetup};
 use crate::api::Operation;
 use crate::config::Problem;
@@ -30,39 +32,26 @@ fn default_api_version() -> String {
     "2024-10-21".into()
 }
 
-fn deployment_router(wire: &OpenAiWire, op: Operation, deployment: &str) -> String {
-    let tail = match op {
-        Operation::Embeddings => "/embeddings",
-        // Every conversation API reaches Azure as a chat request.
-        _ => "/chat/completions",
-    };
-    wire.endpoint
-        .path(&format!("/openai/deployments/{deployment}{tail}"))
+fn deployment_router(op: Operation, deployment: &str) -> String {
+    format!("/openai/deployments/{deployment}{}", api_path(op))
 }
 
-fn v1_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
-    wire.endpoint.path(match op {
-        Operation::Embeddings => "/openai/v1/embeddings",
-        // Every conversation API reaches Azure as a chat request.
-        _ => "/openai/v1/chat/completions",
-    })
+fn v1_router(op: Operation, _model: &str) -> String {
+    format!("/openai/v1{}", api_path(op))
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup.endpoint(None).map_err(|p| vec![p])?;
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: AzureSettings = setup.settings().map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `azure`",
-        )]);
-    }
     let credential = setup.api_key();
     let auth = match settings.auth {
         AzureAuth::ApiKey => Auth::Header("api-key", credential),
         AzureAuth::Bearer => Auth::Bearer(credential),
     };
-    let (router, query): (super::openai::Router, String) = if settings.api_version == "v1" {
+    let (router, query): (Router, String) = if settings.api_version == "v1" {
         (v1_router, String::new())
     } else {
         (
@@ -71,12 +60,13 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
         )
     };
     Ok(Box::new(OpenAiWire {
-        kind: "azure",
-        endpoint,
-        auth,
-        headers: setup.headers()?,
-        stream_usage_option: true,
-        embeddings: true,
+        kind: kind.name,
+        upstream: Upstream {
+            endpoint,
+            auth,
+            headers: setup.headers()?,
+        },
+        preset: Preset::CHAT_AND_EMBEDDINGS,
         router,
         query,
     }))

@@ -1,6 +1,9 @@
-//! One file per provider family. Each maps an OpenAI request to the provider's request, and
-//! the provider's answer (JSON, stream, error) back to OpenAI's shape. Adding a provider means
-//! adding its file, one line in `KINDS`, and its fixture table.
+//! The providers. Each maps an OpenAI request to the provider's request, and the provider's
+//! answer (JSON, stream, error) back to OpenAI's shape. A provider with a wire of its own is a
+//! folder with one file per seam (`wire`, `request`, `response`, `stream`, `error`, and
+//! `embeddings` where it embeds), each with its tests; the OpenAI wire (`openai.rs`, which
+//! also serves the OpenAI-compatible kinds) and the kinds that reuse another's translation
+//! (`azure.rs`, `vertex.rs`) are single files. `kinds.rs` describes every kind in one table.
 
 pub mod anthropic;
 pub mod azure;
@@ -8,13 +11,16 @@ pub mod bedrock;
 pub mod cohere;
 pub mod endpoint;
 pub mod gemini;
+pub mod kinds;
 pub mod openai;
-pub mod openai_compatible;
 pub mod params;
 pub mod sigv4;
+pub mod upstream;
 pub mod vertex;
 
-use crate::api::chat::{AssistantMessage, ChatCompletion, ChatRequest, Choice, FinishReason};
+use crate::api::chat::{
+    AssistantMessage, ChatChunk, ChatCompletion, ChatRequest, Choice, FinishReason, UsageReport,
+};
 use crate::api::embeddings::{
     Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
 };
@@ -25,31 +31,8 @@ use crate::config::{ModelSettings, Problem, ProviderSpec};
 use crate::stream::MAX_EVENT_BYTES;
 use crate::usage::Usage;
 pub use endpoint::Endpoint;
+pub use kinds::Kind;
 use serde::de::DeserializeOwned;
-
-/// Provider kinds and how to build each from its config section.
-const KINDS: &[(&str, Builder)] = &[
-    ("openai", openai::build),
-    ("anthropic", anthropic::build),
-    ("azure", azure::build),
-    ("bedrock", bedrock::build),
-    ("openai_compatible", openai_compatible::build),
-    ("gemini", gemini::build),
-    ("vertex", vertex::build),
-    ("cohere", cohere::build),
-    ("groq", openai_compatible::build),
-    ("together", openai_compatible::build),
-    ("fireworks", openai_compatible::build),
-    ("deepseek", openai_compatible::build),
-    ("mistral", openai_compatible::build),
-    ("openrouter", openai_compatible::build),
-    ("xai", openai_compatible::build),
-    ("perplexity", openai_compatible::build),
-    ("ollama", openai_compatible::build),
-    ("vllm", openai_compatible::build),
-];
-
-type Builder = fn(&ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>>;
 
 /// What the upstream role knows when it prepares one attempt.
 pub struct Attempt<'a> {
@@ -279,14 +262,21 @@ pub struct ProviderSetup<'a> {
 }
 
 impl ProviderSetup<'_> {
-    /// The provider's base URL, or the kind's default when it has one.
-    pub fn endpoint(&self, default: Option<&str>) -> Result<Endpoint, Problem> {
-        let url = self.spec.base_url.as_deref().or(default).ok_or_else(|| {
-            Problem::new(
-                format!("{}.base_url", self.path),
-                format!("required for kind `{}`", self.spec.kind),
-            )
-        })?;
+    /// The section's base URL, else `kind`'s default (`setting`: the section's value of the
+    /// setting a templated default is filled from).
+    pub fn endpoint(&self, kind: &Kind, setting: Option<&str>) -> Result<Endpoint, Problem> {
+        let default = kind.base_url.default_for(setting);
+        let url = self
+            .spec
+            .base_url
+            .as_deref()
+            .or(default.as_deref())
+            .ok_or_else(|| {
+                Problem::new(
+                    format!("{}.base_url", self.path),
+                    format!("required for kind `{}`", kind.name),
+                )
+            })?;
         Endpoint::parse(url).map_err(|m| Problem::new(format!("{}.base_url", self.path), m))
     }
 
@@ -366,40 +356,69 @@ impl Credential {
     }
 }
 
-/// Every environment variable a provider section reads: those it names (`{env: NAME}`) and
-/// those its kind reads when the section does not name them (the renderer lists them all in
-/// `host_env_keys`).
-pub fn env_names(spec: &ProviderSpec) -> Vec<&str> {
-    let mut names: Vec<&str> = spec
+/// An environment variable a provider section reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvVar<'a> {
+    pub name: &'a str,
+    /// The provider cannot serve without it (an optional one is used when set).
+    pub required: bool,
+}
+
+/// Every environment variable a provider section reads, once: those it names (`{env: NAME}`,
+/// each needed) and those its kind reads when the section does not name them.
+pub fn env_vars(spec: &ProviderSpec) -> Vec<EnvVar<'_>> {
+    let named = spec
         .api_key
         .iter()
         .chain(spec.headers.values())
         .filter_map(SecretSpec::env_name)
-        .collect();
-    for value in spec.settings.values() {
-        let env = value
-            .as_mapping()
-            .filter(|m| m.len() == 1)
-            .and_then(|m| m.get("env"))
-            .and_then(|v| v.as_str());
-        names.extend(env);
+        .chain(spec.settings.values().filter_map(|value| {
+            value
+                .as_mapping()
+                .filter(|m| m.len() == 1)
+                .and_then(|m| m.get("env"))
+                .and_then(|v| v.as_str())
+        }))
+        .map(|name| EnvVar {
+            name,
+            required: true,
+        });
+    let implied = kinds::find(&spec.kind)
+        .map(|kind| kind.implied_env_for(spec))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| EnvVar {
+            name: v.name,
+            required: v.required,
+        });
+    let mut vars: Vec<EnvVar> = Vec::new();
+    for var in named.chain(implied) {
+        if !vars.iter().any(|v| v.name == var.name) {
+            vars.push(var);
+        }
     }
-    if spec.kind == "bedrock" {
-        names.extend(bedrock::implied_env_names(spec));
-    }
-    names
+    vars
+}
+
+/// The names of [`env_vars`] (the renderer lists them in `host_env_keys`).
+pub fn env_names(spec: &ProviderSpec) -> Vec<&str> {
+    env_vars(spec).into_iter().map(|v| v.name).collect()
 }
 
 /// Builds the provider a config section describes.
 pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    match KINDS.iter().find(|(kind, _)| *kind == setup.spec.kind) {
-        Some((_, builder)) => builder(setup),
+    match kinds::find(&setup.spec.kind) {
+        Some(kind) => kind.build(setup),
         None => Err(vec![Problem::new(
             format!("{}.kind", setup.path),
             format!(
                 "unknown provider kind `{}` (known: {})",
                 setup.spec.kind,
-                KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                kinds::KINDS
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )]),
     }
@@ -477,6 +496,22 @@ pub fn write_sse_json<T: serde::Serialize>(out: &mut Vec<u8>, value: &T) {
 }
 
 pub const SSE_DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// Ends a client stream that completed: a usage chunk (`chunk()` without its choices) when
+/// there is `usage` to report, then `[DONE]`.
+pub fn write_stream_end(
+    out: &mut Vec<u8>,
+    usage: Option<Usage>,
+    chunk: impl FnOnce() -> ChatChunk,
+) {
+    if let Some(usage) = usage {
+        let mut chunk = chunk();
+        chunk.choices.clear();
+        chunk.usage = Some(UsageReport::from(&usage));
+        write_sse_json(out, &chunk);
+    }
+    out.extend_from_slice(SSE_DONE);
+}
 
 /// Appends an OpenAI-shaped error event, which the `openai` SDKs raise as an APIError.
 pub fn write_sse_error(out: &mut Vec<u8>, error: &ApiError) {
@@ -560,6 +595,36 @@ pub mod testing {
     ) -> Result<UpstreamRequest, ApiError> {
         let (req, raw) = embeddings_request(json);
         provider.embeddings_request(&req, raw.as_bytes(), attempt)
+    }
+
+    /// Asserts `err` is a 400 naming `param`, worded as a parameter the provider lacks
+    /// (`params::unsupported`) exactly when `unsupported`; `case` names the case.
+    pub fn assert_refused(err: &ApiError, param: &str, unsupported: bool, case: &str) {
+        assert_eq!(
+            (err.status, err.param.as_deref()),
+            (400, Some(param)),
+            "{case}: {}",
+            err.message
+        );
+        let worded = err
+            .message
+            .starts_with(&format!("Unsupported parameter `{param}`: "));
+        assert_eq!(worded, unsupported, "{case}: {}", err.message);
+    }
+
+    /// A provider's usage object (JSON) and the usage it means.
+    pub struct UsageCase {
+        pub name: &'static str,
+        pub usage: &'static str,
+        pub expected: Usage,
+    }
+
+    impl UsageCase {
+        /// Asserts `normalise` reads the usage object as expected.
+        pub fn check<W: serde::de::DeserializeOwned>(&self, normalise: impl Fn(W) -> Usage) {
+            let usage: W = serde_json::from_str(self.usage).unwrap();
+            assert_eq!(normalise(usage), self.expected, "{}", self.name);
+        }
     }
 
     /// Header pairs as `UpstreamRequest::headers` holds them.

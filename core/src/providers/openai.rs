@@ -1,19 +1,21 @@
-//! OpenAI, and the wire shared by every OpenAI-speaking upstream (Azure, the compatible
-//! presets): the request passes through with `model` replaced, answers pass through untouched
-//! while usage is read off them, and the usage chunk is hidden from clients that did not ask.
-//! OpenAI itself also speaks the Responses API natively (`responses`).
+//! OpenAI, and the wire shared by every OpenAI-speaking upstream (Azure, the vendors' presets,
+//! local servers, `openai_compatible`): the request passes through with `model` replaced,
+//! answers pass through untouched while usage is read off them, and the usage chunk is hidden
+//! from clients that did not ask. OpenAI itself also speaks the Responses API natively
+//! (`responses`).
 
 mod responses;
 
+use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_data, write_sse_error, Attempt,
-    Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
     UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::{Api, ApiError, ErrorKind, Operation};
-use crate::config::secret::Secret;
 use crate::config::Problem;
 use crate::stream::sse::{SseEvent, SseParser};
 use crate::stream::MAX_EVENT_BYTES;
@@ -23,61 +25,78 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// How an OpenAI-speaking upstream authenticates.
-#[derive(Debug, Clone)]
-pub enum Auth {
-    None,
-    Bearer(Credential),
-    Header(&'static str, Credential),
-}
-
-/// Maps an operation and upstream model id to the request path (after the base path).
-pub type Router = fn(&OpenAiWire, Operation, &str) -> String;
+/// Maps an operation and upstream model id to the API path (under the base path).
+pub type Router = fn(Operation, &str) -> String;
 
 /// Any upstream that speaks OpenAI's API.
 pub struct OpenAiWire {
     pub kind: &'static str,
-    pub endpoint: Endpoint,
-    pub auth: Auth,
-    pub headers: Vec<(String, Secret)>,
-    /// Accepts `stream_options.include_usage`; otherwise usage arrives (or not) unasked.
-    pub stream_usage_option: bool,
-    pub embeddings: bool,
+    pub upstream: Upstream,
+    pub preset: Preset,
     pub router: Router,
     /// Query string the router appends (Azure's `api-version`).
     pub query: String,
 }
 
-/// `/chat/completions` and `/embeddings` under the base path, as OpenAI's SDKs do.
-pub fn plain_router(wire: &OpenAiWire, op: Operation, _model: &str) -> String {
-    wire.endpoint.path(match op {
+/// What an upstream supports of OpenAI's API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preset {
+    /// Accepts `stream_options.include_usage` (else usage arrives, or not, unasked).
+    pub stream_usage_option: bool,
+    pub embeddings: bool,
+}
+
+impl Preset {
+    /// Chat completions only.
+    pub const CHAT: Preset = Preset {
+        stream_usage_option: true,
+        embeddings: false,
+    };
+    pub const CHAT_AND_EMBEDDINGS: Preset = Preset {
+        stream_usage_option: true,
+        embeddings: true,
+    };
+}
+
+/// An operation's path as OpenAI names it (under `/v1`, or a host's own prefix).
+pub fn api_path(op: Operation) -> &'static str {
+    match op {
         // Messages reach an OpenAI-speaking provider as chat requests.
         Operation::ChatCompletions | Operation::Messages | Operation::CountTokens => {
             "/chat/completions"
         }
         Operation::Embeddings => "/embeddings",
         Operation::Responses => "/responses",
-    })
+    }
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup
-        .endpoint(Some("https://api.openai.com/v1"))
-        .map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `openai` (e.g. api_key: {env: OPENAI_API_KEY})",
-        )]);
-    }
+/// OpenAI's paths right under the base path, as OpenAI's SDKs call them.
+fn plain_router(op: Operation, _model: &str) -> String {
+    api_path(op).to_owned()
+}
+
+/// OpenAI, and every kind that speaks its API at an address of its own as `preset` says
+/// (the vendors, local servers, `openai_compatible`): a Bearer key when one is configured.
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+    preset: &Preset,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     setup.settings::<NoSettings>().map_err(|p| vec![p])?;
+    let auth = if setup.spec.api_key.is_some() {
+        Auth::Bearer(setup.api_key())
+    } else {
+        Auth::None
+    };
     Ok(Box::new(OpenAiWire {
-        kind: "openai",
-        endpoint,
-        auth: Auth::Bearer(setup.api_key()),
-        headers: setup.headers()?,
-        stream_usage_option: true,
-        embeddings: true,
+        kind: kind.name,
+        upstream: Upstream {
+            endpoint,
+            auth,
+            headers: setup.headers()?,
+        },
+        preset: *preset,
         router: plain_router,
         query: String::new(),
     }))
@@ -89,36 +108,43 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
 pub struct NoSettings {}
 
 impl OpenAiWire {
+    /// An answer that passes through as it is, its usage read off it; it must hold the list
+    /// its operation answers with (`choices`, `data`).
+    fn passthrough(&self, op: Operation, body: &[u8]) -> Result<Translated, ApiError> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            choices: Option<Vec<IgnoredAny>>,
+            #[serde(default)]
+            data: Option<Vec<IgnoredAny>>,
+            #[serde(default)]
+            usage: Option<WireUsage>,
+        }
+        let probe: Probe =
+            serde_json::from_slice(body).map_err(|e| invalid_answer(self.kind, &e))?;
+        let (list, found) = match op {
+            Operation::Embeddings => ("data", probe.data.is_some()),
+            // Every conversation is answered as a chat completion on this wire.
+            _ => ("choices", probe.choices.is_some()),
+        };
+        if !found {
+            return Err(invalid_answer(self.kind, format_args!("no `{list}`")));
+        }
+        Ok(Translated {
+            body: None,
+            usage: probe.usage.map(WireUsage::normalise),
+        })
+    }
+
     fn upstream_request(
         &self,
         op: Operation,
         model: &str,
         body: Vec<u8>,
     ) -> Result<UpstreamRequest, ApiError> {
-        let mut headers = Vec::with_capacity(self.headers.len() + 1);
-        match &self.auth {
-            Auth::None => {}
-            Auth::Bearer(c) => {
-                if let Some(key) = c.get()? {
-                    headers.push(("authorization".to_owned(), format!("Bearer {key}")));
-                }
-            }
-            Auth::Header(name, c) => {
-                if let Some(key) = c.get()? {
-                    headers.push(((*name).to_owned(), key.to_owned()));
-                }
-            }
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
-        }
-        let mut path = (self.router)(self, op, model);
+        let mut path = (self.router)(op, model);
         path.push_str(&self.query);
-        Ok(UpstreamRequest {
-            path,
-            headers,
-            body,
-        })
+        self.upstream.request(&path, &[], body)
     }
 }
 
@@ -128,7 +154,7 @@ impl Provider for OpenAiWire {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(
@@ -139,25 +165,13 @@ impl Provider for OpenAiWire {
     ) -> Result<UpstreamRequest, ApiError> {
         let model = attempt.upstream_model;
         // Usage is always asked for, so every stream can be accounted.
-        let force_usage = req.stream && self.stream_usage_option;
+        let force_usage = req.stream && self.preset.stream_usage_option;
         let body = rewrite_request(raw, model, force_usage)?;
         self.upstream_request(Operation::ChatCompletions, model, body)
     }
 
     fn chat_response(&self, body: &[u8], _ctx: &ResponseContext) -> Result<Translated, ApiError> {
-        #[derive(Deserialize)]
-        struct Probe {
-            #[allow(dead_code)]
-            choices: Vec<IgnoredAny>,
-            #[serde(default)]
-            usage: Option<WireUsage>,
-        }
-        let probe: Probe =
-            serde_json::from_slice(body).map_err(|e| invalid_answer(self.kind, &e))?;
-        Ok(Translated {
-            body: None,
-            usage: probe.usage.map(WireUsage::normalise),
-        })
+        self.passthrough(Operation::ChatCompletions, body)
     }
 
     fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
@@ -171,7 +185,7 @@ impl Provider for OpenAiWire {
         attempt: &Attempt,
     ) -> Result<UpstreamRequest, ApiError> {
         let model = attempt.upstream_model;
-        if !self.embeddings {
+        if !self.preset.embeddings {
             return Err(ApiError::invalid_param(
                 "model",
                 format!("{} does not serve embeddings", self.kind),
@@ -186,19 +200,7 @@ impl Provider for OpenAiWire {
         body: &[u8],
         _ctx: &ResponseContext,
     ) -> Result<Translated, ApiError> {
-        #[derive(Deserialize)]
-        struct Probe {
-            #[allow(dead_code)]
-            data: Vec<IgnoredAny>,
-            #[serde(default)]
-            usage: Option<WireUsage>,
-        }
-        let probe: Probe =
-            serde_json::from_slice(body).map_err(|e| invalid_answer(self.kind, &e))?;
-        Ok(Translated {
-            body: None,
-            usage: probe.usage.map(WireUsage::normalise),
-        })
+        self.passthrough(Operation::Embeddings, body)
     }
 
     fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
@@ -520,6 +522,7 @@ impl StreamTranslator for PassthroughStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::kinds::{BaseUrl, Build, KINDS};
     use crate::providers::testing::*;
     use crate::testkit::test;
 
@@ -628,6 +631,13 @@ mod tests {
         assert_eq!(err.status, 502);
         let err = p.chat_response(b"{\"id\":\"x\"}", &ctx(false)).unwrap_err();
         assert_eq!(err.status, 502);
+        // Each operation's list: an embeddings answer is no chat answer, nor the reverse.
+        let err = p.chat_response(br#"{"data":[]}"#, &ctx(false)).unwrap_err();
+        assert_eq!(err.status, 502);
+        let err = p
+            .embeddings_response(br#"{"choices":[]}"#, &ctx(false))
+            .unwrap_err();
+        assert_eq!(err.status, 502);
     }
 
     #[test]
@@ -714,5 +724,87 @@ data: [DONE]\n\n";
             "{text}"
         );
         assert!(!text.contains("[DONE]"));
+    }
+
+    #[test]
+    fn every_preset_builds_and_routes() {
+        let presets = KINDS.iter().filter_map(|kind| match &kind.build {
+            Build::OpenAiWire(preset) => Some((kind, preset)),
+            Build::Module(_) => None,
+        });
+        for (kind, preset) in presets {
+            // The kind's own address, else one in the section.
+            let (base, yaml) = match kind.base_url {
+                BaseUrl::Fixed(url) => (url, format!("kind: {}\napi_key: k", kind.name)),
+                _ => (
+                    "http://h:1/v1",
+                    format!("kind: {}\nbase_url: http://h:1/v1\napi_key: k", kind.name),
+                ),
+            };
+            let p = provider(&yaml);
+            let up = send_chat(
+                p.as_ref(),
+                r#"{"model":"m","messages":[],"stream":true}"#,
+                &attempt("up"),
+            )
+            .unwrap();
+            let base_path = base
+                .splitn(4, '/')
+                .nth(3)
+                .map(|p| format!("/{p}"))
+                .unwrap_or_default();
+            assert_eq!(
+                up.path,
+                format!("{base_path}/chat/completions"),
+                "{}",
+                kind.name
+            );
+            assert_eq!(
+                up.headers,
+                owned_pairs(&[("authorization", "Bearer k")]),
+                "{}",
+                kind.name
+            );
+            let body = String::from_utf8(up.body).unwrap();
+            assert_eq!(
+                body.contains("include_usage"),
+                preset.stream_usage_option,
+                "{}",
+                kind.name
+            );
+            let embeddings =
+                send_embeddings(p.as_ref(), r#"{"model":"m","input":"x"}"#, &attempt("up"));
+            assert_eq!(embeddings.is_ok(), preset.embeddings, "{}", kind.name);
+        }
+    }
+
+    #[test]
+    fn keyless_local_servers_send_no_auth() {
+        let p = provider("kind: ollama");
+        let up = send_chat(
+            p.as_ref(),
+            r#"{"model":"m","messages":[]}"#,
+            &attempt("llama3"),
+        )
+        .unwrap();
+        assert!(up.headers.is_empty());
+        assert_eq!(p.endpoint().authority(), "127.0.0.1:11434");
+    }
+
+    #[test]
+    fn config_problems() {
+        assert_build_error(
+            "kind: openai",
+            "providers.test.api_key: required for kind `openai`",
+        );
+        assert_build_error(
+            "kind: groq",
+            "providers.test.api_key: required for kind `groq`",
+        );
+        assert_build_error(
+            "kind: openai_compatible",
+            "providers.test.base_url: required",
+        );
+        assert_build_error("kind: vllm\nregion: x", "unknown field `region`");
     }
 }

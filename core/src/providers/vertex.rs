@@ -15,6 +15,8 @@
 
 use super::anthropic::{self, MessagesOptions, MessagesStream};
 use super::gemini::{self, GeminiStream};
+use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
     Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
     Translated, UpstreamRequest,
@@ -22,7 +24,7 @@ use super::{
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
-use crate::config::secret::{Secret, SecretSpec};
+use crate::config::secret::SecretSpec;
 use crate::config::Problem;
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
@@ -53,11 +55,10 @@ fn default_max_tokens() -> u32 {
 }
 
 pub struct Vertex {
-    endpoint: Endpoint,
-    token: Credential,
+    /// Authenticated with an OAuth access token as Bearer.
+    upstream: Upstream,
     project: Credential,
     location: String,
-    headers: Vec<(String, Secret)>,
     anthropic_version: String,
     claude: MessagesOptions,
 }
@@ -86,33 +87,12 @@ impl Publisher {
     }
 }
 
-/// `https://{location}-aiplatform.googleapis.com`, or the global host for `global`.
-fn default_base_url(location: &str) -> String {
-    if location == "global" {
-        "https://aiplatform.googleapis.com".to_owned()
-    } else {
-        format!("https://{location}-aiplatform.googleapis.com")
-    }
-}
-
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let settings = setup.settings::<VertexSettings>().map_err(|p| vec![p])?;
     let mut problems = Vec::new();
-    let settings = match setup.settings::<VertexSettings>() {
-        Ok(s) => Some(s),
-        Err(p) => {
-            problems.push(p);
-            None
-        }
-    };
-    if setup.spec.api_key.is_none() {
-        problems.push(Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `vertex`: an OAuth access token, e.g. api_key: {env: VERTEX_ACCESS_TOKEN}",
-        ));
-    }
-    let Some(settings) = settings else {
-        return Err(problems);
-    };
     let location_ok = !settings.location.is_empty()
         && settings
             .location
@@ -133,15 +113,17 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
             ),
         ));
     }
-    let endpoint = setup.endpoint(Some(&default_base_url(&settings.location)));
+    let endpoint = setup.endpoint(kind, Some(&settings.location));
     let headers = setup.headers();
     match (endpoint, headers) {
         (Ok(endpoint), Ok(headers)) if problems.is_empty() => Ok(Box::new(Vertex {
-            endpoint,
-            token: setup.api_key(),
+            upstream: Upstream {
+                endpoint,
+                auth: Auth::Bearer(setup.api_key()),
+                headers,
+            },
             project: setup.credential("project", Some(&settings.project)),
             location: settings.location,
-            headers,
             anthropic_version: settings.anthropic_version,
             claude: MessagesOptions {
                 default_max_tokens: settings.default_max_tokens,
@@ -163,23 +145,12 @@ impl Vertex {
         body: Vec<u8>,
     ) -> Result<UpstreamRequest, ApiError> {
         let project = self.project.get()?.unwrap_or_default();
-        let mut headers = Vec::with_capacity(self.headers.len() + 1);
-        if let Some(token) = self.token.get()? {
-            headers.push(("authorization".to_owned(), format!("Bearer {token}")));
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
-        }
-        let path = self.endpoint.path(&format!(
+        let path = format!(
             "/v1/projects/{project}/locations/{}/publishers/{}/models/{model}:{method}",
             self.location,
             publisher(model).name()
-        ));
-        Ok(UpstreamRequest {
-            path,
-            headers,
-            body,
-        })
+        );
+        self.upstream.request(&path, &[], body)
     }
 }
 
@@ -189,7 +160,7 @@ impl Provider for Vertex {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(

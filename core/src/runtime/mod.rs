@@ -198,7 +198,12 @@ impl Runtime {
             });
         }
 
-        let limits = crate::limits::setup::build(&doc.auth, &doc.keys, &doc.teams, &mut problems);
+        let mut limits =
+            crate::limits::setup::build(&doc.auth, &doc.keys, &doc.teams, &mut problems);
+        limits.fleet = crate::limits::fleet::build(&doc.limits, &mut problems);
+        if limits.fleet.is_some() {
+            crate::limits::fleet::check_budgets(&limits, &mut problems);
+        }
 
         if !problems.is_empty() {
             return Err(problems);

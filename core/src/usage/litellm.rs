@@ -7,6 +7,7 @@
 //! (images, audio, the `sample_spec` header) are skipped; every other field is ignored.
 
 use super::pricing::{PriceSpec, TierSpec};
+use crate::providers::kinds;
 use std::collections::{BTreeMap, HashMap};
 
 /// The imported entries that carry token prices, by LiteLLM key.
@@ -14,26 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 pub struct PriceList {
     entries: HashMap<String, PriceSpec>,
 }
-
-/// LiteLLM's key prefix for each provider kind (tried first, then the bare model id).
-const PREFIXES: &[(&str, &str)] = &[
-    ("azure", "azure/"),
-    ("anthropic", "anthropic/"),
-    ("bedrock", "bedrock/"),
-    ("gemini", "gemini/"),
-    ("vertex", "vertex_ai/"),
-    ("cohere", "cohere/"),
-    ("groq", "groq/"),
-    ("together", "together_ai/"),
-    ("fireworks", "fireworks_ai/"),
-    ("deepseek", "deepseek/"),
-    ("mistral", "mistral/"),
-    ("openrouter", "openrouter/"),
-    ("xai", "xai/"),
-    ("perplexity", "perplexity/"),
-    ("ollama", "ollama/"),
-    ("vllm", "hosted_vllm/"),
-];
 
 const INPUT: &str = "input_cost_per_token";
 const OUTPUT: &str = "output_cost_per_token";
@@ -78,13 +59,15 @@ impl PriceList {
     }
 }
 
-/// LiteLLM keys a deployment may be priced under, best first.
+/// LiteLLM keys a deployment may be priced under, best first: the model id behind each of
+/// its kind's prefixes (`kinds::KINDS`), then the bare id.
 pub fn candidates(kind: &str, model: &str) -> Vec<String> {
-    let prefixed = PREFIXES
+    let prefixes = kinds::find(kind).map_or(&[][..], |k| k.litellm_prefixes);
+    prefixes
         .iter()
-        .find(|(k, _)| *k == kind)
-        .map(|(_, prefix)| format!("{prefix}{model}"));
-    prefixed.into_iter().chain([model.to_owned()]).collect()
+        .map(|prefix| format!("{prefix}{model}"))
+        .chain([model.to_owned()])
+        .collect()
 }
 
 /// A LiteLLM number: JSON numbers, or numbers written as strings (`"3e-7"`).
@@ -102,7 +85,9 @@ fn per_million(per_token: f64) -> f64 {
     (per_token * 1e12).round() / 1e6
 }
 
-fn price_of(entry: &serde_json::Map<String, serde_json::Value>) -> Option<PriceSpec> {
+/// The token price of one LiteLLM entry (a price-file entry, or a deployment's custom
+/// pricing in `litellm_params`/`model_info`); `None` without an input price.
+pub fn price_of(entry: &serde_json::Map<String, serde_json::Value>) -> Option<PriceSpec> {
     let get = |key: &str| number(entry, key).map(per_million);
     let mut thresholds: Vec<u64> = entry.keys().filter_map(|k| tier_threshold(k)).collect();
     thresholds.sort_unstable();
@@ -128,6 +113,11 @@ fn price_of(entry: &serde_json::Map<String, serde_json::Value>) -> Option<PriceS
         cache_write: get(CACHE_WRITE),
         tiers,
     })
+}
+
+/// Whether [`price_of`] reads `key`: a token price or one of its prompt-size tiers.
+pub fn is_price_field(key: &str) -> bool {
+    [INPUT, OUTPUT, CACHE_READ, CACHE_WRITE].contains(&key) || tier_threshold(key).is_some()
 }
 
 /// The prompt size a `<base>_above_<N>[k]_tokens` key starts at, for the four token bases.
@@ -216,6 +206,26 @@ mod tests {
             .lookup("openai", "text-embedding-3-small", None)
             .unwrap();
         assert_eq!((embed.input, embed.output), (0.02, 0.0));
+    }
+
+    #[test]
+    fn price_fields_are_the_token_prices_and_their_tiers() {
+        for key in [
+            "input_cost_per_token",
+            "cache_creation_input_token_cost",
+            "output_cost_per_token_above_200k_tokens",
+            "input_cost_per_token_above_128000_tokens",
+        ] {
+            assert!(is_price_field(key), "{key}");
+        }
+        for key in [
+            "input_cost_per_token_priority",
+            "cache_creation_input_token_cost_above_1hr",
+            "input_cost_per_second",
+            "mode",
+        ] {
+            assert!(!is_price_field(key), "{key}");
+        }
     }
 
     #[test]

@@ -40,17 +40,17 @@ pub use response::chat_completion;
 pub use stream::{MessagesEvents, MessagesStream};
 pub use wire::MessagesRequest;
 
+use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::ApiError;
-use crate::config::secret::Secret;
 use crate::config::Problem;
 use serde::Deserialize;
 
-const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 const KIND: &str = "anthropic";
 
 #[derive(Deserialize)]
@@ -76,26 +76,19 @@ fn default_max_tokens() -> u32 {
 
 /// The first-party Anthropic API.
 pub struct Anthropic {
-    endpoint: Endpoint,
-    api_key: Credential,
-    headers: Vec<(String, Secret)>,
+    upstream: Upstream,
     version: String,
     beta: Option<String>,
     options: MessagesOptions,
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
     let mut problems = Vec::new();
-    let endpoint = setup
-        .endpoint(Some(DEFAULT_BASE_URL))
-        .map_err(|p| vec![p])?;
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: AnthropicSettings = setup.settings().map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        problems.push(Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `anthropic` (e.g. api_key: {env: ANTHROPIC_API_KEY})",
-        ));
-    }
     if settings.default_max_tokens == 0 {
         problems.push(Problem::new(
             format!("{}.default_max_tokens", setup.path),
@@ -113,9 +106,11 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
         return Err(problems);
     }
     Ok(Box::new(Anthropic {
-        endpoint,
-        api_key: setup.api_key(),
-        headers,
+        upstream: Upstream {
+            endpoint,
+            auth: Auth::Header("x-api-key", setup.api_key()),
+            headers,
+        },
         version: settings.anthropic_version,
         beta: (!settings.beta.is_empty()).then(|| settings.beta.join(",")),
         options: MessagesOptions {
@@ -130,7 +125,7 @@ impl Provider for Anthropic {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(
@@ -142,22 +137,9 @@ impl Provider for Anthropic {
         let model = attempt.upstream_model;
         let body = messages_request(req, Some(model), attempt.settings, &self.options)?;
         let body = serde_json::to_vec(&body).map_err(|e| ApiError::server(e.to_string()))?;
-        let mut headers = Vec::with_capacity(self.headers.len() + 3);
-        if let Some(key) = self.api_key.get()? {
-            headers.push(("x-api-key".to_owned(), key.to_owned()));
-        }
-        headers.push(("anthropic-version".to_owned(), self.version.clone()));
-        if let Some(beta) = &self.beta {
-            headers.push(("anthropic-beta".to_owned(), beta.clone()));
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
-        }
-        Ok(UpstreamRequest {
-            path: self.endpoint.path("/v1/messages"),
-            headers,
-            body,
-        })
+        let mut own = vec![("anthropic-version", self.version.as_str())];
+        own.extend(self.beta.as_deref().map(|beta| ("anthropic-beta", beta)));
+        self.upstream.request("/v1/messages", &own, body)
     }
 
     fn chat_response(&self, body: &[u8], ctx: &ResponseContext) -> Result<Translated, ApiError> {

@@ -5,11 +5,11 @@
 use super::error::typed_error;
 use super::response::finish_reason;
 use super::wire::{BlockDelta, StartedBlock, WireEvent, WireUsage};
-use crate::api::chat::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, UsageReport};
+use crate::api::chat::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
 use crate::api::ApiError;
 use crate::providers::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_error, write_sse_json,
-    ResponseContext, StreamTranslator, SSE_DONE,
+    write_stream_end, ResponseContext, StreamTranslator,
 };
 use crate::stream::sse::{SseEvent, SseParser};
 use crate::stream::MAX_EVENT_BYTES;
@@ -236,21 +236,16 @@ impl MessagesEvents {
     fn message_stop(&mut self, out: &mut Vec<u8>) {
         self.send_role(out);
         let finish = finish_reason(self.stop_reason.as_deref(), self.tool_calls > 0);
-        self.write(
-            vec![ChunkChoice {
-                index: 0,
-                delta: Delta::default(),
-                finish_reason: Some(finish),
-                logprobs: None,
-            }],
-            None,
-            out,
-        );
-        if self.include_usage {
-            let usage = self.usage().unwrap_or_default();
-            self.write(Vec::new(), Some(usage), out);
-        }
-        out.extend_from_slice(SSE_DONE);
+        let finished = self.chunk(vec![ChunkChoice {
+            index: 0,
+            delta: Delta::default(),
+            finish_reason: Some(finish),
+            logprobs: None,
+        }]);
+        write_sse_json(out, &finished);
+        // Anthropic always reports usage; a stream that did not is reported as zero.
+        let usage = Some(self.usage().unwrap_or_default()).filter(|_| self.include_usage);
+        write_stream_end(out, usage, || self.chunk(Vec::new()));
         self.phase = Phase::Done;
     }
 
@@ -314,22 +309,17 @@ impl MessagesEvents {
         if delta.role.is_none() {
             self.send_role(out);
         }
-        self.write(
-            vec![ChunkChoice {
-                index: 0,
-                delta,
-                finish_reason: None,
-                logprobs: None,
-            }],
-            None,
-            out,
-        );
+        let chunk = self.chunk(vec![ChunkChoice {
+            index: 0,
+            delta,
+            finish_reason: None,
+            logprobs: None,
+        }]);
+        write_sse_json(out, &chunk);
     }
 
-    fn write(&self, choices: Vec<ChunkChoice>, usage: Option<Usage>, out: &mut Vec<u8>) {
-        let mut chunk = ChatChunk::new(self.id.clone(), self.created, self.model.clone(), choices);
-        chunk.usage = usage.as_ref().map(UsageReport::from);
-        write_sse_json(out, &chunk);
+    fn chunk(&self, choices: Vec<ChunkChoice>) -> ChatChunk {
+        ChatChunk::new(self.id.clone(), self.created, self.model.clone(), choices)
     }
 }
 

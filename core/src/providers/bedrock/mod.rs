@@ -22,6 +22,8 @@ mod response;
 mod stream;
 mod wire;
 
+use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
     sigv4, Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext,
     StreamTranslator, Translated, UpstreamRequest,
@@ -29,8 +31,8 @@ use super::{
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
-use crate::config::secret::{Secret, SecretSpec};
-use crate::config::{Problem, ProviderSpec};
+use crate::config::secret::SecretSpec;
+use crate::config::Problem;
 use serde::Deserialize;
 
 const KIND: &str = "bedrock";
@@ -38,10 +40,12 @@ const KIND: &str = "bedrock";
 /// The SigV4 signing name of `bedrock-runtime`.
 const SIGNING_SERVICE: &str = "bedrock";
 
-/// Where credentials come from when the configuration does not say, as in AWS's SDKs.
-const DEFAULT_ACCESS_KEY_ID_ENV: &str = "AWS_ACCESS_KEY_ID";
-const DEFAULT_SECRET_ACCESS_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
-const DEFAULT_SESSION_TOKEN_ENV: &str = "AWS_SESSION_TOKEN";
+/// Where credentials come from when the configuration does not say, as in AWS's SDKs (the
+/// kind's `implied_env`). A session token belongs to its keys: it is taken from the
+/// environment only with the access key id from there too.
+pub const DEFAULT_ACCESS_KEY_ID_ENV: &str = "AWS_ACCESS_KEY_ID";
+pub const DEFAULT_SECRET_ACCESS_KEY_ENV: &str = "AWS_SECRET_ACCESS_KEY";
+pub const DEFAULT_SESSION_TOKEN_ENV: &str = "AWS_SESSION_TOKEN";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,7 +59,7 @@ struct Settings {
     session_token: Option<SecretSpec>,
 }
 
-enum Auth {
+enum AwsAuth {
     SigV4 {
         access_key_id: Credential,
         secret_access_key: Credential,
@@ -66,13 +70,16 @@ enum Auth {
 }
 
 pub struct Bedrock {
-    endpoint: Endpoint,
+    /// Address and extra headers; the credential is `auth`'s (a signature, or a key).
+    upstream: Upstream,
     region: String,
-    auth: Auth,
-    headers: Vec<(String, Secret)>,
+    auth: AwsAuth,
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
     let settings: Settings = setup.settings().map_err(|p| vec![p])?;
     let region = settings.region.as_str();
     if region.is_empty()
@@ -85,11 +92,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
             format!("`{region}` is not an AWS region name (e.g. us-east-1)"),
         )]);
     }
-    let endpoint = setup
-        .endpoint(Some(&format!(
-            "https://bedrock-runtime.{region}.amazonaws.com"
-        )))
-        .map_err(|p| vec![p])?;
+    let endpoint = setup.endpoint(kind, Some(region)).map_err(|p| vec![p])?;
     let auth = if setup.spec.api_key.is_some() {
         if settings.access_key_id.is_some()
             || settings.secret_access_key.is_some()
@@ -100,7 +103,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
                 "set either api_key (a Bedrock API key) or AWS access keys, not both",
             )]);
         }
-        Auth::ApiKey(setup.api_key())
+        AwsAuth::ApiKey(setup.api_key())
     } else {
         let env_default = |name: &str| SecretSpec::Env {
             env: name.to_owned(),
@@ -117,7 +120,7 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
             }
             None => Credential::None,
         };
-        Auth::SigV4 {
+        AwsAuth::SigV4 {
             access_key_id: setup.credential(
                 "access_key_id",
                 Some(
@@ -140,31 +143,14 @@ pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
         }
     };
     Ok(Box::new(Bedrock {
-        endpoint,
+        upstream: Upstream {
+            endpoint,
+            auth: Auth::None,
+            headers: setup.headers()?,
+        },
         region: settings.region,
         auth,
-        headers: setup.headers()?,
     }))
-}
-
-/// The environment variables read by default (credentials the configuration does not name),
-/// so that the renderer lets them into the Wasm VM.
-pub fn implied_env_names(spec: &ProviderSpec) -> Vec<&'static str> {
-    if spec.api_key.is_some() {
-        return Vec::new();
-    }
-    let configured = |field: &str| spec.settings.contains_key(field);
-    let mut names = Vec::new();
-    if !configured("access_key_id") {
-        names.push(DEFAULT_ACCESS_KEY_ID_ENV);
-    }
-    if !configured("secret_access_key") {
-        names.push(DEFAULT_SECRET_ACCESS_KEY_ENV);
-    }
-    if !configured("session_token") && !configured("access_key_id") {
-        names.push(DEFAULT_SESSION_TOKEN_ENV);
-    }
-    names
 }
 
 impl Bedrock {
@@ -178,21 +164,18 @@ impl Bedrock {
         now_ms: u64,
     ) -> Result<UpstreamRequest, ApiError> {
         let path = self
+            .upstream
             .endpoint
             .path(&format!("/model/{}/{action}", sigv4::uri_encode(model)));
-        let mut headers: Vec<(String, String)> = self
-            .headers
-            .iter()
-            .map(|(name, value)| (name.clone(), value.expose().to_owned()))
-            .collect();
+        let mut headers = self.upstream.headers(&[])?;
         match &self.auth {
-            Auth::ApiKey(key) => {
+            AwsAuth::ApiKey(key) => {
                 let key = key
                     .get()?
                     .ok_or_else(|| ApiError::server("the Bedrock API key is not configured"))?;
                 headers.push(("authorization".to_owned(), format!("Bearer {key}")));
             }
-            Auth::SigV4 {
+            AwsAuth::SigV4 {
                 access_key_id,
                 secret_access_key,
                 session_token,
@@ -205,7 +188,7 @@ impl Bedrock {
                 };
                 let request = sigv4::Request {
                     method: "POST",
-                    host: &self.endpoint.authority(),
+                    host: &self.upstream.endpoint.authority(),
                     path: &path,
                     query: &[],
                     headers: &[],
@@ -232,7 +215,7 @@ impl Provider for Bedrock {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(
@@ -280,7 +263,7 @@ impl Provider for Bedrock {
     }
 
     fn signs_with_time(&self) -> bool {
-        matches!(self.auth, Auth::SigV4 { .. })
+        matches!(self.auth, AwsAuth::SigV4 { .. })
     }
 
     fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
@@ -295,6 +278,7 @@ const KEYS: &str = "kind: bedrock\nregion: us-east-1\naccess_key_id: AKIDEXAMPLE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ProviderSpec;
     use crate::providers::testing::*;
     use crate::testkit::test;
 
@@ -388,7 +372,7 @@ mod tests {
                 env: &env,
                 path: "providers.test".into(),
             };
-            let Ok(p) = build(&setup) else {
+            let Ok(p) = crate::providers::build(&setup) else {
                 panic!("{}", case.name)
             };
             let up = send_chat(

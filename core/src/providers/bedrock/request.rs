@@ -551,20 +551,7 @@ mod tests {
                 format!(r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}],{fields}}}"#)
             };
             let err = converse_body(&request).unwrap_err();
-            assert_eq!(err.status, 400, "{fields}");
-            assert_eq!(
-                err.param.as_deref(),
-                Some(param),
-                "{fields}: {}",
-                err.message
-            );
-            assert_eq!(
-                err.message
-                    .starts_with(&format!("Unsupported parameter `{param}`: ")),
-                case.unsupported,
-                "{fields}: {}",
-                err.message
-            );
+            assert_refused(&err, param, case.unsupported, fields);
         }
     }
 }

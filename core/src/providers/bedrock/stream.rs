@@ -4,13 +4,11 @@ use super::error::{aws_message, stream_exception};
 use super::response::finish_reason;
 use super::wire::{BlockDelta, BlockStart, MessageStop, StreamMetadata, ToolUseStart};
 use super::KIND;
-use crate::api::chat::{
-    ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta, UsageReport,
-};
+use crate::api::chat::{ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta};
 use crate::api::ApiError;
 use crate::providers::{
-    invalid_answer, stream_interrupted, write_sse_error, write_sse_json, ResponseContext,
-    StreamTranslator, SSE_DONE,
+    invalid_answer, stream_interrupted, write_sse_error, write_sse_json, write_stream_end,
+    ResponseContext, StreamTranslator,
 };
 use crate::stream::eventstream::{Decoder, Message as EventMessage};
 use crate::stream::MAX_EVENT_BYTES;
@@ -233,14 +231,8 @@ impl ConverseStream {
 
     /// Usage chunk (when asked for) and `[DONE]`.
     fn complete(&mut self, out: &mut Vec<u8>) {
-        if self.include_usage {
-            if let Some(usage) = self.usage {
-                let mut chunk = self.chunk(Vec::new());
-                chunk.usage = Some(UsageReport::from(&usage));
-                write_sse_json(out, &chunk);
-            }
-        }
-        out.extend_from_slice(SSE_DONE);
+        let usage = self.usage.filter(|_| self.include_usage);
+        write_stream_end(out, usage, || self.chunk(Vec::new()));
         self.state = StreamState::Done;
     }
 }

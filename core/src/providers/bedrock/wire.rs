@@ -329,19 +329,14 @@ pub(super) enum CohereEmbeddings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::testing::UsageCase;
     use crate::testkit::test;
     use serde_json::json;
-
-    struct Case {
-        name: &'static str,
-        usage: &'static str,
-        expected: Usage,
-    }
 
     #[test]
     fn usage_counts_cache_tokens_in_the_prompt() {
         let cases = [
-            Case {
+            UsageCase {
                 name: "cache reads and writes",
                 usage: r#"{"inputTokens":10,"outputTokens":3,"totalTokens":33,
                     "cacheReadInputTokens":15,"cacheWriteInputTokens":5}"#,
@@ -353,15 +348,14 @@ mod tests {
                     reasoning_tokens: 0,
                 },
             },
-            Case {
+            UsageCase {
                 name: "nothing reported",
                 usage: "{}",
                 expected: Usage::default(),
             },
         ];
         for case in cases {
-            let usage: WireUsage = serde_json::from_str(case.usage).unwrap();
-            assert_eq!(usage.normalise(), case.expected, "{}", case.name);
+            case.check(|u: WireUsage| u.normalise());
         }
     }
 

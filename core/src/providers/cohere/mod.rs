@@ -26,14 +26,15 @@ mod response;
 mod stream;
 mod wire;
 
+use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
-use crate::config::secret::Secret;
 use crate::config::Problem;
 use serde::{Deserialize, Serialize};
 use wire::EmbedInputType;
@@ -49,27 +50,22 @@ struct CohereSettings {
 }
 
 pub struct Cohere {
-    endpoint: Endpoint,
-    api_key: Credential,
-    headers: Vec<(String, Secret)>,
+    upstream: Upstream,
     embed_input_type: EmbedInputType,
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup
-        .endpoint(Some("https://api.cohere.com"))
-        .map_err(|p| vec![p])?;
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: CohereSettings = setup.settings().map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `cohere` (e.g. api_key: {env: COHERE_API_KEY})",
-        )]);
-    }
     Ok(Box::new(Cohere {
-        endpoint,
-        api_key: setup.api_key(),
-        headers: setup.headers()?,
+        upstream: Upstream {
+            endpoint,
+            auth: Auth::Bearer(setup.api_key()),
+            headers: setup.headers()?,
+        },
         embed_input_type: settings.embed_input_type,
     }))
 }
@@ -80,18 +76,8 @@ impl Cohere {
         api_path: &str,
         body: &T,
     ) -> Result<UpstreamRequest, ApiError> {
-        let mut headers = Vec::with_capacity(self.headers.len() + 1);
-        if let Some(key) = self.api_key.get()? {
-            headers.push(("authorization".to_owned(), format!("Bearer {key}")));
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
-        }
-        Ok(UpstreamRequest {
-            path: self.endpoint.path(api_path),
-            headers,
-            body: serde_json::to_vec(body).map_err(|e| ApiError::server(e.to_string()))?,
-        })
+        let body = serde_json::to_vec(body).map_err(|e| ApiError::server(e.to_string()))?;
+        self.upstream.request(api_path, &[], body)
     }
 }
 
@@ -101,7 +87,7 @@ impl Provider for Cohere {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(

@@ -436,19 +436,8 @@ mod tests {
                 input[k] = v.clone();
             }
             let err = translate(&input.to_string(), ModelSettings::default()).unwrap_err();
-            assert_eq!(
-                (err.status, err.param.as_deref()),
-                (400, Some(param)),
-                "{input}"
-            );
+            assert_refused(&err, param, case.unsupported, &input.to_string());
             assert!(err.message.contains("Cohere"), "{}", err.message);
-            assert_eq!(
-                err.message
-                    .starts_with(&format!("Unsupported parameter `{param}`: ")),
-                case.unsupported,
-                "{input}: {}",
-                err.message
-            );
         }
     }
 }

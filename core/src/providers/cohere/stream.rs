@@ -3,13 +3,11 @@
 use super::response::finish_reason;
 use super::wire::{EndDelta, MessageDelta, WireEvent};
 use super::KIND;
-use crate::api::chat::{
-    ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta, UsageReport,
-};
+use crate::api::chat::{ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta};
 use crate::api::ApiError;
 use crate::providers::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_error, write_sse_json,
-    ResponseContext, StreamTranslator, SSE_DONE,
+    write_stream_end, ResponseContext, StreamTranslator,
 };
 use crate::stream::sse::{SseEvent, SseParser};
 use crate::stream::MAX_EVENT_BYTES;
@@ -186,15 +184,8 @@ impl CohereStream {
                 let finish = finish_reason(end.finish_reason.as_deref())?;
                 self.start(out);
                 write_sse_json(out, &self.chunk(Delta::default(), Some(finish)));
-                if self.include_usage {
-                    if let Some(usage) = self.usage {
-                        let mut chunk = self.chunk(Delta::default(), None);
-                        chunk.choices.clear();
-                        chunk.usage = Some(UsageReport::from(&usage));
-                        write_sse_json(out, &chunk);
-                    }
-                }
-                out.extend_from_slice(SSE_DONE);
+                let usage = self.usage.filter(|_| self.include_usage);
+                write_stream_end(out, usage, || self.chunk(Delta::default(), None));
                 self.done = true;
             }
             // content-end, tool-call-end, citations, debug and events added later.

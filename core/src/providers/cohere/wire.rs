@@ -315,18 +315,13 @@ pub(super) struct WireEmbedMeta {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::testing::UsageCase;
     use crate::testkit::test;
-
-    struct Case {
-        name: &'static str,
-        usage: &'static str,
-        expected: Usage,
-    }
 
     #[test]
     fn usage_prefers_processed_tokens_to_billed_units() {
         let cases = [
-            Case {
+            UsageCase {
                 name: "tokens (written as floats) win over billed units",
                 usage: r#"{"billed_units":{"input_tokens":5,"output_tokens":3},
                     "tokens":{"input_tokens":12.0,"output_tokens":3},"cached_tokens":4}"#,
@@ -337,7 +332,7 @@ mod tests {
                     ..Usage::default()
                 },
             },
-            Case {
+            UsageCase {
                 name: "billed units alone",
                 usage: r#"{"billed_units":{"input_tokens":2,"output_tokens":1}}"#,
                 expected: Usage {
@@ -346,7 +341,7 @@ mod tests {
                     ..Usage::default()
                 },
             },
-            Case {
+            UsageCase {
                 name: "cached tokens never exceed the prompt",
                 usage: r#"{"tokens":{"input_tokens":3,"output_tokens":1},"cached_tokens":9}"#,
                 expected: Usage {
@@ -358,8 +353,7 @@ mod tests {
             },
         ];
         for case in cases {
-            let usage: WireUsage = serde_json::from_str(case.usage).unwrap();
-            assert_eq!(usage.normalise(), case.expected, "{}", case.name);
+            case.check(WireUsage::normalise);
         }
     }
 }

@@ -38,23 +38,22 @@ pub use stream::GeminiStream;
 
 use embeddings::{batch_embed_body, batch_embed_response};
 
+use super::kinds::Kind;
+use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
 use crate::api::ApiError;
-use crate::config::secret::Secret;
 use crate::config::Problem;
 use serde::Deserialize;
 
 const KIND: &str = "gemini";
 
 pub struct Gemini {
-    endpoint: Endpoint,
-    api_key: Credential,
-    headers: Vec<(String, Secret)>,
+    upstream: Upstream,
     api_version: String,
 }
 
@@ -70,21 +69,18 @@ fn default_api_version() -> String {
     "v1beta".into()
 }
 
-pub fn build(setup: &ProviderSetup) -> Result<Box<dyn Provider>, Vec<Problem>> {
-    let endpoint = setup
-        .endpoint(Some("https://generativelanguage.googleapis.com"))
-        .map_err(|p| vec![p])?;
-    if setup.spec.api_key.is_none() {
-        return Err(vec![Problem::new(
-            format!("{}.api_key", setup.path),
-            "required for kind `gemini` (e.g. api_key: {env: GEMINI_API_KEY})",
-        )]);
-    }
+pub fn build(
+    setup: &ProviderSetup,
+    kind: &'static Kind,
+) -> Result<Box<dyn Provider>, Vec<Problem>> {
+    let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: GeminiSettings = setup.settings().map_err(|p| vec![p])?;
     Ok(Box::new(Gemini {
-        endpoint,
-        api_key: setup.api_key(),
-        headers: setup.headers()?,
+        upstream: Upstream {
+            endpoint,
+            auth: Auth::Header("x-goog-api-key", setup.api_key()),
+            headers: setup.headers()?,
+        },
         api_version: settings.api_version,
     }))
 }
@@ -96,22 +92,9 @@ impl Gemini {
         method: &str,
         body: Vec<u8>,
     ) -> Result<UpstreamRequest, ApiError> {
-        let mut headers = Vec::with_capacity(self.headers.len() + 1);
-        if let Some(key) = self.api_key.get()? {
-            headers.push(("x-goog-api-key".to_owned(), key.to_owned()));
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
-        }
         let model = model.strip_prefix("models/").unwrap_or(model);
-        let path = self
-            .endpoint
-            .path(&format!("/{}/models/{model}:{method}", self.api_version));
-        Ok(UpstreamRequest {
-            path,
-            headers,
-            body,
-        })
+        let path = format!("/{}/models/{model}:{method}", self.api_version);
+        self.upstream.request(&path, &[], body)
     }
 }
 
@@ -121,7 +104,7 @@ impl Provider for Gemini {
     }
 
     fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+        &self.upstream.endpoint
     }
 
     fn chat_request(

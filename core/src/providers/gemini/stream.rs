@@ -3,13 +3,11 @@
 use super::response::{arguments, finish_reason};
 use super::signature::tool_call_id;
 use super::wire::{GenerateContentResponse, Part};
-use crate::api::chat::{
-    ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta, UsageReport,
-};
+use crate::api::chat::{ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta};
 use crate::api::ApiError;
 use crate::providers::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_error, write_sse_json,
-    ResponseContext, StreamTranslator, SSE_DONE,
+    write_stream_end, ResponseContext, StreamTranslator,
 };
 use crate::stream::sse::{SseEvent, SseParser};
 use crate::stream::MAX_EVENT_BYTES;
@@ -278,14 +276,8 @@ impl StreamTranslator for GeminiStream {
             self.fail(out, &stream_interrupted());
             return;
         }
-        if self.include_usage {
-            if let Some(usage) = self.usage {
-                let mut chunk = self.chunk(Vec::new());
-                chunk.usage = Some(UsageReport::from(&usage));
-                write_sse_json(out, &chunk);
-            }
-        }
-        out.extend_from_slice(SSE_DONE);
+        let usage = self.usage.filter(|_| self.include_usage);
+        write_stream_end(out, usage, || self.chunk(Vec::new()));
     }
 
     fn usage(&self) -> Option<Usage> {

@@ -252,20 +252,15 @@ pub struct GoogleErrorDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::testing::UsageCase;
     use crate::testkit::test;
-
-    struct Case {
-        name: &'static str,
-        usage_metadata: &'static str,
-        expected: Usage,
-    }
 
     #[test]
     fn usage_metadata_counts_thoughts_as_output_and_tool_prompts_as_input() {
         let cases = [
-            Case {
+            UsageCase {
                 name: "every count",
-                usage_metadata: r#"{"promptTokenCount":10,"candidatesTokenCount":5,"cachedContentTokenCount":4,
+                usage: r#"{"promptTokenCount":10,"candidatesTokenCount":5,"cachedContentTokenCount":4,
                     "thoughtsTokenCount":7,"toolUsePromptTokenCount":3}"#,
                 expected: Usage {
                     prompt_tokens: 13,
@@ -275,15 +270,14 @@ mod tests {
                     reasoning_tokens: 7,
                 },
             },
-            Case {
+            UsageCase {
                 name: "nothing reported",
-                usage_metadata: "{}",
+                usage: "{}",
                 expected: Usage::default(),
             },
         ];
         for case in cases {
-            let usage: UsageMetadata = serde_json::from_str(case.usage_metadata).unwrap();
-            assert_eq!(usage.normalise(), case.expected, "{}", case.name);
+            case.check(UsageMetadata::normalise);
         }
     }
 }

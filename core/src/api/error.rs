@@ -31,6 +31,21 @@ impl ErrorKind {
         }
     }
 
+    /// The kind OpenAI's `type` names, if it is one of them.
+    pub fn from_type_name(name: &str) -> Option<ErrorKind> {
+        Some(match name {
+            "invalid_request_error" => ErrorKind::InvalidRequest,
+            "authentication_error" => ErrorKind::Authentication,
+            "permission_error" => ErrorKind::Permission,
+            "rate_limit_error" => ErrorKind::RateLimit,
+            "insufficient_quota" => ErrorKind::InsufficientQuota,
+            "upstream_error" => ErrorKind::Upstream,
+            "server_error" => ErrorKind::Server,
+            "timeout_error" => ErrorKind::Timeout,
+            _ => return None,
+        })
+    }
+
     /// The status a client library expects for this kind when the source gave none.
     pub fn default_status(self) -> u16 {
         match self {

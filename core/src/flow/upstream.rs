@@ -410,11 +410,9 @@ models:
         let (mut ex, up) = begin(&rt, "gpt/0", BODY).unwrap();
         assert_eq!(up.path, "/v1/chat/completions");
         assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Buffer);
-        let ok = ex.buffered(
-            &rt,
-            200,
-            br#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#,
-        );
+        let success = br#"{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],
+            "usage":{"prompt_tokens":2,"completion_tokens":1}}"#;
+        let ok = ex.buffered(&rt, 200, success);
         assert_eq!(
             ok,
             Answer {
@@ -425,7 +423,6 @@ models:
         );
         assert_eq!(ex.usage().unwrap().total_tokens(), 3);
 
-        let success = br#"{"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":1}}"#;
         assert_eq!(ex.buffered_success(&rt, success), Some(ok.clone()));
         assert_eq!(
             ex.buffered_success(&rt, br#"{"error":{"message":"slow down"}}"#),
@@ -463,6 +460,11 @@ models:
         assert_eq!(ex.response_headers(&rt, 429), BodyPlan::Buffer);
         assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Stream);
         let mut out = Vec::new();
+        ex.stream_chunk(
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            &mut out,
+        );
+        out.clear();
         ex.stream_chunk(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n", &mut out);
         ex.stream_end(&mut out);
         assert_eq!(out, b"data: [DONE]\n\n");

@@ -61,11 +61,7 @@ pub fn build(
     };
     Ok(Box::new(OpenAiWire {
         kind: kind.name,
-        upstream: Upstream {
-            endpoint,
-            auth,
-            headers: setup.headers()?,
-        },
+        upstream: Upstream::new(endpoint, auth, setup.headers()?, &[]),
         preset: Preset::CHAT_AND_EMBEDDINGS,
         router,
         query,

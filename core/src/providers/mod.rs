@@ -8,12 +8,14 @@
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
+pub mod checks;
 pub mod cohere;
 pub mod endpoint;
 pub mod gemini;
 pub mod kinds;
 pub mod openai;
 pub mod params;
+pub mod redact;
 pub mod sigv4;
 pub mod upstream;
 pub mod vertex;
@@ -32,6 +34,7 @@ use crate::stream::MAX_EVENT_BYTES;
 use crate::usage::Usage;
 pub use endpoint::Endpoint;
 pub use kinds::Kind;
+pub use redact::Secrets;
 use serde::de::DeserializeOwned;
 
 /// What the upstream role knows when it prepares one attempt.
@@ -156,8 +159,8 @@ pub trait StreamTranslator {
     fn complete(&self, out: &[u8]) -> bool {
         out.ends_with(SSE_DONE)
     }
-    /// Whether the translator has written an error event (the stream was cut, broken, or the
-    /// provider sent an error).
+    /// True once the translator has written an error event (the provider's stream was cut,
+    /// broken or too large, or the provider reported an error in it): nothing follows it.
     fn failed(&self) -> bool {
         false
     }
@@ -166,6 +169,8 @@ pub trait StreamTranslator {
 pub trait Provider {
     fn kind(&self) -> &'static str;
     fn endpoint(&self) -> &Endpoint;
+    /// The credentials this provider sends: hidden from every error a client sees.
+    fn secrets(&self) -> &Secrets;
 
     fn chat_request(
         &self,
@@ -176,7 +181,16 @@ pub trait Provider {
 
     fn chat_response(&self, body: &[u8], ctx: &ResponseContext) -> Result<Translated, ApiError>;
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator>;
+    /// The provider's own stream translation; clients get it through [`Provider::chat_stream`].
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator>;
+
+    /// The translator of a chat stream, whose error event never shows a credential.
+    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        Box::new(redact::RedactedStream::new(
+            self.stream_translator(ctx),
+            self.secrets().clone(),
+        ))
+    }
 
     fn embeddings_request(
         &self,
@@ -202,8 +216,14 @@ pub trait Provider {
         Err(ApiError::server("embeddings are not supported"))
     }
 
-    /// Maps a provider error answer to the OpenAI error a client sees (status kept or mapped).
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError;
+    /// Maps a provider error answer to the OpenAI error it means (status kept or mapped);
+    /// clients get it through [`Provider::error_response`].
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError;
+
+    /// The OpenAI error a client sees for a provider error answer, credentials hidden.
+    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+        self.secrets().error(self.provider_error(status, body))
+    }
 
     /// The client API this provider speaks itself (Anthropic: Messages; OpenAI: Responses):
     /// requests in it pass through with the model replaced, answers pass through with their
@@ -465,6 +485,12 @@ pub fn invalid_answer(kind: &str, what: impl std::fmt::Display) -> ApiError {
     .with_code("invalid_upstream_response")
 }
 
+/// A 502 for a success answer that says nothing: no text, no tool call, and no ending (a
+/// content filter, the token limit) that explains why.
+pub fn no_content(kind: &str) -> ApiError {
+    invalid_answer(kind, "an answer without content")
+}
+
 /// How a client stream ends when the provider's ends before it is complete.
 pub fn stream_interrupted() -> ApiError {
     ApiError::upstream("the provider's stream ended before it was complete")
@@ -691,15 +717,55 @@ pub mod testing {
         }
     }
 
+    /// Whether the last event of a client stream is an error event.
+    pub fn ends_with_error_event(out: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(out);
+        let trimmed = text.trim_end();
+        let last = trimmed.rsplit("\n\n").next().unwrap_or_default();
+        last.starts_with("data: {\"error\"")
+    }
+
+    /// Asserts the translator says it failed exactly when its output ends with an error
+    /// event, and that nothing follows an error event.
+    pub fn assert_failed_matches<T: StreamTranslator>(t: &T, out: &[u8], at: &str) {
+        assert_eq!(
+            t.failed(),
+            ends_with_error_event(out),
+            "{at}: failed() disagrees with {}",
+            String::from_utf8_lossy(out)
+        );
+    }
+
+    /// Feeds `pieces` one after the other, then finishes, checking `failed()` at every step.
+    fn run_pieces<T: StreamTranslator>(mut t: T, pieces: &[&[u8]], at: &str) -> (Vec<u8>, T) {
+        let mut out = Vec::new();
+        for piece in pieces {
+            let before = out.len();
+            let failed_before = t.failed();
+            t.feed(piece, &mut out);
+            assert!(
+                !failed_before || out.len() == before,
+                "{at}: output after the error event"
+            );
+            assert_failed_matches(&t, &out, at);
+        }
+        let before = out.len();
+        let failed_before = t.failed();
+        t.finish(&mut out);
+        assert!(
+            !failed_before || out.len() == before,
+            "{at}: output after the error event"
+        );
+        assert_failed_matches(&t, &out, at);
+        (out, t)
+    }
+
     /// Feeds the whole input at once.
     pub fn run_stream_whole<T: StreamTranslator>(
         make: impl Fn() -> T,
         input: &[u8],
     ) -> (Vec<u8>, Option<Usage>) {
-        let mut t = make();
-        let mut out = Vec::new();
-        t.feed(input, &mut out);
-        t.finish(&mut out);
+        let (out, t) = run_pieces(make(), &[input], "whole");
         (out, t.usage())
     }
 
@@ -712,23 +778,16 @@ pub mod testing {
     ) {
         for split in 0..=input.len() {
             let (a, b) = input.split_at(split);
-            let mut t = make();
-            let mut out = Vec::new();
-            t.feed(a, &mut out);
-            t.feed(b, &mut out);
-            t.finish(&mut out);
+            let at = format!("split at {split}");
+            let (out, _) = run_pieces(make(), &[a, b], &at);
             assert_eq!(
                 String::from_utf8_lossy(&out),
                 String::from_utf8_lossy(expected),
-                "split at {split}"
+                "{at}"
             );
         }
-        let mut t = make();
-        let mut out = Vec::new();
-        for byte in input {
-            t.feed(std::slice::from_ref(byte), &mut out);
-        }
-        t.finish(&mut out);
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        let (out, _) = run_pieces(make(), &bytes, "byte by byte");
         assert_eq!(
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(expected),

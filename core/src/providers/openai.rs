@@ -1,17 +1,26 @@
 //! OpenAI, and the wire shared by every OpenAI-speaking upstream (Azure, the vendors' presets,
 //! local servers, `openai_compatible`): the request passes through with `model` replaced,
 //! answers pass through untouched while usage is read off them, and the usage chunk is hidden
-//! from clients that did not ask. OpenAI itself also speaks the Responses API natively
-//! (`responses`).
+//! from clients that did not ask.
+//!
+//! What passes is checked first, by what OpenAI's API reference requires: a JSON answer holds
+//! at least one choice and each choice its `message` (whose `content` may be `null` or empty:
+//! tool calls, a refusal, or an answer that is empty by the model's choice); embeddings hold
+//! their vectors. Each stream event is parsed once, whole: one that is not a chunk (broken
+//! JSON, another shape) or that is the provider's error ends the client stream with an error
+//! event, and so does `[DONE]` when no choice has finished (a `finish_reason`). Anything else
+//! is a 502 (`invalid_upstream_response`).
+//!
+//! OpenAI itself also speaks the Responses API natively (`responses`).
 
 mod responses;
 
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    event_too_large, invalid_answer, stream_interrupted, write_sse_data, write_sse_error, Attempt,
-    Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
-    UpstreamRequest, SSE_DONE,
+    event_too_large, invalid_answer, no_content, stream_interrupted, write_sse_data,
+    write_sse_error, Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets,
+    StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -91,11 +100,7 @@ pub fn build(
     };
     Ok(Box::new(OpenAiWire {
         kind: kind.name,
-        upstream: Upstream {
-            endpoint,
-            auth,
-            headers: setup.headers()?,
-        },
+        upstream: Upstream::new(endpoint, auth, setup.headers()?, &[]),
         preset: *preset,
         router: plain_router,
         query: String::new(),
@@ -108,31 +113,69 @@ pub fn build(
 pub struct NoSettings {}
 
 impl OpenAiWire {
-    /// An answer that passes through as it is, its usage read off it; it must hold the list
-    /// its operation answers with (`choices`, `data`).
+    /// An answer that passes through as it is, its usage read off it. It must hold what its
+    /// operation answers with: at least one choice, each with its `message` (whose content
+    /// may be empty or null, as OpenAI's API allows); embeddings, each with its vector.
     fn passthrough(&self, op: Operation, body: &[u8]) -> Result<Translated, ApiError> {
+        /// A choice and an embedding, read for the member each must have.
         #[derive(Deserialize)]
-        struct Probe {
+        struct Choice {
+            message: Option<Members>,
+        }
+        #[derive(Deserialize)]
+        struct Embedding {
+            embedding: Option<IgnoredAny>,
+        }
+        /// Any JSON object, its members skipped.
+        #[derive(Deserialize)]
+        struct Members {}
+        #[derive(Deserialize)]
+        struct Chat {
             #[serde(default)]
-            choices: Option<Vec<IgnoredAny>>,
-            #[serde(default)]
-            data: Option<Vec<IgnoredAny>>,
+            choices: Option<Vec<Choice>>,
             #[serde(default)]
             usage: Option<WireUsage>,
         }
-        let probe: Probe =
-            serde_json::from_slice(body).map_err(|e| invalid_answer(self.kind, &e))?;
-        let (list, found) = match op {
-            Operation::Embeddings => ("data", probe.data.is_some()),
-            // Every conversation is answered as a chat completion on this wire.
-            _ => ("choices", probe.choices.is_some()),
-        };
-        if !found {
-            return Err(invalid_answer(self.kind, format_args!("no `{list}`")));
+        #[derive(Deserialize)]
+        struct Embeddings {
+            #[serde(default)]
+            data: Option<Vec<Embedding>>,
+            #[serde(default)]
+            usage: Option<WireUsage>,
         }
+        let invalid = |e: serde_json::Error| invalid_answer(self.kind, e);
+        let usage = match op {
+            // Every conversation is answered as a chat completion on this wire.
+            Operation::ChatCompletions
+            | Operation::Messages
+            | Operation::CountTokens
+            | Operation::Responses => {
+                let answer: Chat = serde_json::from_slice(body).map_err(invalid)?;
+                match answer.choices.as_deref() {
+                    None => return Err(invalid_answer(self.kind, "no `choices`")),
+                    Some([]) => return Err(no_content(self.kind)),
+                    Some(choices) if choices.iter().any(|c| c.message.is_none()) => {
+                        return Err(invalid_answer(self.kind, "a choice without its `message`"))
+                    }
+                    Some(_) => {}
+                }
+                answer.usage
+            }
+            Operation::Embeddings => {
+                let answer: Embeddings = serde_json::from_slice(body).map_err(invalid)?;
+                match answer.data.as_deref() {
+                    None => return Err(invalid_answer(self.kind, "no `data`")),
+                    Some(data) if data.iter().any(|e| e.embedding.is_none()) => {
+                        return Err(invalid_answer(self.kind, "an embedding without its vector"))
+                    }
+                    Some(_) => {}
+                }
+                answer.usage
+            }
+        };
         Ok(Translated {
             body: None,
-            usage: probe.usage.map(WireUsage::normalise),
+            usage: usage.map(WireUsage::normalise),
         })
     }
 
@@ -157,6 +200,10 @@ impl Provider for OpenAiWire {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -174,8 +221,8 @@ impl Provider for OpenAiWire {
         self.passthrough(Operation::ChatCompletions, body)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
-        Box::new(PassthroughStream::new(ctx.include_usage))
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        Box::new(PassthroughStream::new(self.kind, ctx.include_usage))
     }
 
     fn embeddings_request(
@@ -203,7 +250,7 @@ impl Provider for OpenAiWire {
         self.passthrough(Operation::Embeddings, body)
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         openai_error(status, body)
     }
 
@@ -395,62 +442,159 @@ fn span_in(raw: &[u8], value: &RawValue) -> Option<std::ops::Range<usize>> {
     (end <= raw.len()).then_some(start..end)
 }
 
-/// True when a chunk's JSON carries a `"usage": {` object (not `null`). Quotes inside JSON
-/// strings are escaped, so an unescaped `"usage"` can only be a key.
-fn has_usage_object(data: &str) -> bool {
-    let mut rest = data;
-    while let Some(i) = rest.find("\"usage\"") {
-        rest = rest.get(i + 7..).unwrap_or_default();
-        let after = rest.trim_start();
-        if let Some(value) = after.strip_prefix(':') {
-            if value.trim_start().starts_with('{') {
-                return true;
-            }
-        }
-    }
-    false
+/// What the pass-through reads of a chunk. Each event is parsed once, whole (so broken JSON
+/// is caught), keeping only what it needs: whether a choice finished, the usage, an error.
+#[derive(Deserialize)]
+struct ChunkProbe {
+    #[serde(default)]
+    choices: Option<AnyFinished>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
 }
 
-/// OpenAI SSE to OpenAI SSE: events pass through; usage is read and, when the client did not
-/// ask for it, removed; a stream cut before `[DONE]` ends with an error event.
+/// Whether any choice of a chunk has a `finish_reason`, read without keeping the choices.
+struct AnyFinished(bool);
+
+impl<'de> Deserialize<'de> for AnyFinished {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Choice {
+            #[serde(default)]
+            finish_reason: Option<IgnoredAny>,
+        }
+        struct Choices;
+        impl<'de> serde::de::Visitor<'de> for Choices {
+            type Value = AnyFinished;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of choices")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AnyFinished, A::Error> {
+                let mut finished = false;
+                while let Some(choice) = seq.next_element::<Choice>()? {
+                    finished |= choice.finish_reason.is_some();
+                }
+                Ok(AnyFinished(finished))
+            }
+        }
+        d.deserialize_seq(Choices)
+    }
+}
+
+/// An error event of an OpenAI-speaking provider, in the gateway's error shape: the `type`
+/// kept when it is one OpenAI's clients know, else an upstream error.
+fn stream_error(data: &str) -> ApiError {
+    let error = openai_error(502, data.as_bytes());
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Typed,
+    }
+    #[derive(Deserialize)]
+    struct Typed {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let kind = serde_json::from_str::<Envelope>(data)
+        .ok()
+        .and_then(|e| ErrorKind::from_type_name(&e.error.kind));
+    match kind {
+        Some(kind) => ApiError {
+            kind,
+            status: kind.default_status(),
+            ..error
+        },
+        None => error,
+    }
+}
+
+/// OpenAI SSE to OpenAI SSE: events pass through once each is known to be a whole chunk;
+/// usage is read and, when the client did not ask for it, removed. The stream ends with an
+/// error event instead of going on when an event is not a chunk (broken JSON, another shape)
+/// or is the provider's error, and instead of `[DONE]` when no choice finished or the stream
+/// is cut before it.
 pub struct PassthroughStream {
+    kind: &'static str,
     parser: SseParser,
     include_usage: bool,
     usage: Option<Usage>,
+    /// A choice has finished (a stream without any did not answer).
+    finished: bool,
     done: bool,
     errored: bool,
     events: Vec<SseEvent>,
 }
 
 impl PassthroughStream {
-    pub fn new(include_usage: bool) -> Self {
+    pub fn new(kind: &'static str, include_usage: bool) -> Self {
         PassthroughStream {
+            kind,
             parser: SseParser::new(MAX_EVENT_BYTES),
             include_usage,
             usage: None,
+            finished: false,
             done: false,
             errored: false,
             events: Vec::new(),
         }
     }
 
+    fn fail(&mut self, out: &mut Vec<u8>, error: &ApiError) {
+        self.errored = true;
+        write_sse_error(out, error);
+    }
+
     fn emit(&mut self, out: &mut Vec<u8>) {
         for event in std::mem::take(&mut self.events) {
             if self.done || self.errored {
-                continue;
+                return;
             }
             let data = event.data.as_str();
-            if data == "[DONE]" {
-                self.done = true;
-                out.extend_from_slice(SSE_DONE);
+            if data.trim().is_empty() {
                 continue;
             }
-            if data.starts_with("{\"error\"") {
-                self.errored = true;
+            if data == "[DONE]" {
+                if self.finished {
+                    self.done = true;
+                    out.extend_from_slice(SSE_DONE);
+                } else {
+                    let error =
+                        invalid_answer(self.kind, "the stream ended without any choice finishing");
+                    self.fail(out, &error);
+                }
+                continue;
             }
-            if has_usage_object(data) {
-                if let Some(rewritten) = self.take_usage(data) {
-                    if let Some(json) = rewritten {
+            if !data.trim_start().starts_with('{') {
+                let error = invalid_answer(self.kind, "an event that is not a JSON object");
+                self.fail(out, &error);
+                continue;
+            }
+            let probe = match serde_json::from_str::<ChunkProbe>(data) {
+                Ok(probe) => probe,
+                Err(e) => {
+                    self.fail(out, &invalid_answer(self.kind, e));
+                    continue;
+                }
+            };
+            if probe.error.is_some() {
+                self.fail(out, &stream_error(data));
+                continue;
+            }
+            let Some(AnyFinished(finished)) = probe.choices else {
+                self.fail(
+                    out,
+                    &invalid_answer(self.kind, "an event without `choices`"),
+                );
+                continue;
+            };
+            self.finished |= finished;
+            if let Some(usage) = probe.usage {
+                self.usage = Some(usage.normalise());
+                if !self.include_usage {
+                    if let Some(json) = without_usage(data) {
                         write_sse_data(out, json.as_bytes());
                     }
                     continue;
@@ -464,28 +608,20 @@ impl PassthroughStream {
             write_sse_data(out, data.as_bytes());
         }
     }
+}
 
-    /// Records the usage of a chunk. Returns what to send instead when the client must not
-    /// see it (`Some(None)`: drop the chunk), or `None` to send the chunk unchanged.
-    fn take_usage(&mut self, data: &str) -> Option<Option<String>> {
-        let mut chunk: Map<String, Value> = serde_json::from_str(data).ok()?;
-        let usage = chunk.get("usage").cloned()?;
-        if let Ok(u) = serde_json::from_value::<WireUsage>(usage) {
-            self.usage = Some(u.normalise());
-        }
-        if self.include_usage {
-            return None;
-        }
-        chunk.remove("usage");
-        let has_choices = chunk
-            .get("choices")
-            .and_then(Value::as_array)
-            .is_some_and(|c| !c.is_empty());
-        if !has_choices {
-            return Some(None);
-        }
-        Some(serde_json::to_string(&chunk).ok())
-    }
+/// A chunk with its usage taken out, for a client that did not ask for it; `None` when
+/// nothing else is left (the usage chunk, whose `choices` are empty).
+fn without_usage(data: &str) -> Option<String> {
+    let mut chunk: Map<String, Value> = serde_json::from_str(data).ok()?;
+    chunk.remove("usage");
+    let has_choices = chunk
+        .get("choices")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty());
+    has_choices
+        .then(|| serde_json::to_string(&chunk).ok())
+        .flatten()
 }
 
 impl StreamTranslator for PassthroughStream {
@@ -494,12 +630,11 @@ impl StreamTranslator for PassthroughStream {
             return;
         }
         let events = &mut self.events;
-        if self.parser.feed(chunk, |e| events.push(e)).is_err() {
-            self.errored = true;
-            write_sse_error(out, &event_too_large());
-            return;
-        }
+        let parsed = self.parser.feed(chunk, |e| events.push(e));
         self.emit(out);
+        if parsed.is_err() && !(self.done || self.errored) {
+            self.fail(out, &event_too_large());
+        }
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
@@ -509,13 +644,16 @@ impl StreamTranslator for PassthroughStream {
             self.emit(out);
         }
         if !(self.done || self.errored) {
-            self.errored = true;
-            write_sse_error(out, &stream_interrupted());
+            self.fail(out, &stream_interrupted());
         }
     }
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn failed(&self) -> bool {
+        self.errored
     }
 }
 
@@ -613,7 +751,7 @@ mod tests {
     #[test]
     fn usage_is_read_from_json_answers() {
         let p = provider("kind: openai\napi_key: k");
-        let body = br#"{"id":"x","choices":[{"index":0}],"usage":{"prompt_tokens":10,"completion_tokens":5,
+        let body = br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":null}}],"usage":{"prompt_tokens":10,"completion_tokens":5,
             "prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":2}}}"#;
         let t = p.chat_response(body, &ctx(false)).unwrap();
         assert_eq!(t.body, None);
@@ -638,6 +776,44 @@ mod tests {
             .embeddings_response(br#"{"choices":[]}"#, &ctx(false))
             .unwrap_err();
         assert_eq!(err.status, 502);
+    }
+
+    #[test]
+    fn answers_without_what_their_api_requires_are_502() {
+        let p = provider("kind: openai\napi_key: k");
+        let chat = [
+            // A choice without its message (the mock's `no_content`), no choice at all, a
+            // message that is no object.
+            r#"{"id":"c","object":"chat.completion","choices":[{"index":0,"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":0}}"#,
+            r#"{"id":"c","choices":[]}"#,
+            r#"{"id":"c","choices":[{"index":0,"message":"hi","finish_reason":"stop"}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"message":{"content":"a"}},{"index":1,"message":null}]}"#,
+        ];
+        for body in chat {
+            let err = p.chat_response(body.as_bytes(), &ctx(false)).unwrap_err();
+            assert_eq!(
+                (err.status, err.code.as_deref()),
+                (502, Some("invalid_upstream_response")),
+                "{body}"
+            );
+        }
+        // OpenAI's API allows a message without content (tool calls, a refusal, nothing said).
+        for body in [
+            r#"{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"no"},"finish_reason":"stop"}]}"#,
+            r#"{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop"}]}"#,
+        ] {
+            assert!(
+                p.chat_response(body.as_bytes(), &ctx(false)).is_ok(),
+                "{body}"
+            );
+        }
+        let err = p
+            .embeddings_response(
+                br#"{"object":"list","data":[{"object":"embedding","index":0}],"usage":{"prompt_tokens":2,"total_tokens":2}}"#,
+                &ctx(false),
+            )
+            .unwrap_err();
+        assert_eq!(err.code.as_deref(), Some("invalid_upstream_response"));
     }
 
     #[test]
@@ -693,10 +869,12 @@ data: [DONE]\n\n";
     #[test]
     fn stream_hides_usage_unless_asked_at_every_split() {
         for include_usage in [false, true] {
-            let whole =
-                run_stream_whole(|| PassthroughStream::new(include_usage), STREAM.as_bytes());
+            let whole = run_stream_whole(
+                || PassthroughStream::new("openai", include_usage),
+                STREAM.as_bytes(),
+            );
             assert_every_split_matches(
-                || PassthroughStream::new(include_usage),
+                || PassthroughStream::new("openai", include_usage),
                 STREAM.as_bytes(),
                 &whole.0,
             );
@@ -717,13 +895,141 @@ data: [DONE]\n\n";
         let cut = &STREAM.as_bytes()[..STREAM
             .find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},")
             .unwrap()];
-        let (out, _) = run_stream_whole(|| PassthroughStream::new(false), cut);
+        let (out, _) = run_stream_whole(|| PassthroughStream::new("openai", false), cut);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.ends_with("\"code\":\"stream_interrupted\"}}\n\n"),
             "{text}"
         );
         assert!(!text.contains("[DONE]"));
+    }
+
+    /// A stream the pass-through must not forward as it is; `input` names the case.
+    struct Broken {
+        input: String,
+        /// What the client sees (before the error event).
+        forwarded: &'static str,
+        /// The end of the error event that ends the client stream.
+        ending: &'static str,
+    }
+
+    #[test]
+    fn broken_streams_end_with_an_error_event_at_every_split() {
+        const ROLE: &str = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n";
+        const TEXT: &str =
+            "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n";
+        const FINISH: &str = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+        const DONE: &str = "data: [DONE]\n\n";
+        let invalid =
+            r#""type":"upstream_error","param":null,"code":"invalid_upstream_response"}}"#;
+        let cases = [
+            Broken {
+                input: format!("{ROLE}{TEXT}data: {{\"id\":\"c\",\"choices\":[{{\"index\n\n{TEXT}{FINISH}{DONE}"),
+                forwarded: "role, text",
+                ending: invalid,
+            },
+            Broken {
+                input: format!("{ROLE}data: [1,2]\n\n{FINISH}{DONE}"),
+                forwarded: "role",
+                ending: r#"invalid answer: an event that is not a JSON object","type":"upstream_error","param":null,"code":"invalid_upstream_response"}}"#,
+            },
+            Broken {
+                input: format!("{ROLE}data: \"text\"\n\n{FINISH}{DONE}"),
+                forwarded: "role",
+                ending: invalid,
+            },
+            Broken {
+                input: format!("{ROLE}data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\"}}\n\n{FINISH}{DONE}"),
+                forwarded: "role",
+                ending: r#"invalid answer: an event without `choices`","type":"upstream_error","param":null,"code":"invalid_upstream_response"}}"#,
+            },
+            Broken {
+                input: format!("{ROLE}data: {{\"id\":\"c\",\"choices\":{{}}}}\n\n{FINISH}{DONE}"),
+                forwarded: "role",
+                ending: invalid,
+            },
+            Broken {
+                input: format!("{ROLE}{TEXT}{DONE}"),
+                forwarded: "role, text",
+                ending: r#"invalid answer: the stream ended without any choice finishing","type":"upstream_error","param":null,"code":"invalid_upstream_response"}}"#,
+            },
+            Broken {
+                input: DONE.to_owned(),
+                forwarded: "",
+                ending: invalid,
+            },
+            Broken {
+                input: format!("{ROLE}{TEXT}event: error\ndata: {{\"error\":{{\"message\":\"The server had an error\",\"type\":\"server_error\",\"param\":null,\"code\":null}}}}\n\n{FINISH}{DONE}"),
+                forwarded: "role, text",
+                ending: r#"{"error":{"message":"The server had an error","type":"server_error","param":null,"code":null}}"#,
+            },
+            Broken {
+                input: format!("{ROLE}data: {{\"error\":{{\"message\":\"slow down\",\"type\":\"tokens\",\"code\":\"rate_limit_exceeded\"}}}}\n\n"),
+                forwarded: "role",
+                ending: r#"{"error":{"message":"slow down","type":"upstream_error","param":null,"code":"rate_limit_exceeded"}}"#,
+            },
+            Broken {
+                input: format!("{ROLE}{TEXT}"),
+                forwarded: "role, text",
+                ending: r#""code":"stream_interrupted"}}"#,
+            },
+        ];
+        for case in cases {
+            let name = &case.input;
+            let make = || PassthroughStream::new("openai", true);
+            let (out, _) = run_stream_whole(make, case.input.as_bytes());
+            let text = String::from_utf8(out.clone()).unwrap();
+            let forwarded = case
+                .forwarded
+                .split(", ")
+                .filter(|f| !f.is_empty())
+                .map(|f| match f {
+                    "role" => ROLE,
+                    _ => TEXT,
+                })
+                .collect::<String>();
+            assert!(text.starts_with(&forwarded), "{name}: {text}");
+            let error = text.get(forwarded.len()..).unwrap();
+            assert!(error.starts_with("data: {\"error\":"), "{name}: {text}");
+            assert!(error.trim_end().ends_with(case.ending), "{name}: {text}");
+            assert_eq!(error.matches("data:").count(), 1, "{name}: {text}");
+            assert_every_split_matches(make, case.input.as_bytes(), &out);
+        }
+    }
+
+    #[test]
+    fn an_event_over_the_limit_ends_the_stream_after_the_whole_ones_before_it() {
+        let role = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n";
+        let huge = format!(
+            "{role}data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}\"}}}}]}}\n\n",
+            "x".repeat(MAX_EVENT_BYTES)
+        );
+        let mut t = PassthroughStream::new("openai", false);
+        let mut out = Vec::new();
+        t.feed(huge.as_bytes(), &mut out);
+        t.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with(role), "{text}");
+        assert!(
+            text.ends_with("larger than 4 MiB\",\"type\":\"upstream_error\",\"param\":null,\"code\":null}}\n\n"),
+            "{text}"
+        );
+        assert!(t.failed());
+    }
+
+    #[test]
+    fn an_answer_that_finishes_without_content_passes() {
+        // OpenAI's API allows an empty answer: a role, then the finish.
+        let input = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n\
+data: \n\n\
+data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+data: [DONE]\n\n";
+        let expected = input.replace("data: \n\n", "");
+        assert_every_split_matches(
+            || PassthroughStream::new("openai", false),
+            input.as_bytes(),
+            expected.as_bytes(),
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Where and how a provider is reached: its address, the credential it sends and the
 //! section's extra headers, which every request to it carries.
 
-use super::{Credential, Endpoint, UpstreamRequest};
+use super::{Credential, Endpoint, Secrets, UpstreamRequest};
 use crate::api::ApiError;
 use crate::config::secret::Secret;
 
@@ -20,9 +20,41 @@ pub struct Upstream {
     pub auth: Auth,
     /// The section's `headers`, resolved.
     pub headers: Vec<(String, Secret)>,
+    /// The credential and the header values, to hide from clients.
+    pub secrets: Secrets,
 }
 
 impl Upstream {
+    /// An upstream whose secrets are its credential, its header values and `also` (credentials
+    /// sent another way, such as the keys a signature is made with).
+    pub fn new(
+        endpoint: Endpoint,
+        auth: Auth,
+        headers: Vec<(String, Secret)>,
+        also: &[&Credential],
+    ) -> Self {
+        let credential = match &auth {
+            Auth::None => None,
+            Auth::Bearer(c) | Auth::Header(_, c) => Some(c),
+        };
+        let secrets = Secrets::new(
+            credential
+                .into_iter()
+                .chain(also.iter().copied())
+                .filter_map(|c| match c {
+                    Credential::Present(s) => Some(s.expose()),
+                    Credential::None | Credential::Missing(_) => None,
+                })
+                .chain(headers.iter().map(|(_, v)| v.expose())),
+        );
+        Upstream {
+            endpoint,
+            auth,
+            headers,
+            secrets,
+        }
+    }
+
     /// The request headers: the credential's, then the kind's `own`, then the section's.
     pub fn headers(&self, own: &[(&str, &str)]) -> Result<Vec<(String, String)>, ApiError> {
         let mut headers = Vec::with_capacity(1 + own.len() + self.headers.len());
@@ -109,11 +141,12 @@ mod tests {
             },
         ];
         for case in cases {
-            let upstream = Upstream {
-                endpoint: Endpoint::parse("https://h/base").unwrap(),
-                auth: case.auth,
-                headers: vec![("x-team".into(), Secret::new("blue"))],
-            };
+            let upstream = Upstream::new(
+                Endpoint::parse("https://h/base").unwrap(),
+                case.auth,
+                vec![("x-team".into(), Secret::new("blue"))],
+                &[],
+            );
             let got = upstream.request("/v1/x", &[("anthropic-version", "v")], b"{}".to_vec());
             match (got, case.expected) {
                 (Ok(up), Ok(headers)) => {

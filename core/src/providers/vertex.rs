@@ -8,6 +8,9 @@
 //! Anthropic Messages body (see `anthropic.rs`) on `:rawPredict` / `:streamRawPredict`, without
 //! `model` (it is in the path) and with `anthropic_version: vertex-2023-10-16` in the body.
 //!
+//! Answers are checked by their publisher's rules (see `gemini` and `anthropic`): a Gemini
+//! candidate that stops without content is a 502, an empty Claude `end_turn` is an answer.
+//!
 //! Tokens: Google access tokens expire after an hour, and the filter (a Wasm sandbox) can read
 //! neither files nor commands. It takes the token from the environment (`api_key: {env: ...}`)
 //! when Envoy starts; operators refresh it from outside and hot-restart Envoy (see
@@ -18,8 +21,8 @@ use super::gemini::{self, GeminiStream};
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets,
+    StreamTranslator, Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -117,11 +120,7 @@ pub fn build(
     let headers = setup.headers();
     match (endpoint, headers) {
         (Ok(endpoint), Ok(headers)) if problems.is_empty() => Ok(Box::new(Vertex {
-            upstream: Upstream {
-                endpoint,
-                auth: Auth::Bearer(setup.api_key()),
-                headers,
-            },
+            upstream: Upstream::new(endpoint, Auth::Bearer(setup.api_key()), headers, &[]),
             project: setup.credential("project", Some(&settings.project)),
             location: settings.location,
             anthropic_version: settings.anthropic_version,
@@ -163,6 +162,10 @@ impl Provider for Vertex {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -198,7 +201,7 @@ impl Provider for Vertex {
         }
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         match publisher(ctx.upstream_model) {
             Publisher::Google => Box::new(GeminiStream::new(KIND, ctx)),
             Publisher::Anthropic => Box::new(MessagesStream::new(KIND, ctx)),
@@ -232,7 +235,7 @@ impl Provider for Vertex {
 
     /// Vertex itself answers in Google's error shape (quota, auth, unknown model); Claude's own
     /// errors pass through in Anthropic's.
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         if is_anthropic_error(body) {
             anthropic::anthropic_error(status, body)
         } else {
@@ -625,12 +628,48 @@ mod tests {
         fn usage(&self) -> Option<crate::usage::Usage> {
             self.0.usage()
         }
+        fn failed(&self) -> bool {
+            self.0.failed()
+        }
+    }
+
+    #[test]
+    fn requests_either_publisher_refuses_are_refused_here() {
+        let p = provider("kind: vertex\napi_key: t\nproject: p\nlocation: us-east5");
+        let cases = [
+            (
+                "claude-sonnet-4-5",
+                r#""messages":[{"role":"system","content":"S"}]"#,
+                "messages",
+            ),
+            (
+                "claude-sonnet-4-5",
+                r#""messages":[{"role":"user","content":"x"}],"stop":" ""#,
+                "stop",
+            ),
+            (
+                "gemini-2.5-pro",
+                r#""messages":[{"role":"system","content":"S"}]"#,
+                "messages",
+            ),
+            (
+                "gemini-2.5-pro",
+                r#""messages":[{"role":"user","content":"x"}],"stop":["1","2","3","4","5","6"]"#,
+                "stop",
+            ),
+        ];
+        for (model, fields, param) in cases {
+            let json = format!(r#"{{"model":"m",{fields}}}"#);
+            let err = send_chat(p.as_ref(), &json, &attempt(model)).unwrap_err();
+            assert_refused(&err, param, false, &format!("{model} {fields}"));
+        }
     }
 
     #[test]
     fn project_from_env_fails_requests_only_when_unset() {
         let p = provider("kind: vertex\napi_key: t\nproject: {env: TEST_KEY}\nlocation: us-east5");
-        let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
+        let (req, raw) =
+            chat_request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
         let up = p
             .chat_request(&req, raw.as_bytes(), &attempt("gemini-2.5-pro"))
             .unwrap();

@@ -27,6 +27,13 @@
 //!   that continues a tool loop (it ends with tool results) runs without thinking.
 //! - Tool calls in the history of a request without `tools`: the tools used are declared with
 //!   an open schema and `tool_choice: none`, as Anthropic refuses tool blocks without tools.
+//!
+//! Answers: a Message must have its `content` list and its `stop_reason` (always set on a whole
+//! answer; a stream's `message_delta` gives it before `message_stop`), else it is a 502
+//! (`invalid_upstream_response`). An empty `content` is an answer: Anthropic documents empty
+//! `end_turn` turns (a model that deems its turn complete, often right after tool results) and
+//! refusals without text; they come out as an empty `content` with `finish_reason` `stop` or
+//! `content_filter`, in JSON and in streams alike.
 
 mod error;
 mod request;
@@ -43,8 +50,8 @@ pub use wire::MessagesRequest;
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
-    UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
+    Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::ApiError;
@@ -106,11 +113,12 @@ pub fn build(
         return Err(problems);
     }
     Ok(Box::new(Anthropic {
-        upstream: Upstream {
+        upstream: Upstream::new(
             endpoint,
-            auth: Auth::Header("x-api-key", setup.api_key()),
+            Auth::Header("x-api-key", setup.api_key()),
             headers,
-        },
+            &[],
+        ),
         version: settings.anthropic_version,
         beta: (!settings.beta.is_empty()).then(|| settings.beta.join(",")),
         options: MessagesOptions {
@@ -126,6 +134,10 @@ impl Provider for Anthropic {
 
     fn endpoint(&self) -> &Endpoint {
         &self.upstream.endpoint
+    }
+
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
     }
 
     fn chat_request(
@@ -146,11 +158,11 @@ impl Provider for Anthropic {
         chat_completion(KIND, body, ctx)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(MessagesStream::new(KIND, ctx))
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         anthropic_error(status, body)
     }
 }

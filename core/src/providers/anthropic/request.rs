@@ -9,6 +9,7 @@ use crate::api::chat::{
 };
 use crate::api::ApiError;
 use crate::config::ModelSettings;
+use crate::providers::checks::{self, Constraints, ToolNames};
 use crate::providers::params::unsupported;
 use serde_json::{json, Map, Value};
 
@@ -35,6 +36,10 @@ pub fn messages_request(
 ) -> Result<MessagesRequest, ApiError> {
     refuse_unsupported(req, settings)?;
     let (mut system, messages) = conversation(&req.messages)?;
+    checks::check(req, &CONSTRAINTS)?;
+    if messages.is_empty() {
+        return Err(checks::empty_conversation(CONSTRAINTS.name));
+    }
     let mut thinking = thinking(req)?;
     if continues_tool_loop(&messages) {
         // Anthropic wants the signed thinking blocks of the turn being continued back, and
@@ -177,6 +182,27 @@ fn answer_tool(
 
 const NOT_ON_ANTHROPIC: &str = "Anthropic models do not support it";
 
+/// What the Messages API documents of requests (the penalties are refused before, as
+/// unsupported parameters).
+const CONSTRAINTS: Constraints = Constraints {
+    name: "Anthropic",
+    temperature: 0.0..=1.0,
+    top_p: 0.0..=1.0,
+    penalties: -2.0..=2.0,
+    max_stop_sequences: usize::MAX,
+    stop_needs_text: true,
+    tool_names: Some(ToolNames {
+        max_len: 128,
+        extra: &[],
+    }),
+    image_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
+    max_image_bytes: 5 * 1024 * 1024,
+    max_images: 100,
+};
+
+/// The smallest thinking budget Anthropic takes.
+const MIN_THINKING_BUDGET: u64 = 1024;
+
 /// Parameters with no Anthropic counterpart. Values that change nothing (`n: 1`,
 /// `logprobs: false`, zero penalties, `store: false`) pass.
 fn refuse_unsupported(req: &ChatRequest, settings: &ModelSettings) -> Result<(), ApiError> {
@@ -224,7 +250,16 @@ fn refuse_unsupported(req: &ChatRequest, settings: &ModelSettings) -> Result<(),
 /// `reasoning_effort`.
 fn thinking(req: &ChatRequest) -> Result<Option<Value>, ApiError> {
     match req.extra.get("thinking") {
-        Some(v @ Value::Object(_)) => return Ok(Some(v.clone())),
+        Some(v @ Value::Object(_)) => {
+            let budget = v.get("budget_tokens").and_then(Value::as_u64);
+            if budget.is_some_and(|b| b < MIN_THINKING_BUDGET) {
+                return Err(ApiError::invalid_param(
+                    "thinking.budget_tokens",
+                    format!("Anthropic takes a thinking budget of at least {MIN_THINKING_BUDGET} tokens."),
+                ));
+            }
+            return Ok(Some(v.clone()));
+        }
         Some(Value::Null) | None => {}
         Some(_) => {
             return Err(ApiError::invalid_param(
@@ -266,24 +301,16 @@ fn sampling(
     thinking_on: bool,
 ) -> Result<Sampling, ApiError> {
     const WITH_THINKING: &str = "Anthropic models do not accept it together with reasoning";
-    let temperature = match req.temperature {
+    let temperature = match CONSTRAINTS.sampling(settings, "temperature", req.temperature)? {
         // 1 is Anthropic's default: harmless with thinking, so left out rather than refused.
         Some(t) if thinking_on && (t - 1.0).abs() < f64::EPSILON => None,
         Some(_) if thinking_on => {
             unsupported(settings, "temperature", WITH_THINKING)?;
             None
         }
-        Some(t) if t > 1.0 => {
-            unsupported(
-                settings,
-                "temperature",
-                "Anthropic models accept values from 0 to 1",
-            )?;
-            None
-        }
         t => t,
     };
-    let top_p = match req.top_p {
+    let top_p = match CONSTRAINTS.sampling(settings, "top_p", req.top_p)? {
         Some(p) if thinking_on && p < 0.95 => {
             unsupported(
                 settings,
@@ -1048,6 +1075,83 @@ mod tests {
             let json = format!(r#"{{"model":"m","messages":[{message}]}}"#);
             let err = translate(&json, drop_params()).unwrap_err();
             assert_refused(&err, case.param, false, message);
+        }
+    }
+
+    /// A request Anthropic is certain to refuse (its messages and other fields), whatever the
+    /// model's settings, and the parameter the local 400 names.
+    struct Rejected {
+        name: &'static str,
+        request: &'static str,
+        param: &'static str,
+    }
+
+    const REJECTED: &[Rejected] = &[
+        Rejected {
+            name: "nothing but system messages",
+            request: r#""messages":[{"role":"system","content":"S"},{"role":"developer","content":"D"}]"#,
+            param: "messages",
+        },
+        Rejected {
+            name: "messages whose content is empty",
+            request: r#""messages":[{"role":"system","content":"S"},{"role":"user","content":""},{"role":"assistant","content":[]}]"#,
+            param: "messages",
+        },
+        Rejected {
+            name: "a stop sequence of white space",
+            request: r#""messages":[{"role":"user","content":"x"}],"stop":"\n""#,
+            param: "stop",
+        },
+        Rejected {
+            name: "an empty stop sequence in a list",
+            request: r#""messages":[{"role":"user","content":"x"}],"stop":["END",""]"#,
+            param: "stop[1]",
+        },
+        Rejected {
+            name: "a tool name with a slash",
+            request: r#""messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"fs/read"}}]"#,
+            param: "tools[0].function.name",
+        },
+        Rejected {
+            name: "an image type Anthropic does not read",
+            request: r#""messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,Qk0="}}]}]"#,
+            param: "messages[0].content[0].image_url",
+        },
+        Rejected {
+            name: "a tool result without its tool_use",
+            request: r#""messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"t9","content":"r"}]"#,
+            param: "messages[1].tool_call_id",
+        },
+        Rejected {
+            name: "a tool_use without its result",
+            request: r#""messages":[{"role":"user","content":"x"},
+                {"role":"assistant","tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+                {"role":"user","content":"go on"}]"#,
+            param: "messages[1].tool_calls[0]",
+        },
+        Rejected {
+            name: "a thinking budget under 1024",
+            request: r#""messages":[{"role":"user","content":"x"}],"thinking":{"type":"enabled","budget_tokens":500}"#,
+            param: "thinking.budget_tokens",
+        },
+        Rejected {
+            name: "an output cap of 0",
+            request: r#""messages":[{"role":"user","content":"x"}],"max_tokens":0"#,
+            param: "max_tokens",
+        },
+        Rejected {
+            name: "a temperature below 0",
+            request: r#""messages":[{"role":"user","content":"x"}],"temperature":-0.5"#,
+            param: "temperature",
+        },
+    ];
+
+    #[test]
+    fn requests_anthropic_refuses_are_refused_here() {
+        for case in REJECTED {
+            let json = format!(r#"{{"model":"m",{}}}"#, case.request);
+            let err = translate(&json, drop_params()).unwrap_err();
+            assert_refused(&err, case.param, false, case.name);
         }
     }
 }

@@ -26,6 +26,10 @@ pub fn chat_completion(
     ctx: &ResponseContext,
 ) -> Result<Translated, ApiError> {
     let msg: WireMessage = serde_json::from_slice(body).map_err(|e| invalid_answer(kind, &e))?;
+    // Always set on a whole answer; without it the answer did not end.
+    if msg.stop_reason.is_none() {
+        return Err(invalid_answer(kind, "no `stop_reason`"));
+    }
     let mut text = String::new();
     let mut reasoning = String::new();
     let mut calls = Vec::new();
@@ -165,12 +169,21 @@ mod tests {
                   "prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#,
         },
         Case {
-            name: "stop sequence, refusal and missing fields",
+            name: "a refusal without content and fields left out",
             answer: r#"{"content":[],"stop_reason":"refusal"}"#,
             json_schema: None,
             expected: r#"{"id":"chatcmpl-req-1","object":"chat.completion","created":1700000000,"model":"up-model",
                 "choices":[{"index":0,"message":{"role":"assistant","content":""},
                   "finish_reason":"content_filter","logprobs":null}]}"#,
+        },
+        Case {
+            name: "an empty end_turn is a silent turn (Anthropic documents it)",
+            answer: r#"{"id":"m","model":"c","content":[],"stop_reason":"end_turn","usage":{"input_tokens":9,"output_tokens":2}}"#,
+            json_schema: None,
+            expected: r#"{"id":"m","object":"chat.completion","created":1700000000,"model":"c",
+                "choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"stop","logprobs":null}],
+                "usage":{"prompt_tokens":9,"completion_tokens":2,"total_tokens":11,
+                  "prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#,
         },
         Case {
             name: "stop_sequence finishes as stop",
@@ -224,6 +237,10 @@ mod tests {
             Broken {
                 name: "not an object",
                 answer: "[]",
+            },
+            Broken {
+                name: "no stop_reason",
+                answer: r#"{"id":"x","content":[{"type":"text","text":"Hi"}],"stop_reason":null}"#,
             },
             Broken {
                 name: "a tool_use block without its input",

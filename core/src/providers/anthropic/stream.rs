@@ -83,6 +83,11 @@ impl MessagesEvents {
         self.phase == Phase::Open
     }
 
+    /// True once the stream has ended with an error event.
+    pub fn failed(&self) -> bool {
+        self.phase == Phase::Failed
+    }
+
     /// Usage reported so far (input side from `message_start`, output from `message_delta`).
     pub fn usage(&self) -> Option<Usage> {
         self.usage.map(WireUsage::normalise)
@@ -234,6 +239,13 @@ impl MessagesEvents {
     }
 
     fn message_stop(&mut self, out: &mut Vec<u8>) {
+        // `message_delta` always says why the message stopped; a stream that did not, did not end.
+        if self.stop_reason.is_none() {
+            return self.fail(
+                out,
+                &invalid_answer(self.kind, "the stream ended without a stop_reason"),
+            );
+        }
         self.send_role(out);
         let finish = finish_reason(self.stop_reason.as_deref(), self.tool_calls > 0);
         let finished = self.chunk(vec![ChunkChoice {
@@ -374,6 +386,10 @@ impl StreamTranslator for MessagesStream {
 
     fn usage(&self) -> Option<Usage> {
         self.events.usage()
+    }
+
+    fn failed(&self) -> bool {
+        self.events.failed()
     }
 }
 
@@ -643,6 +659,40 @@ mod tests {
                     role.clone(),
                     c(r#"{"content":"Hi"}"#),
                     "data: {\"error\":{\"message\":\"the provider's stream ended before it was complete\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"stream_interrupted\"}}\n\n".into(),
+                ]
+                .concat(),
+            },
+            StreamCase {
+                name: "no content block, end_turn: a silent turn, as in a JSON answer",
+                input: sse(&[
+                    START,
+                    PING,
+                    ("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}"#),
+                    STOP,
+                ]),
+                include_usage: false,
+                json_schema: None,
+                expected: [
+                    role.clone(),
+                    chunk("msg_1", "claude-x", "{}", Some("stop")),
+                    "data: [DONE]\n\n".into(),
+                ]
+                .concat(),
+            },
+            StreamCase {
+                name: "message_stop without a stop_reason did not end the answer",
+                input: sse(&[
+                    START,
+                    ("content_block_start", r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#),
+                    ("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#),
+                    STOP,
+                ]),
+                include_usage: false,
+                json_schema: None,
+                expected: [
+                    role.clone(),
+                    c(r#"{"content":"Hi"}"#),
+                    "data: {\"error\":{\"message\":\"the anthropic provider returned an invalid answer: the stream ended without a stop_reason\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"invalid_upstream_response\"}}\n\n".into(),
                 ]
                 .concat(),
             },

@@ -7,6 +7,11 @@
 //! are merged, and tool results (OpenAI `tool` messages) become `toolResult` blocks of the
 //! user turn that follows the assistant's `toolUse` turn.
 //!
+//! Answers follow Converse's reference: `output.message.content` and `stopReason` are required
+//! (a ConverseStream's `messageStop` carries the latter), else the answer is a 502
+//! (`invalid_upstream_response`). An empty `content` list is an answer (Claude's documented
+//! empty `end_turn` turns, a guardrail's intervention), as is a stream without content events.
+//!
 //! Titan embeds one text per call, so a list of several inputs is refused with a 400 naming
 //! `input` rather than fanned out into several signed calls (use a `cohere.embed-*` model to
 //! embed batches).
@@ -25,7 +30,7 @@ mod wire;
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    sigv4, Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext,
+    sigv4, Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets,
     StreamTranslator, Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
@@ -142,12 +147,16 @@ pub fn build(
             session_token,
         }
     };
+    let credentials = match &auth {
+        AwsAuth::SigV4 {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => vec![access_key_id, secret_access_key, session_token],
+        AwsAuth::ApiKey(key) => vec![key],
+    };
     Ok(Box::new(Bedrock {
-        upstream: Upstream {
-            endpoint,
-            auth: Auth::None,
-            headers: setup.headers()?,
-        },
+        upstream: Upstream::new(endpoint, Auth::None, setup.headers()?, &credentials),
         region: settings.region,
         auth,
     }))
@@ -218,6 +227,10 @@ impl Provider for Bedrock {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -238,7 +251,7 @@ impl Provider for Bedrock {
         response::chat_completion(body, ctx)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(stream::ConverseStream::new(ctx))
     }
 
@@ -266,7 +279,7 @@ impl Provider for Bedrock {
         matches!(self.auth, AwsAuth::SigV4 { .. })
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         error::bedrock_error(status, body)
     }
 }
@@ -325,7 +338,8 @@ mod tests {
         assert!(p.endpoint().tls);
         // Credentials default to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, unset here: the
         // configuration loads, the request fails.
-        let (req, raw) = chat_request(r#"{"model":"m","messages":[]}"#);
+        let (req, raw) =
+            chat_request(r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#);
         let err = p
             .chat_request(&req, raw.as_bytes(), &attempt(CLAUDE))
             .unwrap_err();
@@ -377,7 +391,7 @@ mod tests {
             };
             let up = send_chat(
                 p.as_ref(),
-                r#"{"model":"m","messages":[]}"#,
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
                 &attempt(CLAUDE),
             )
             .unwrap();

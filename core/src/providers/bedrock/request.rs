@@ -11,6 +11,7 @@ use crate::api::chat::{
 };
 use crate::api::ApiError;
 use crate::config::ModelSettings;
+use crate::providers::checks::{self, Constraints, ToolNames};
 use crate::providers::params::unsupported;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -27,16 +28,68 @@ const NATIVE_FIELDS: [&str; 6] = [
 
 const NOT_ON_CONVERSE: &str = "Bedrock's Converse API does not support it";
 
+/// What Converse's reference documents of requests (the penalties are refused before, as
+/// unsupported parameters; empty stop sequences are left out).
+const CONSTRAINTS: Constraints = Constraints {
+    name: "Bedrock's Converse API",
+    temperature: 0.0..=1.0,
+    top_p: 0.0..=1.0,
+    penalties: -2.0..=2.0,
+    max_stop_sequences: 2500,
+    stop_needs_text: false,
+    tool_names: Some(ToolNames {
+        max_len: 64,
+        extra: &[],
+    }),
+    image_types: &[
+        "image/png",
+        "image/jpeg",
+        "image/jpg",
+        "image/gif",
+        "image/webp",
+    ],
+    max_image_bytes: 3_932_160,
+    max_images: 20,
+};
+
 pub(super) fn converse_request<'a>(
     req: &'a ChatRequest,
     settings: &ModelSettings,
 ) -> Result<ConverseRequest<'a>, ApiError> {
     refuse_unsupported(req, settings)?;
-    let (system, messages) = converse_messages(&req.messages)?;
+    let Conversation {
+        system,
+        turns: messages,
+        first,
+    } = converse_messages(&req.messages)?;
+    checks::check(req, &CONSTRAINTS)?;
+    match (messages.first(), first) {
+        (Some(turn), Some(at)) if turn.role != "user" => {
+            return Err(ApiError::invalid_param(
+                format!("messages[{at}].role"),
+                "Bedrock's Converse API needs the conversation to start with a user message.",
+            ));
+        }
+        (Some(_), _) => {}
+        (None, _) => return Err(checks::empty_conversation(CONSTRAINTS.name)),
+    }
+    let tool_config = tool_config(req, settings)?;
+    if tool_config.is_none() {
+        if let Some(at) = req.messages.iter().position(|m| {
+            m.role == Role::Tool || m.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
+        }) {
+            return Err(ApiError::invalid_param(
+                "tools",
+                format!(
+                    "Bedrock's Converse API needs the tools a conversation uses (messages[{at}]) declared in `tools`."
+                ),
+            ));
+        }
+    }
     let inference_config = InferenceConfig {
         max_tokens: req.max_output_tokens().or(settings.max_tokens),
-        temperature: req.temperature,
-        top_p: req.top_p,
+        temperature: CONSTRAINTS.sampling(settings, "temperature", req.temperature)?,
+        top_p: CONSTRAINTS.sampling(settings, "top_p", req.top_p)?,
         stop_sequences: req
             .stop
             .iter()
@@ -55,7 +108,7 @@ pub(super) fn converse_request<'a>(
         messages,
         system,
         inference_config,
-        tool_config: tool_config(req, settings)?,
+        tool_config,
         native,
     })
 }
@@ -108,10 +161,20 @@ fn refuse_unsupported(req: &ChatRequest, settings: &ModelSettings) -> Result<(),
     Ok(())
 }
 
-/// System prompts, and the turns with same-role neighbours merged.
-fn converse_messages(messages: &[Message]) -> Result<(Vec<ContentBlock>, Vec<Turn>), ApiError> {
+/// A request's messages as Converse takes them.
+struct Conversation {
+    system: Vec<ContentBlock>,
+    /// The turns, same-role neighbours merged.
+    turns: Vec<Turn>,
+    /// The message the first turn comes from.
+    first: Option<usize>,
+}
+
+/// System prompts and turns; messages without content are left out.
+fn converse_messages(messages: &[Message]) -> Result<Conversation, ApiError> {
     let mut system = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
+    let mut first = None;
     for (i, m) in messages.iter().enumerate() {
         let (role, blocks) = match m.role {
             Role::System | Role::Developer => {
@@ -128,6 +191,11 @@ fn converse_messages(messages: &[Message]) -> Result<(Vec<ContentBlock>, Vec<Tur
                 ))
             }
         };
+        // Converse refuses a turn without content: a message with none is left out.
+        if blocks.is_empty() {
+            continue;
+        }
+        first.get_or_insert(i);
         match turns.last_mut() {
             Some(last) if last.role == role => last.content.extend(blocks),
             _ => turns.push(Turn {
@@ -136,7 +204,11 @@ fn converse_messages(messages: &[Message]) -> Result<(Vec<ContentBlock>, Vec<Tur
             }),
         }
     }
-    Ok((system, turns))
+    Ok(Conversation {
+        system,
+        turns,
+        first,
+    })
 }
 
 fn user_blocks(m: &Message, i: usize) -> Result<Vec<ContentBlock>, ApiError> {
@@ -537,7 +609,7 @@ mod tests {
                 unsupported: false,
             },
             Refusal {
-                fields: r#""messages":[{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"a","content":"r"}],
+                fields: r#""messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"a","content":"r"}],
                    "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none""#,
                 param: "tool_choice",
                 unsupported: true,
@@ -553,5 +625,92 @@ mod tests {
             let err = converse_body(&request).unwrap_err();
             assert_refused(&err, param, case.unsupported, fields);
         }
+    }
+
+    /// A request Converse is certain to refuse, and the parameter the local 400 names.
+    struct Rejected {
+        name: &'static str,
+        request: String,
+        param: &'static str,
+    }
+
+    #[test]
+    fn requests_converse_refuses_are_refused_here() {
+        let user = r#"{"role":"user","content":"x"}"#;
+        let calls = r#"{"role":"assistant","tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]}"#;
+        let result = r#"{"role":"tool","tool_call_id":"t1","content":"r"}"#;
+        let image = |data: &str| {
+            format!(
+                r#"{{"role":"user","content":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{data}"}}}}]}}"#
+            )
+        };
+        let cases = [
+            Rejected {
+                name: "nothing but a system message",
+                request: r#""messages":[{"role":"system","content":"S"}]"#.to_owned(),
+                param: "messages",
+            },
+            Rejected {
+                name: "a conversation that starts with the assistant",
+                request: format!(
+                    r#""messages":[{{"role":"system","content":"S"}},{{"role":"assistant","content":"Hi"}},{user}]"#
+                ),
+                param: "messages[1].role",
+            },
+            Rejected {
+                name: "an empty user message before the assistant's",
+                request: format!(
+                    r#""messages":[{{"role":"user","content":""}},{{"role":"assistant","content":"Hi"}},{user}]"#
+                ),
+                param: "messages[1].role",
+            },
+            Rejected {
+                name: "tool use in the history and no tools",
+                request: format!(r#""messages":[{user},{calls},{result},{user}]"#),
+                param: "tools",
+            },
+            Rejected {
+                name: "a tool name over 64 characters",
+                request: format!(
+                    r#""messages":[{user}],"tools":[{{"type":"function","function":{{"name":"{}"}}}}]"#,
+                    "f".repeat(65)
+                ),
+                param: "tools[0].function.name",
+            },
+            Rejected {
+                name: "an image over 3.75 MB",
+                request: format!(r#""messages":[{}]"#, image(&"A".repeat(5_300_000))),
+                param: "messages[0].content[0].image_url",
+            },
+            Rejected {
+                name: "21 images",
+                request: format!(r#""messages":[{}]"#, vec![image("AAAA"); 21].join(",")),
+                param: "messages[20].content[0].image_url",
+            },
+            Rejected {
+                name: "a tool result for no call",
+                request: format!(
+                    r#""messages":[{user},{result}],"tools":[{{"type":"function","function":{{"name":"f"}}}}]"#
+                ),
+                param: "messages[1].tool_call_id",
+            },
+        ];
+        let dropping = ModelSettings {
+            drop_unsupported_params: true,
+            ..ModelSettings::default()
+        };
+        for case in cases {
+            let json = format!(r#"{{"model":"m",{}}}"#, case.request);
+            let err = converse_body_with(&json, dropping.clone()).unwrap_err();
+            assert_refused(&err, case.param, false, case.name);
+        }
+        // Out of Converse's range but within OpenAI's: unsupported, left out when dropped.
+        let json = r#"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"user","content":""}],"temperature":1.5}"#;
+        let err = converse_body(json).unwrap_err();
+        assert_refused(&err, "temperature", true, "temperature 1.5");
+        assert_eq!(
+            converse_body_with(json, dropping).unwrap(),
+            json!({"messages": [{"role": "user", "content": [{"text": "x"}]}]})
+        );
     }
 }

@@ -32,11 +32,7 @@ pub(super) fn chat_completion(body: &[u8], ctx: &ResponseContext) -> Result<Tran
             });
         }
     }
-    let finish = match answer.stop_reason.as_deref() {
-        Some(reason) => finish_reason(reason),
-        None if !tool_calls.is_empty() => FinishReason::ToolCalls,
-        None => FinishReason::Stop,
-    };
+    let finish = finish_reason(&answer.stop_reason);
     let usage = answer.usage.map(|u| u.normalise());
     let content = content_beside_tools(text, &tool_calls);
     let message = AssistantMessage::new(content, reasoning, tool_calls);
@@ -167,9 +163,38 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_content_list_is_an_empty_answer() {
+        let p = provider(KEYS);
+        for (stop_reason, finish_reason) in
+            [("end_turn", "stop"), ("content_filtered", "content_filter")]
+        {
+            let body = format!(
+                r#"{{"output":{{"message":{{"role":"assistant","content":[]}}}},"stopReason":"{stop_reason}"}}"#
+            );
+            let t = p.chat_response(body.as_bytes(), &ctx(false)).unwrap();
+            let got: Value = serde_json::from_slice(&t.body.unwrap()).unwrap();
+            assert_eq!(
+                (
+                    &got["choices"][0]["message"]["content"],
+                    &got["choices"][0]["finish_reason"]
+                ),
+                (&json!(""), &json!(finish_reason)),
+                "{stop_reason}"
+            );
+        }
+    }
+
+    #[test]
     fn broken_answers_are_invalid_upstream_responses() {
         let p = provider(KEYS);
-        for broken in [r#"{"output":"#, r#"{"stopReason":"end_turn"}"#, "[]"] {
+        for broken in [
+            r#"{"output":"#,
+            r#"{"stopReason":"end_turn"}"#,
+            "[]",
+            // The message without its content, and an answer without its stop reason.
+            r#"{"output":{"message":{"role":"assistant"}},"stopReason":"end_turn","usage":{"inputTokens":3}}"#,
+            r#"{"output":{"message":{"role":"assistant","content":[{"text":"Hi"}]}}}"#,
+        ] {
             let err = p.chat_response(broken.as_bytes(), &ctx(false)).unwrap_err();
             assert_eq!(err.status, 502, "{broken}");
             assert_eq!(

@@ -7,12 +7,13 @@ use super::KIND;
 use crate::api::chat::{ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta};
 use crate::api::ApiError;
 use crate::providers::{
-    invalid_answer, stream_interrupted, write_sse_error, write_sse_json, write_stream_end,
-    ResponseContext, StreamTranslator,
+    event_too_large, invalid_answer, stream_interrupted, write_sse_error, write_sse_json,
+    write_stream_end, ResponseContext, StreamTranslator,
 };
-use crate::stream::eventstream::{Decoder, Message as EventMessage};
+use crate::stream::eventstream::{DecodeError, Decoder, Message as EventMessage};
 use crate::stream::MAX_EVENT_BYTES;
 use crate::usage::Usage;
+use serde::de::IgnoredAny;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamState {
@@ -132,10 +133,9 @@ impl ConverseStream {
         }
         let payload = event.payload.as_slice();
         let result = match event.header(":event-type").unwrap_or_default() {
-            "messageStart" => {
+            "messageStart" => serde_json::from_slice::<IgnoredAny>(payload).map(|_| {
                 self.ensure_role(out);
-                Ok(())
-            }
+            }),
             "contentBlockStart" => serde_json::from_slice::<BlockStart>(payload).map(|start| {
                 if let Some(tool) = start.start.tool_use {
                     let (index, _) = self.tool_index(start.content_block_index);
@@ -145,12 +145,8 @@ impl ConverseStream {
             "contentBlockDelta" => serde_json::from_slice::<BlockDelta>(payload)
                 .map(|delta| self.block_delta(out, delta)),
             "messageStop" => serde_json::from_slice::<MessageStop>(payload).map(|stop| {
-                let reason = match stop.stop_reason.as_deref() {
-                    Some(r) => finish_reason(r),
-                    None if !self.tool_blocks.is_empty() => FinishReason::ToolCalls,
-                    None => FinishReason::Stop,
-                };
                 self.stopped = true;
+                let reason = finish_reason(&stop.stop_reason);
                 self.write_delta(out, Delta::default(), Some(reason));
             }),
             "metadata" => serde_json::from_slice::<StreamMetadata>(payload).map(|meta| {
@@ -159,8 +155,9 @@ impl ConverseStream {
                     self.usage = Some(u.normalise());
                 }
             }),
-            // contentBlockStop and events added later carry nothing a client needs.
-            _ => Ok(()),
+            // contentBlockStop and events added later carry nothing a client needs, but
+            // are JSON all the same.
+            _ => serde_json::from_slice::<IgnoredAny>(payload).map(|_| ()),
         };
         match result {
             Err(e) => self.fail(out, &invalid_answer(KIND, &e)),
@@ -252,9 +249,10 @@ impl StreamTranslator for ConverseStream {
         }
         if let Err(e) = decoded {
             if self.state == StreamState::Open {
-                let error =
-                    ApiError::upstream(format!("the provider sent a broken event stream: {e}"))
-                        .with_code("invalid_upstream_response");
+                let error = match e {
+                    DecodeError::TooLarge { .. } => event_too_large(),
+                    e => invalid_answer(KIND, format_args!("a broken event stream: {e}")),
+                };
                 self.fail(out, &error);
             }
         }
@@ -274,6 +272,10 @@ impl StreamTranslator for ConverseStream {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn failed(&self) -> bool {
+        self.state == StreamState::Failed
     }
 }
 
@@ -460,7 +462,58 @@ mod tests {
             ),
         ]
         .concat();
+        let invalid =
+            r#""type":"upstream_error","param":null,"code":"invalid_upstream_response"}}"#;
         let cases = [
+            Broken {
+                name: "a broken messageStart",
+                input: [
+                    event("messageStart", r#"{"role":"assis"#),
+                    events[1].clone(),
+                ]
+                .concat(),
+                ending: invalid,
+            },
+            Broken {
+                name: "a broken contentBlockStop",
+                input: [
+                    events[..3].concat(),
+                    event("contentBlockStop", r#"{"contentBlockInd"#),
+                    events[3..].concat(),
+                ]
+                .concat(),
+                ending: invalid,
+            },
+            Broken {
+                name: "a broken event of a type added later",
+                input: [events[..2].concat(), event("citation", "{\"x\":")].concat(),
+                ending: invalid,
+            },
+            Broken {
+                name: "messageStop without a stop reason",
+                input: [
+                    events[..4].concat(),
+                    event("messageStop", "{}"),
+                    events[5].clone(),
+                ]
+                .concat(),
+                ending: invalid,
+            },
+            Broken {
+                name: "an event over the limit",
+                input: [
+                    events[..2].concat(),
+                    event(
+                        "contentBlockDelta",
+                        &format!(
+                            r#"{{"contentBlockIndex":0,"delta":{{"text":"{}"}}}}"#,
+                            "x".repeat(MAX_EVENT_BYTES)
+                        ),
+                    ),
+                ]
+                .concat(),
+                ending: r#"larger than 4 MiB","type":"upstream_error","param":null,"code":null}}"#,
+            },
             Broken {
                 name: "exception mid-stream",
                 input: throttled,
@@ -488,7 +541,7 @@ mod tests {
             Broken {
                 name: "bad checksum",
                 input: corrupt,
-                ending: r#"broken event stream: an event's message checksum is wrong","type":"upstream_error","param":null,"code":"invalid_upstream_response"}}"#,
+                ending: r#"invalid answer: a broken event stream: an event's message checksum is wrong","type":"upstream_error","param":null,"code":"invalid_upstream_response"}}"#,
             },
         ];
         for case in cases {
@@ -499,8 +552,25 @@ mod tests {
             assert!(text.trim_end().ends_with(case.ending), "{name}: {text}");
             assert!(!text.contains("[DONE]"), "{name}: {text}");
             assert!(!text.contains("ignored"), "{name}: {text}");
-            assert_every_split_matches(make, &case.input, &out);
+            if case.input.len() < 10_000 {
+                assert_every_split_matches(make, &case.input, &out);
+            }
         }
+        // No content events, then the stop: an empty answer, as a JSON `content: []` is.
+        let silent = [
+            events[0].clone(),
+            event("messageStop", r#"{"stopReason":"end_turn"}"#),
+            events[5].clone(),
+        ]
+        .concat();
+        let (out, _) = run_stream_whole(|| ConverseStream::new(&ctx(false)), &silent);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            sse(&[
+                r#"[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]"#,
+                r#"[{"index":0,"delta":{},"finish_reason":"stop","logprobs":null}]"#,
+            ]) + "data: [DONE]\n\n"
+        );
         // messageStop without metadata: complete, usage unknown.
         let (out, usage) = run_stream_whole(|| ConverseStream::new(&ctx(true)), &without_metadata);
         assert!(String::from_utf8(out)

@@ -138,8 +138,8 @@ pub(super) enum ToolChoice<'a> {
 #[serde(rename_all = "camelCase")]
 pub(super) struct ConverseResponse {
     pub(super) output: ConverseOutput,
-    #[serde(default)]
-    pub(super) stop_reason: Option<String>,
+    /// Required: an answer without it did not end.
+    pub(super) stop_reason: String,
     #[serde(default)]
     pub(super) usage: Option<WireUsage>,
 }
@@ -149,9 +149,9 @@ pub(super) struct ConverseOutput {
     pub(super) message: OutputMessage,
 }
 
+/// The answer: `content` is required (it may be empty, as Claude's silent turns are).
 #[derive(Deserialize)]
 pub(super) struct OutputMessage {
-    #[serde(default)]
     pub(super) content: Vec<OutputBlock>,
 }
 
@@ -265,8 +265,7 @@ pub(super) struct ReasoningDelta {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct MessageStop {
-    #[serde(default)]
-    pub(super) stop_reason: Option<String>,
+    pub(super) stop_reason: String,
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,10 @@
 //!   (400 naming `tool_choice`, or left out with `drop_unsupported_params`).
 //! - Finish `ERROR` answers 502 (a stream ends with an error event), `TIMEOUT` 504,
 //!   `ERROR_TOXIC` finishes with `content_filter`.
+//! - An answer must have its `finish_reason` and say something: text or tool calls (a tool plan
+//!   or thinking alone is not an answer). `MAX_TOKENS`, `STOP_SEQUENCE` and `ERROR_TOXIC`
+//!   explain an empty one; a `COMPLETE` (or `TOOL_CALL`) answer without them is a 502
+//!   `invalid_upstream_response`, or that error event in a stream.
 //! - Status 402 (billing) becomes 429 `insufficient_quota` like OpenAI's, so fallbacks move on;
 //!   498 (invalid token) becomes 401; 499 (cancelled, retryable per Cohere) and 503 become 503;
 //!   other 5xx become 502.
@@ -29,8 +33,8 @@ mod wire;
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
-    UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
+    Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -61,11 +65,12 @@ pub fn build(
     let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: CohereSettings = setup.settings().map_err(|p| vec![p])?;
     Ok(Box::new(Cohere {
-        upstream: Upstream {
+        upstream: Upstream::new(
             endpoint,
-            auth: Auth::Bearer(setup.api_key()),
-            headers: setup.headers()?,
-        },
+            Auth::Bearer(setup.api_key()),
+            setup.headers()?,
+            &[],
+        ),
         embed_input_type: settings.embed_input_type,
     }))
 }
@@ -90,6 +95,10 @@ impl Provider for Cohere {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -104,7 +113,7 @@ impl Provider for Cohere {
         response::chat_completion(body, ctx)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(stream::CohereStream::new(ctx))
     }
 
@@ -126,7 +135,7 @@ impl Provider for Cohere {
         embeddings::embed_response(body, ctx)
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         error::cohere_error(status, body)
     }
 }

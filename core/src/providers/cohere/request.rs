@@ -8,10 +8,26 @@ use crate::api::chat::{
     ChatRequest, ContentPart, Message, MessageContent, ResponseFormat, Role, ToolChoice,
 };
 use crate::api::ApiError;
+use crate::providers::checks::{self, Constraints};
 use crate::providers::params::unsupported;
 use crate::providers::Attempt;
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+/// What Cohere's chat reference documents of requests (`p` and the penalties narrower than
+/// OpenAI's; tool names and image sizes not documented).
+const CONSTRAINTS: Constraints = Constraints {
+    name: "Cohere",
+    temperature: 0.0..=2.0,
+    top_p: 0.01..=0.99,
+    penalties: 0.0..=1.0,
+    max_stop_sequences: 5,
+    stop_needs_text: false,
+    tool_names: None,
+    image_types: &["image/png", "image/jpeg", "image/webp", "image/gif"],
+    max_image_bytes: usize::MAX,
+    max_images: usize::MAX,
+};
 
 /// Request fields only Cohere knows, passed through when a client sends them.
 const NATIVE_FIELDS: &[&str] = &["k", "safety_mode", "thinking", "priority"];
@@ -118,6 +134,9 @@ pub(super) fn chat_body<'a>(
         .enumerate()
         .map(|(i, m)| message(i, m))
         .collect::<Result<Vec<_>, _>>()?;
+    checks::check(req, &CONSTRAINTS)?;
+    let sampling =
+        |param: &str, value: Option<f64>| CONSTRAINTS.sampling(attempt.settings, param, value);
 
     Ok(ChatBody {
         model: attempt.upstream_model,
@@ -127,12 +146,12 @@ pub(super) fn chat_body<'a>(
         tool_choice,
         response_format,
         max_tokens: req.max_output_tokens().or(attempt.settings.max_tokens),
-        temperature: req.temperature,
-        p: req.top_p,
+        temperature: sampling("temperature", req.temperature)?,
+        p: sampling("top_p", req.top_p)?,
         stop_sequences: req.stop.as_ref().map(|s| s.0.as_slice()),
         seed: req.seed,
-        frequency_penalty: req.frequency_penalty,
-        presence_penalty: req.presence_penalty,
+        frequency_penalty: sampling("frequency_penalty", req.frequency_penalty)?,
+        presence_penalty: sampling("presence_penalty", req.presence_penalty)?,
         stream: req.stream,
         native,
     })
@@ -406,6 +425,33 @@ mod tests {
             Refusal {
                 fields: json!({"tools":[{"type":"code_interpreter","function":{"name":"f"}}]}),
                 param: "tools[0].type",
+                unsupported: false,
+            },
+            // Values OpenAI takes that Cohere's documented ranges do not.
+            Refusal {
+                fields: json!({"top_p":1.0}),
+                param: "top_p",
+                unsupported: true,
+            },
+            Refusal {
+                fields: json!({"frequency_penalty":-0.5}),
+                param: "frequency_penalty",
+                unsupported: true,
+            },
+            // What Cohere is certain to refuse.
+            Refusal {
+                fields: json!({"stop":["a","b","c","d","e","f"]}),
+                param: "stop",
+                unsupported: false,
+            },
+            Refusal {
+                fields: json!({"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/bmp;base64,Qk0="}}]}]}),
+                param: "messages[0].content[0].image_url",
+                unsupported: false,
+            },
+            Refusal {
+                fields: json!({"messages":[{"role":"user","content":"x"},{"role":"tool","tool_call_id":"c9","content":"r"}]}),
+                param: "messages[1].tool_call_id",
                 unsupported: false,
             },
             Refusal {

@@ -6,12 +6,11 @@ use crate::api::chat::{
     content_beside_tools, AssistantMessage, FinishReason, FunctionCallOut, ToolCallOut,
 };
 use crate::api::{ApiError, ErrorKind};
-use crate::providers::{invalid_answer, ResponseContext, Translated};
+use crate::providers::{invalid_answer, no_content, ResponseContext, Translated};
 
 pub(super) fn chat_completion(body: &[u8], ctx: &ResponseContext) -> Result<Translated, ApiError> {
     let answer: WireChatResponse =
         serde_json::from_slice(body).map_err(|e| invalid_answer(KIND, &e))?;
-    let finish = finish_reason(answer.finish_reason.as_deref())?;
     let usage = answer.usage.map(WireUsage::normalise);
     let message = answer.message;
     let mut text = String::new();
@@ -42,17 +41,24 @@ pub(super) fn chat_completion(body: &[u8], ctx: &ResponseContext) -> Result<Tran
             },
         })
         .collect();
+    let said = !text.is_empty() || !tool_calls.is_empty();
+    let finish = finish_reason(answer.finish_reason.as_deref(), said)?;
     let content = content_beside_tools(text, &tool_calls);
     let message = AssistantMessage::new(content, reasoning, tool_calls);
     Translated::one_choice(ctx, answer.id, None, message, finish, usage)
 }
 
-/// Cohere's finish reason; the ones that mean the generation failed become errors.
-pub(super) fn finish_reason(reason: Option<&str>) -> Result<FinishReason, ApiError> {
+/// Cohere's finish reason (required: an answer without one did not end); the ones that mean
+/// the generation failed become errors, and so does a `COMPLETE` answer that `said` nothing
+/// (no text, no tool call): only the token limit, a stop sequence or the toxicity filter
+/// explain an empty one.
+pub(super) fn finish_reason(reason: Option<&str>, said: bool) -> Result<FinishReason, ApiError> {
     match reason {
+        None => Err(invalid_answer(KIND, "no `finish_reason`")),
         Some("MAX_TOKENS") => Ok(FinishReason::Length),
-        Some("TOOL_CALL") => Ok(FinishReason::ToolCalls),
+        Some("TOOL_CALL") if said => Ok(FinishReason::ToolCalls),
         Some("ERROR_TOXIC") => Ok(FinishReason::ContentFilter),
+        Some("STOP_SEQUENCE") => Ok(FinishReason::Stop),
         Some("ERROR") => Err(ApiError::upstream(
             "the Cohere provider stopped generating because of an error",
         )
@@ -61,8 +67,9 @@ pub(super) fn finish_reason(reason: Option<&str>) -> Result<FinishReason, ApiErr
             ErrorKind::Timeout,
             "the Cohere provider timed out while generating",
         )),
-        // COMPLETE, STOP_SEQUENCE, and reasons added later.
-        _ => Ok(FinishReason::Stop),
+        // COMPLETE, and reasons added later.
+        Some(_) if said => Ok(FinishReason::Stop),
+        Some(_) => Err(no_content(KIND)),
     }
 }
 
@@ -147,8 +154,9 @@ mod tests {
             let (got, _) = respond(case.answer).unwrap();
             assert_eq!(got, case.expected, "{}", case.name);
         }
-        let (_, usage) =
-            respond(json!({"finish_reason":"COMPLETE","message":{},"usage":usage})).unwrap();
+        let (_, usage) = respond(json!({"finish_reason":"COMPLETE","usage":usage,
+            "message":{"content":[{"type":"text","text":"x"}]}}))
+        .unwrap();
         assert_eq!(
             usage,
             Some(Usage {
@@ -195,6 +203,27 @@ mod tests {
                 answer: r#"{"finish_reason":"TIMEOUT","message":{}}"#,
                 status: 504,
                 code: None,
+            },
+            // A message without content, an empty one, and an answer that did not end.
+            Failed {
+                answer: r#"{"id":"co-1","finish_reason":"COMPLETE","message":{"role":"assistant"},"usage":{"tokens":{"input_tokens":3}}}"#,
+                status: 502,
+                code: Some("invalid_upstream_response"),
+            },
+            Failed {
+                answer: r#"{"finish_reason":"COMPLETE","message":{"content":[{"type":"text","text":""}]}}"#,
+                status: 502,
+                code: Some("invalid_upstream_response"),
+            },
+            Failed {
+                answer: r#"{"finish_reason":"TOOL_CALL","message":{"tool_plan":"I will call f."}}"#,
+                status: 502,
+                code: Some("invalid_upstream_response"),
+            },
+            Failed {
+                answer: r#"{"message":{"content":[{"type":"text","text":"Hi"}]}}"#,
+                status: 502,
+                code: Some("invalid_upstream_response"),
             },
         ];
         for case in cases {

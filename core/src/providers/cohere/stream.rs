@@ -26,6 +26,8 @@ pub struct CohereStream {
     include_usage: bool,
     started: bool,
     tool_calls: u32,
+    /// Answer text went out (a plan or thinking is not an answer).
+    has_text: bool,
     usage: Option<Usage>,
     done: bool,
     errored: bool,
@@ -42,6 +44,7 @@ impl CohereStream {
             include_usage: ctx.include_usage,
             started: false,
             tool_calls: 0,
+            has_text: false,
             usage: None,
             done: false,
             errored: false,
@@ -103,16 +106,21 @@ impl CohereStream {
             // `[DONE]` follows `message-end`, which already closed the client stream.
             return Ok(());
         }
+        if !data.starts_with('{') {
+            return Err(invalid_answer(KIND, "an event that is not a JSON object"));
+        }
         let parsed: WireEvent = serde_json::from_str(data).map_err(|e| invalid_answer(KIND, &e))?;
-        let kind = parsed.kind.as_deref().or(event.event.as_deref());
+        let Some(kind) = parsed.kind.as_deref().or(event.event.as_deref()) else {
+            return Err(invalid_answer(KIND, "an event without a type"));
+        };
         match kind {
-            Some("message-start") => {
+            "message-start" => {
                 if let Some(id) = parsed.id.filter(|_| !self.started) {
                     self.id = id;
                 }
                 self.start(out);
             }
-            Some("content-start" | "content-delta" | "tool-plan-delta") => {
+            "content-start" | "content-delta" | "tool-plan-delta" => {
                 let message = delta::<MessageDelta>(parsed.delta)?
                     .message
                     .unwrap_or_default();
@@ -126,13 +134,14 @@ impl CohereStream {
                     reasoning_content: reasoning.filter(|t| !t.is_empty()),
                     ..Delta::default()
                 };
+                self.has_text |= delta.content.is_some();
                 if delta.content.is_some() || delta.reasoning_content.is_some() {
                     self.send(delta, out);
                 } else {
                     self.start(out);
                 }
             }
-            Some("tool-call-start") => {
+            "tool-call-start" => {
                 let call = delta::<MessageDelta>(parsed.delta)?
                     .message
                     .and_then(|m| m.tool_calls)
@@ -152,7 +161,7 @@ impl CohereStream {
                     out,
                 );
             }
-            Some("tool-call-delta") => {
+            "tool-call-delta" => {
                 let Some(index) = self.tool_calls.checked_sub(1) else {
                     return Err(invalid_answer(
                         KIND,
@@ -173,7 +182,7 @@ impl CohereStream {
                     self.send(tool_delta(index, None, function), out);
                 }
             }
-            Some("message-end") => {
+            "message-end" => {
                 let end = delta::<EndDelta>(parsed.delta)?;
                 if let Some(usage) = end.usage {
                     self.usage = Some(usage.normalise());
@@ -181,7 +190,8 @@ impl CohereStream {
                 if let Some(message) = end.error.filter(|m| !m.is_empty()) {
                     return Err(ApiError::upstream(message).with_code("provider_error"));
                 }
-                let finish = finish_reason(end.finish_reason.as_deref())?;
+                let said = self.has_text || self.tool_calls > 0;
+                let finish = finish_reason(end.finish_reason.as_deref(), said)?;
                 self.start(out);
                 write_sse_json(out, &self.chunk(Delta::default(), Some(finish)));
                 let usage = self.usage.filter(|_| self.include_usage);
@@ -222,11 +232,11 @@ impl StreamTranslator for CohereStream {
             return;
         }
         let events = &mut self.events;
-        if self.parser.feed(chunk, |e| events.push(e)).is_err() {
-            self.fail(event_too_large(), out);
-            return;
-        }
+        let parsed = self.parser.feed(chunk, |e| events.push(e));
         self.emit(out);
+        if parsed.is_err() && !(self.done || self.errored) {
+            self.fail(event_too_large(), out);
+        }
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
@@ -242,6 +252,10 @@ impl StreamTranslator for CohereStream {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn failed(&self) -> bool {
+        self.errored
     }
 }
 
@@ -414,6 +428,46 @@ data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"ERROR\",\"error\"
             Failed {
                 name: "not JSON",
                 input: "data: {not json\n\n".to_string(),
+                code: "invalid_upstream_response",
+            },
+            Failed {
+                name: "straight from the start to the end: no content",
+                input: "event: message-start\n\
+data: {\"id\":\"co-1\",\"type\":\"message-start\",\"delta\":{\"message\":{\"role\":\"assistant\",\"content\":[]}}}\n\n\
+event: message-end\n\
+data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}\n\n\
+data: [DONE]\n\n".to_string(),
+                code: "invalid_upstream_response",
+            },
+            Failed {
+                name: "a plan but no tool call",
+                input: "data: {\"type\":\"tool-plan-delta\",\"delta\":{\"message\":{\"tool_plan\":\"I will\"}}}\n\n\
+data: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"TOOL_CALL\"}}\n\n".to_string(),
+                code: "invalid_upstream_response",
+            },
+            Failed {
+                name: "an end without a finish reason",
+                input: "data: {\"type\":\"content-delta\",\"delta\":{\"message\":{\"content\":{\"text\":\"x\"}}}}\n\n\
+data: {\"type\":\"message-end\",\"delta\":{}}\n\n".to_string(),
+                code: "invalid_upstream_response",
+            },
+            Failed {
+                name: "an event without a type",
+                input: "data: {\"delta\":{\"message\":{\"content\":{\"text\":\"x\"}}}}\n\n".to_string(),
+                code: "invalid_upstream_response",
+            },
+            Failed {
+                name: "an event that is not an object",
+                input: "event: content-delta\ndata: [\"x\"]\n\n".to_string(),
+                code: "invalid_upstream_response",
+            },
+            Failed {
+                name: "a broken copy of an event in the middle",
+                input: TEXT_STREAM.replacen(
+                    "event: content-end",
+                    "event: content-delta\ndata: {\"type\":\"content-delta\",\"index\":0,\"delta\":{\"mess\n\nevent: content-end",
+                    1,
+                ),
                 code: "invalid_upstream_response",
             },
             Failed {

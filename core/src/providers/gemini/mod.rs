@@ -21,6 +21,11 @@
 //!   change its status any more) and as an answer blocked by `SAFETY` and the like.
 //! - **Malformed tool calls** (`MALFORMED_FUNCTION_CALL` and kin) are not turned into `stop`: they
 //!   are a 502 (JSON) or an error event (stream), so the client or the fallback sees the failure.
+//! - **Candidates without content.** A candidate must say something: answer text or a function
+//!   call (thoughts alone are not an answer). Without, only its `finishReason` can explain it: a
+//!   safety or recitation block (`content_filter`) or `MAX_TOKENS` (thinking can use the whole
+//!   budget; `length`). A candidate that stops (`STOP`, `OTHER`, or no reason) without content
+//!   is no answer: a 502 `invalid_upstream_response`, or that error event in a stream.
 
 mod embeddings;
 mod error;
@@ -41,8 +46,8 @@ use embeddings::{batch_embed_body, batch_embed_response};
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
-    UpstreamRequest,
+    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
+    Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -76,11 +81,12 @@ pub fn build(
     let endpoint = setup.endpoint(kind, None).map_err(|p| vec![p])?;
     let settings: GeminiSettings = setup.settings().map_err(|p| vec![p])?;
     Ok(Box::new(Gemini {
-        upstream: Upstream {
+        upstream: Upstream::new(
             endpoint,
-            auth: Auth::Header("x-goog-api-key", setup.api_key()),
-            headers: setup.headers()?,
-        },
+            Auth::Header("x-goog-api-key", setup.api_key()),
+            setup.headers()?,
+            &[],
+        ),
         api_version: settings.api_version,
     }))
 }
@@ -107,6 +113,10 @@ impl Provider for Gemini {
         &self.upstream.endpoint
     }
 
+    fn secrets(&self) -> &Secrets {
+        &self.upstream.secrets
+    }
+
     fn chat_request(
         &self,
         req: &ChatRequest,
@@ -121,7 +131,7 @@ impl Provider for Gemini {
         chat_completion(KIND, body, ctx)
     }
 
-    fn chat_stream(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+    fn stream_translator(&self, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
         Box::new(GeminiStream::new(KIND, ctx))
     }
 
@@ -144,7 +154,7 @@ impl Provider for Gemini {
         batch_embed_response(KIND, body, ctx)
     }
 
-    fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
+    fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         google_error(status, body)
     }
 }
@@ -223,7 +233,7 @@ mod tests {
         let missing = provider("kind: gemini\napi_key: {env: UNSET}");
         let err = send_chat(
             missing.as_ref(),
-            r#"{"model":"m","messages":[]}"#,
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
             &attempt("g"),
         )
         .unwrap_err();

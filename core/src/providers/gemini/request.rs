@@ -11,6 +11,7 @@ use crate::api::chat::{
     ToolChoice,
 };
 use crate::api::ApiError;
+use crate::providers::checks::{self, Constraints, ToolNames};
 use crate::providers::params::unsupported;
 use crate::providers::Attempt;
 use serde_json::{Map, Value};
@@ -26,20 +27,46 @@ const IGNORED_FIELDS: [&str; 1] = ["store"];
 
 const NOT_ON_GEMINI: &str = "Gemini does not support it";
 
+/// What the `generateContent` reference documents of requests.
+const CONSTRAINTS: Constraints = Constraints {
+    name: "Gemini",
+    temperature: 0.0..=2.0,
+    top_p: 0.0..=1.0,
+    penalties: -2.0..=2.0,
+    max_stop_sequences: 5,
+    stop_needs_text: false,
+    tool_names: Some(ToolNames {
+        max_len: 128,
+        extra: &['.', ':'],
+    }),
+    image_types: &[
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+    ],
+    max_image_bytes: 20 * 1024 * 1024,
+    max_images: 3000,
+};
+
+/// `candidateCount` goes from 1 to 8.
+const MAX_CANDIDATES: u32 = 8;
+
 /// The `generateContent` body for a chat request (no model: it is in the path).
 pub fn generate_content_body(req: &ChatRequest, attempt: &Attempt) -> Result<Vec<u8>, ApiError> {
-    let unsupported = |param: &str| unsupported(attempt.settings, param, NOT_ON_GEMINI);
+    let refuse = |param: &str| unsupported(attempt.settings, param, NOT_ON_GEMINI);
     if req.logprobs == Some(true) {
-        unsupported("logprobs")?;
+        refuse("logprobs")?;
     }
     if req.top_logprobs.is_some() {
-        unsupported("top_logprobs")?;
+        refuse("top_logprobs")?;
     }
     if req.logit_bias.as_ref().is_some_and(|b| !b.is_empty()) {
-        unsupported("logit_bias")?;
+        refuse("logit_bias")?;
     }
     if req.parallel_tool_calls == Some(false) {
-        unsupported("parallel_tool_calls")?;
+        refuse("parallel_tool_calls")?;
     }
     let mut top_k = None;
     for (name, value) in &req.extra {
@@ -50,11 +77,24 @@ pub fn generate_content_body(req: &ChatRequest, attempt: &Attempt) -> Result<Vec
                 })?)
             }
             n if IGNORED_FIELDS.contains(&n) => {}
-            other => unsupported(other)?,
+            other => refuse(other)?,
         }
     }
 
     let (system_instruction, contents) = contents(&req.messages)?;
+    let candidate_count = match req.n {
+        Some(n) if n > MAX_CANDIDATES => {
+            unsupported(
+                attempt.settings,
+                "n",
+                &format!("Gemini returns at most {MAX_CANDIDATES} candidates"),
+            )?;
+            None
+        }
+        n => n,
+    };
+    let sampling =
+        |param: &str, value: Option<f64>| CONSTRAINTS.sampling(attempt.settings, param, value);
     let tools = match &req.tools {
         Some(tools) if !tools.is_empty() => vec![ToolDeclarations {
             function_declarations: tools
@@ -77,6 +117,10 @@ pub fn generate_content_body(req: &ChatRequest, attempt: &Attempt) -> Result<Vec
         }],
         _ => Vec::new(),
     };
+    checks::check(req, &CONSTRAINTS)?;
+    if contents.is_empty() {
+        return Err(checks::empty_conversation(CONSTRAINTS.name));
+    }
     let tool_config = req.tool_choice.as_ref().map(|choice| {
         let (mode, allowed) = match choice {
             ToolChoice::None => ("NONE", Vec::new()),
@@ -100,14 +144,14 @@ pub fn generate_content_body(req: &ChatRequest, attempt: &Attempt) -> Result<Vec
     };
     let generation_config = GenerationConfig {
         stop_sequences: req.stop.as_ref().map(|s| s.0.clone()).unwrap_or_default(),
-        candidate_count: req.n,
+        candidate_count,
         max_output_tokens: req.max_output_tokens().or(attempt.settings.max_tokens),
-        temperature: req.temperature,
-        top_p: req.top_p,
+        temperature: sampling("temperature", req.temperature)?,
+        top_p: sampling("top_p", req.top_p)?,
         top_k,
         seed: req.seed,
-        presence_penalty: req.presence_penalty,
-        frequency_penalty: req.frequency_penalty,
+        presence_penalty: sampling("presence_penalty", req.presence_penalty)?,
+        frequency_penalty: sampling("frequency_penalty", req.frequency_penalty)?,
         response_mime_type,
         response_json_schema,
         thinking_config: req
@@ -519,37 +563,37 @@ mod tests {
     fn request_refusals_name_the_parameter() {
         let cases = [
             Refusal {
-                request: json!({"model":"m","messages":[],"logprobs":true}),
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"logprobs":true}),
                 param: "logprobs",
                 unsupported: true,
             },
             Refusal {
-                request: json!({"model":"m","messages":[],"top_logprobs":2}),
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"top_logprobs":2}),
                 param: "top_logprobs",
                 unsupported: true,
             },
             Refusal {
-                request: json!({"model":"m","messages":[],"logit_bias":{"1":2}}),
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"logit_bias":{"1":2}}),
                 param: "logit_bias",
                 unsupported: true,
             },
             Refusal {
-                request: json!({"model":"m","messages":[],"parallel_tool_calls":false}),
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"parallel_tool_calls":false}),
                 param: "parallel_tool_calls",
                 unsupported: true,
             },
             Refusal {
-                request: json!({"model":"m","messages":[],"service_tier":"flex"}),
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"service_tier":"flex"}),
                 param: "service_tier",
                 unsupported: true,
             },
             Refusal {
-                request: json!({"model":"m","messages":[],"top_k":"many"}),
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"top_k":"many"}),
                 param: "top_k",
                 unsupported: false,
             },
             Refusal {
-                request: json!({"model":"m","messages":[],"tools":[{"type":"code_interpreter","function":{"name":"x"}}]}),
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"code_interpreter","function":{"name":"x"}}]}),
                 param: "tools[0].type",
                 unsupported: false,
             },
@@ -575,6 +619,47 @@ mod tests {
                     {"type":"file","file":{"file_id":"file-abc"}}]}]}),
                 param: "messages[0].content[0]",
                 unsupported: false,
+            },
+            // What Gemini is certain to refuse.
+            Refusal {
+                request: json!({"model":"m","messages":[{"role":"system","content":"S"},{"role":"user","content":""}]}),
+                param: "messages",
+                unsupported: false,
+            },
+            Refusal {
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e","f"]}),
+                param: "stop",
+                unsupported: false,
+            },
+            Refusal {
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],
+                    "tools":[{"type":"function","function":{"name":"read file"}}]}),
+                param: "tools[0].function.name",
+                unsupported: false,
+            },
+            Refusal {
+                request: json!({"model":"m","messages":[{"role":"user","content":[
+                    {"type":"image_url","image_url":{"url":"data:image/gif;base64,R0lG"}}]}]}),
+                param: "messages[0].content[0].image_url",
+                unsupported: false,
+            },
+            Refusal {
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"},
+                    {"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}},
+                        {"id":"b","type":"function","function":{"name":"f","arguments":"{}"}}]},
+                    {"role":"tool","tool_call_id":"a","content":"1"},{"role":"user","content":"and?"}]}),
+                param: "messages[1].tool_calls[1]",
+                unsupported: false,
+            },
+            Refusal {
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":2.5}),
+                param: "temperature",
+                unsupported: false,
+            },
+            Refusal {
+                request: json!({"model":"m","messages":[{"role":"user","content":"x"}],"n":9}),
+                param: "n",
+                unsupported: true,
             },
         ];
         for case in cases {

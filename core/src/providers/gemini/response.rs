@@ -7,15 +7,18 @@ use crate::api::chat::{
     ToolCallOut,
 };
 use crate::api::ApiError;
-use crate::providers::{invalid_answer, ResponseContext, Translated};
+use crate::providers::{invalid_answer, no_content, ResponseContext, Translated};
 use serde_json::Value;
 
-/// How a candidate ended, in OpenAI's words; tool-call failures are errors, not endings.
+/// How a candidate ended, in OpenAI's words. Tool-call failures are errors, not endings, and
+/// so is a candidate that stopped without answer text or a tool call (`has_text`): only a
+/// filter or the token limit explain an empty one.
 pub(super) fn finish_reason(
     kind: &str,
     reason: &str,
     message: Option<&str>,
     has_tool_calls: bool,
+    has_text: bool,
 ) -> Result<FinishReason, ApiError> {
     Ok(match reason {
         "MAX_TOKENS" => FinishReason::Length,
@@ -35,6 +38,7 @@ pub(super) fn finish_reason(
             .with_code(reason.to_ascii_lowercase()))
         }
         _ if has_tool_calls => FinishReason::ToolCalls,
+        _ if !has_text => return Err(no_content(kind)),
         _ => FinishReason::Stop,
     })
 }
@@ -105,6 +109,7 @@ pub fn chat_completion(
             candidate.finish_reason.as_deref().unwrap_or("STOP"),
             candidate.finish_message.as_deref(),
             !said.calls.is_empty(),
+            !said.text.is_empty(),
         )?;
         let tool_calls: Vec<ToolCallOut> = said
             .calls
@@ -194,6 +199,12 @@ mod tests {
                         {"index":2,"message":{"role":"assistant","content":""},"finish_reason":"content_filter","logprobs":null}]}),
             },
             Case {
+                name: "the token limit reached while thinking: an empty length answer",
+                answer: json!({"candidates":[{"content":{"role":"model"},"finishReason":"MAX_TOKENS","index":0}]}),
+                expected: json!({"id":"chatcmpl-req-1","object":"chat.completion","created":1_700_000_000,"model":"up-model",
+                    "choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"length","logprobs":null}]}),
+            },
+            Case {
                 name: "a blocked prompt is an empty content_filter answer",
                 answer: json!({"promptFeedback":{"blockReason":"PROHIBITED_CONTENT"},
                     "usageMetadata":{"promptTokenCount":8,"totalTokenCount":8}}),
@@ -237,6 +248,28 @@ mod tests {
             Broken {
                 answer: r#"{"candidates":[{"content":{"parts":[]},"finishReason":"MALFORMED_FUNCTION_CALL","finishMessage":"bad call"}]}"#,
                 code: "malformed_function_call",
+            },
+            // Candidates that stopped without a word: no answer.
+            Broken {
+                answer: r#"{"candidates":[{"index":0,"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3},"responseId":"r"}"#,
+                code: "invalid_upstream_response",
+            },
+            Broken {
+                answer: r#"{"candidates":[{"content":{"role":"model"},"finishReason":"STOP"}]}"#,
+                code: "invalid_upstream_response",
+            },
+            Broken {
+                answer: r#"{"candidates":[{"content":{"role":"model","parts":[{"text":""}]}}]}"#,
+                code: "invalid_upstream_response",
+            },
+            Broken {
+                answer: r#"{"candidates":[{"content":{"parts":[{"text":"hmm","thought":true}]},"finishReason":"STOP"}]}"#,
+                code: "invalid_upstream_response",
+            },
+            Broken {
+                answer: r#"{"candidates":[{"content":{"parts":[{"text":"a"}]},"finishReason":"STOP","index":0},
+                    {"finishReason":"OTHER","index":1}]}"#,
+                code: "invalid_upstream_response",
             },
         ];
         for case in cases {

@@ -25,6 +25,8 @@ enum StreamState {
 struct CandidateStream {
     index: u32,
     tool_calls: u32,
+    /// Answer text went out for it (reasoning is not an answer).
+    has_text: bool,
     finished: bool,
 }
 
@@ -110,6 +112,7 @@ impl GeminiStream {
         self.candidates.push(CandidateStream {
             index,
             tool_calls: 0,
+            has_text: false,
             finished: false,
         });
         Some(self.candidates.len() - 1)
@@ -124,7 +127,17 @@ impl GeminiStream {
             if data.is_empty() || data == "[DONE]" {
                 continue;
             }
+            if !data.starts_with('{') {
+                let err = invalid_answer(self.kind, "an event that is not a JSON object");
+                self.fail(out, &err);
+                return;
+            }
             match serde_json::from_str::<GenerateContentResponse>(data) {
+                Ok(answer) if answer.says_nothing() => {
+                    let err =
+                        invalid_answer(self.kind, "an event with neither candidates nor usage");
+                    self.fail(out, &err);
+                }
                 Ok(answer) => self.answer(answer, out),
                 Err(e) => {
                     let err = invalid_answer(self.kind, e);
@@ -168,12 +181,16 @@ impl GeminiStream {
             let parts = candidate.content.map(|c| c.parts).unwrap_or_default();
             self.parts(pos, index, parts, out);
             if let Some(reason) = candidate.finish_reason.as_deref() {
-                let has_calls = self.candidates.get(pos).is_some_and(|c| c.tool_calls > 0);
+                let (has_calls, has_text) = self
+                    .candidates
+                    .get(pos)
+                    .map_or((false, false), |c| (c.tool_calls > 0, c.has_text));
                 let finish = finish_reason(
                     self.kind,
                     reason,
                     candidate.finish_message.as_deref(),
                     has_calls,
+                    has_text,
                 );
                 self.finish_candidate(pos, finish, out);
                 if self.state != StreamState::Open {
@@ -217,6 +234,9 @@ impl GeminiStream {
                                 ..Delta::default()
                             }
                         } else {
+                            if let Some(state) = self.candidates.get_mut(pos) {
+                                state.has_text = true;
+                            }
                             Delta {
                                 content: Some(text),
                                 ..Delta::default()
@@ -254,11 +274,11 @@ impl StreamTranslator for GeminiStream {
             return;
         }
         let events = &mut self.events;
-        if self.parser.feed(chunk, |e| events.push(e)).is_err() {
-            self.fail(out, &event_too_large());
-            return;
-        }
+        let parsed = self.parser.feed(chunk, |e| events.push(e));
         self.emit(out);
+        if parsed.is_err() && self.state == StreamState::Open {
+            self.fail(out, &event_too_large());
+        }
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) {
@@ -282,6 +302,10 @@ impl StreamTranslator for GeminiStream {
 
     fn usage(&self) -> Option<Usage> {
         self.usage
+    }
+
+    fn failed(&self) -> bool {
+        self.state == StreamState::Failed
     }
 }
 
@@ -333,6 +357,7 @@ mod tests {
         .concat();
         let blocked = "data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"},\"usageMetadata\":{\"promptTokenCount\":4},\"responseId\":\"r1\",\"modelVersion\":\"gemini-x\"}\n\n";
         let interrupted = "{\"error\":{\"message\":\"the provider's stream ended before it was complete\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"stream_interrupted\"}}";
+        let no_content = "{\"error\":{\"message\":\"the gemini provider returned an invalid answer: an answer without content\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"invalid_upstream_response\"}}";
         let cut = text_stream
             .get(..text_stream.rfind("data:").unwrap())
             .unwrap();
@@ -390,6 +415,39 @@ mod tests {
                 expected: format!(
                     "{role}data: {{\"error\":{{\"message\":\"the gemini model produced an unusable tool call (MALFORMED_FUNCTION_CALL)\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"malformed_function_call\"}}}}\n\n"
                 ),
+            },
+            StreamCase {
+                name: "a candidate that stops without content",
+                include_usage: false,
+                input: "data: {\"candidates\":[{\"index\":0,\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":4},\"responseId\":\"r1\",\"modelVersion\":\"gemini-x\"}\r\n\r\n".to_owned(),
+                expected: format!("{role}data: {no_content}\n\n"),
+            },
+            StreamCase {
+                name: "thoughts, then a stop without answer text",
+                include_usage: false,
+                input: text_stream.replace("Hel", "").replace("lo \\\"é\\\"", ""),
+                expected: format!("{role}{}data: {no_content}\n\n", chunk(r#"{"reasoning_content":"hmm"}"#, "null")),
+            },
+            StreamCase {
+                name: "thoughts, then the token limit: an empty length answer",
+                include_usage: false,
+                input: "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hmm\",\"thought\":true}]},\"finishReason\":\"MAX_TOKENS\"}],\"responseId\":\"r1\",\"modelVersion\":\"gemini-x\"}\n\n".to_owned(),
+                expected: format!("{role}{}{}data: [DONE]\n\n", chunk(r#"{"reasoning_content":"hmm"}"#, "null"), chunk("{}", "\"length\"")),
+            },
+            StreamCase {
+                name: "an event that is not an object",
+                include_usage: false,
+                input: format!("{}data: [1]\n\n", text_stream.get(..text_stream.find("\r\n\r\n").unwrap() + 4).unwrap()),
+                expected: format!(
+                    "{role}{}data: {{\"error\":{{\"message\":\"the gemini provider returned an invalid answer: an event that is not a JSON object\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"invalid_upstream_response\"}}}}\n\n",
+                    chunk(r#"{"reasoning_content":"hmm"}"#, "null")
+                ),
+            },
+            StreamCase {
+                name: "an event of another shape",
+                include_usage: false,
+                input: "data: {\"kind\":\"chunk\"}\n\n".to_owned(),
+                expected: "data: {\"error\":{\"message\":\"the gemini provider returned an invalid answer: an event with neither candidates nor usage\",\"type\":\"upstream_error\",\"param\":null,\"code\":\"invalid_upstream_response\"}}\n\n".to_owned(),
             },
             StreamCase {
                 name: "invalid JSON",

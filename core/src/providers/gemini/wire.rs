@@ -230,6 +230,14 @@ impl UsageMetadata {
 }
 
 impl GenerateContentResponse {
+    /// No candidate, no feedback, no usage and no error: not an answer (nor a stream event).
+    pub(super) fn says_nothing(&self) -> bool {
+        self.candidates.is_empty()
+            && self.prompt_feedback.is_none()
+            && self.usage_metadata.is_none()
+            && self.error.is_none()
+    }
+
     pub(super) fn blocked(&self) -> Option<&str> {
         self.prompt_feedback
             .as_ref()

@@ -16,7 +16,9 @@ use switchboard_core::flow::gateway::parse_request;
 use switchboard_core::flow::handoff::{self, Parked};
 use switchboard_core::flow::metrics::ErrorType;
 use switchboard_core::flow::record::{Bodiless, RequestRecord};
-use switchboard_core::flow::upstream::{request_rewrite, Answer, BodyPlan, Exchange};
+use switchboard_core::flow::upstream::{
+    failed_stream_error, request_rewrite, Answer, BodyPlan, Exchange,
+};
 use switchboard_core::flow::ParsedRequest;
 use switchboard_core::inputs;
 use switchboard_core::names::{
@@ -363,7 +365,7 @@ impl UpstreamFilter {
         }
         if self.held_stream.is_some() {
             if exchange.stream_failed() {
-                return self.failed_stream_start(host, exchange, body_size);
+                return self.failed_stream_start(host, exchange, &out, body_size);
             }
             if out.is_empty() && !end {
                 self.held_stream = Some(buffered.len());
@@ -400,12 +402,11 @@ impl UpstreamFilter {
         &mut self,
         host: &impl Host,
         exchange: &Exchange,
+        out: &[u8],
         body_size: usize,
     ) -> Action {
         self.held_stream = None;
-        let answer = exchange.error_answer(&ApiError::upstream(
-            "the provider's stream failed before its first event",
-        ));
+        let answer = exchange.error_answer(&failed_stream_error(out));
         self.answered(None, answer.status, true);
         self.with_record(|r| r.answer_translated(answer.status));
         self.replace_answer(host, &answer, body_size, false);

@@ -6,7 +6,8 @@ use crate::api::chat::{ChatRequest, ResponseFormat};
 use crate::api::{Api, ApiError, Operation};
 use crate::inputs::{self, StreamEncoder};
 use crate::providers::{
-    Attempt, Provider, ResponseContext, StreamTranslator, Translated, UpstreamRequest,
+    invalid_answer, Attempt, Provider, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::runtime::Runtime;
 use crate::usage::Usage;
@@ -241,9 +242,10 @@ impl Exchange {
             return self.error_answer(&p.error_response(status, body));
         }
         if body.iter().all(u8::is_ascii_whitespace) {
-            return self.error_answer(&ApiError::upstream(format!(
-                "the provider answered {status} without a body"
-            )));
+            return self.error_answer(&invalid_answer(
+                p.kind(),
+                format_args!("a {status} without a body"),
+            ));
         }
         match self.translate(p, body) {
             Ok(t) => {
@@ -328,6 +330,44 @@ impl Exchange {
     }
 }
 
+/// The error a stream that failed before its first event answers with: its error event's
+/// message and code (in any client API's shape: `{"error":{…}}`, Anthropic's
+/// `{"type":"error","error":{…}}`, Responses' `{"type":"error","message","code"}`), as a 502.
+pub fn failed_stream_error(out: &[u8]) -> ApiError {
+    #[derive(serde::Deserialize)]
+    struct Event {
+        #[serde(default)]
+        error: Option<Detail>,
+        #[serde(default)]
+        message: Option<String>,
+        #[serde(default)]
+        code: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        message: String,
+        #[serde(default)]
+        code: Option<String>,
+    }
+    let text = String::from_utf8_lossy(out);
+    let (message, code) = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Event>(data.trim()).ok())
+        .find_map(|e| match e.error {
+            Some(d) => Some((d.message, d.code)),
+            None => e.message.map(|m| (m, e.code)),
+        })
+        .unwrap_or_else(|| ("it ended without any".to_owned(), None));
+    let error = ApiError::upstream(format!(
+        "the provider's stream failed before its first event: {message}"
+    ));
+    match code {
+        Some(code) => error.with_code(code),
+        None => error,
+    }
+}
+
 /// How the client's request changes for the provider, beyond path and the provider's own
 /// headers: what the upstream role must write, and nothing it need not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -400,6 +440,37 @@ models:
         let a = admit(rt, Operation::ChatCompletions, body.as_bytes()).unwrap();
         let (index, _) = rt.deployment_index(deployment).unwrap();
         Exchange::begin(rt, index, &a.request, body.as_bytes(), "r1", 1_000_000)
+    }
+
+    #[test]
+    fn a_stream_failed_before_its_first_event_answers_with_its_error_events_message() {
+        let cases = [
+            (
+                &b"data: {\"error\":{\"message\":\"cut\",\"type\":\"x\",\"code\":\"stream_interrupted\"}}\n\n"[..],
+                "cut",
+            ),
+            (
+                b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"gone\"}}\n\n",
+                "gone",
+            ),
+            (
+                b"event: error\ndata: {\"type\":\"error\",\"code\":null,\"message\":\"late\",\"sequence_number\":3}\n\n",
+                "late",
+            ),
+            (b"", "it ended without any"),
+        ];
+        for (out, expected) in cases {
+            let e = failed_stream_error(out);
+            assert_eq!(e.status, 502);
+            assert_eq!(
+                e.message,
+                format!("the provider's stream failed before its first event: {expected}")
+            );
+        }
+        assert_eq!(
+            failed_stream_error(cases[0].0).code.as_deref(),
+            Some("stream_interrupted")
+        );
     }
 
     const BODY: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}]}"#;

@@ -364,7 +364,7 @@ impl UpstreamFilter {
             exchange.stream_end(&mut out);
         }
         if self.held_stream.is_some() {
-            if exchange.stream_failed() {
+            if exchange.failed_before_first_event() {
                 return self.failed_stream_start(host, exchange, &out, body_size);
             }
             if out.is_empty() && !end {

@@ -33,6 +33,8 @@ pub struct Exchange {
     /// The client stream so far ends with `[DONE]`: every translator ends a complete stream
     /// so, and a cut or failed one with an error event instead.
     stream_done: bool,
+    /// The translator has written an event that is not its error event.
+    emitted: bool,
 }
 
 /// How a provider's answer reaches the client.
@@ -136,6 +138,7 @@ impl Exchange {
                 encoder: None,
                 usage: None,
                 stream_done: false,
+                emitted: false,
             },
             upstream,
         ))
@@ -178,53 +181,51 @@ impl Exchange {
     }
 
     pub fn stream_chunk(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        let Some(t) = self.translator.as_mut() else {
-            return;
-        };
-        match self.encoder.as_mut() {
-            None => {
-                let start = out.len();
-                t.feed(chunk, out);
-                if out.len() > start {
-                    self.stream_done = t.complete(out);
-                }
-            }
-            Some(encoder) => {
-                let mut openai = Vec::with_capacity(chunk.len() + 64);
-                t.feed(chunk, &mut openai);
-                encoder.feed(&openai, out);
-                self.stream_done = encoder.complete();
-            }
-        }
+        self.stream_step(out, |t, translated| t.feed(chunk, translated), |_, _| {});
     }
 
     pub fn stream_end(&mut self, out: &mut Vec<u8>) {
+        self.stream_step(
+            out,
+            |t, translated| t.finish(translated),
+            |e, out| e.finish(out),
+        );
+        self.usage = self.translator.as_ref().and_then(|t| t.usage());
+    }
+
+    /// One step of the stream: the translator's output (`translate`), through the encoder
+    /// when the client speaks another API (`encoder_end` closes it at the stream's end).
+    fn stream_step(
+        &mut self,
+        out: &mut Vec<u8>,
+        translate: impl FnOnce(&mut dyn StreamTranslator, &mut Vec<u8>),
+        encoder_end: impl FnOnce(&mut dyn StreamEncoder, &mut Vec<u8>),
+    ) {
         let Some(t) = self.translator.as_mut() else {
             return;
         };
-        match self.encoder.as_mut() {
-            None => {
-                let start = out.len();
-                t.finish(out);
-                if out.len() > start {
-                    self.stream_done = t.complete(out);
-                }
+        let Some(encoder) = self.encoder.as_mut() else {
+            let start = out.len();
+            translate(t.as_mut(), out);
+            let step = out.get(start..).unwrap_or_default();
+            self.emitted |= emits_an_event(step, t.failed());
+            if !step.is_empty() {
+                self.stream_done = t.complete(out);
             }
-            Some(encoder) => {
-                let mut openai = Vec::new();
-                t.finish(&mut openai);
-                encoder.feed(&openai, out);
-                encoder.finish(out);
-                self.stream_done = encoder.complete();
-            }
-        }
-        self.usage = t.usage();
+            return;
+        };
+        let mut openai = Vec::new();
+        translate(t.as_mut(), &mut openai);
+        self.emitted |= emits_an_event(&openai, t.failed());
+        encoder.feed(&openai, out);
+        encoder_end(encoder.as_mut(), out);
+        self.stream_done = encoder.complete();
     }
 
-    /// The stream has failed: its translator wrote an error event (cut, broken, the
-    /// provider's own error).
-    pub fn stream_failed(&self) -> bool {
-        self.translator.as_ref().is_some_and(|t| t.failed())
+    /// The stream failed before any event of its own reached the output: only its error
+    /// event would (the translators write the error event last, and nothing after it).
+    pub fn failed_before_first_event(&self) -> bool {
+        !self.emitted && self.translator.as_ref().is_some_and(|t| t.failed())
     }
 
     /// The stream reached its end (not cut short, no error event at its end).
@@ -328,6 +329,13 @@ impl Exchange {
     pub fn usage(&self) -> Option<Usage> {
         self.usage
     }
+}
+
+/// Whether a translator's output step holds an event other than its error event (which a
+/// failed translator writes last): SSE events end with a blank line.
+fn emits_an_event(step: &[u8], failed: bool) -> bool {
+    let events = step.windows(2).filter(|w| w == b"\n\n").count();
+    events > usize::from(failed)
 }
 
 /// The error a stream that failed before its first event answers with: its error event's
@@ -548,6 +556,29 @@ models:
         cut.stream_chunk(b"data: {\"choices\":[]}\n\n", &mut out);
         cut.stream_end(&mut out);
         assert!(!cut.stream_complete(), "{}", String::from_utf8_lossy(&out));
+    }
+
+    #[test]
+    fn a_stream_failed_before_its_first_event_is_told_from_one_that_started() {
+        let rt = runtime();
+        let body = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+        let good = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
+        // (what arrives, in what pieces; whether it failed before its first event)
+        let cases: [(&[&str], bool); 4] = [
+            (&["data: {broken\n\n"], true),
+            (&[good, "data: {broken\n\n"], false),
+            (&[&format!("{good}data: {{broken\n\n")], false),
+            (&[good], false),
+        ];
+        for (pieces, before_first) in cases {
+            let (mut ex, _) = begin(&rt, "gpt/0", body).unwrap();
+            assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Stream);
+            let mut out = Vec::new();
+            for piece in pieces {
+                ex.stream_chunk(piece.as_bytes(), &mut out);
+            }
+            assert_eq!(ex.failed_before_first_event(), before_first, "{pieces:?}");
+        }
     }
 
     #[test]

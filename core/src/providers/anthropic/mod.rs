@@ -22,9 +22,12 @@
 //!   With thinking on (Anthropic then refuses forced tools) the tool is offered and asked for
 //!   in the system prompt instead.
 //! - `response_format: json_object` → a system instruction to answer with one JSON object only.
-//! - Thinking is not replayed from earlier turns: OpenAI clients cannot hand back the block
-//!   signatures Anthropic requires, so an echoed `reasoning_content` is left out, and a request
-//!   that continues a tool loop (it ends with tool results) runs without thinking.
+//! - Thinking comes back as `reasoning_content` and, signed, as `thinking_blocks` (LiteLLM's
+//!   convention; in streams the signature closes the block, see `api::chat::ThinkingBlock`).
+//!   Clients that hand `thinking_blocks` back on assistant turns get them replayed first in
+//!   their turn while thinking is on (left out otherwise); an echoed `reasoning_content` is
+//!   not (it has no signature). A request that continues a tool loop whose assistant turn
+//!   carries no signed thinking runs without thinking, as Anthropic would refuse it.
 //! - Tool calls in the history of a request without `tools`: the tools used are declared with
 //!   an open schema and `tool_choice: none`, as Anthropic refuses tool blocks without tools.
 
@@ -35,7 +38,7 @@ mod stream;
 mod wire;
 
 pub use error::anthropic_error;
-pub use request::{messages_request, MessagesOptions};
+pub use request::{messages_request, thinking_budget, MessagesOptions};
 pub use response::chat_completion;
 pub use stream::{MessagesEvents, MessagesStream};
 pub use wire::MessagesRequest;

@@ -7,6 +7,11 @@
 //! are merged, and tool results (OpenAI `tool` messages) become `toolResult` blocks of the
 //! user turn that follows the assistant's `toolUse` turn.
 //!
+//! `reasoning_effort` asks Claude models for thinking (Anthropic's budgets, in
+//! `additionalModelRequestFields.thinking`); their signed reasoning (`reasoningContent`) comes
+//! back as `thinking_blocks` and, handed back on assistant turns, goes back to Converse while
+//! thinking is on, as Claude requires to continue a tool loop.
+//!
 //! Titan embeds one text per call, so a list of several inputs is refused with a 400 naming
 //! `input` rather than fanned out into several signed calls (use a `cohere.embed-*` model to
 //! embed batches).
@@ -241,7 +246,7 @@ impl Provider for Bedrock {
         _raw: &[u8],
         attempt: &Attempt,
     ) -> Result<UpstreamRequest, ApiError> {
-        let body = request::converse_request(req, attempt.settings)?;
+        let body = request::converse_request(req, attempt.upstream_model, attempt.settings)?;
         let body = serde_json::to_vec(&body).map_err(|e| ApiError::server(e.to_string()))?;
         let action = if req.stream {
             "converse-stream"

@@ -8,6 +8,8 @@ pub mod messages;
 pub mod responses;
 
 use crate::api::{Api, ApiError, Operation};
+use crate::config::ModelSettings;
+use std::borrow::Cow;
 
 /// A request of an input API, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,11 +42,28 @@ pub trait StreamEncoder {
 /// Decodes a request of `op` (an input API's endpoint) into the canonical chat body.
 pub fn decode(op: Operation, body: &[u8]) -> Result<Decoded, ApiError> {
     match op {
-        Operation::Messages | Operation::CountTokens => messages::decode(body),
+        Operation::Messages | Operation::CountTokens => messages::decode(op, body),
         Operation::Responses => responses::decode(body),
         Operation::ChatCompletions | Operation::Embeddings => Err(ApiError::server(
             "an OpenAI chat or embeddings request needs no decoding",
         )),
+    }
+}
+
+/// Refuses what a request loses when translated for a provider that does not speak its
+/// input (unless `settings` drop unsupported parameters); called on every such attempt.
+pub fn check_translatable(context: &Context, settings: &ModelSettings) -> Result<(), ApiError> {
+    match context {
+        Context::Messages(ctx) => messages::check_translatable(ctx, settings),
+        Context::Responses(_) => Ok(()),
+    }
+}
+
+/// The client's body as a provider speaking its input natively takes it.
+pub fn native_body<'a>(context: &Context, raw: &'a [u8]) -> Result<Cow<'a, [u8]>, ApiError> {
+    match context {
+        Context::Messages(ctx) => messages::native_body(ctx, raw),
+        Context::Responses(_) => Ok(Cow::Borrowed(raw)),
     }
 }
 

@@ -32,28 +32,34 @@
 //!   an open schema and `tool_choice: none`, as Anthropic refuses tool blocks without tools.
 
 mod error;
+mod native;
 mod request;
 mod response;
 mod stream;
 mod wire;
 
 pub use error::anthropic_error;
+pub use native::NativeStream;
 pub use request::{messages_request, thinking_budget, MessagesOptions};
 pub use response::chat_completion;
 pub use stream::{MessagesEvents, MessagesStream};
 pub use wire::MessagesRequest;
 
+use super::openai::rewrite_request;
 use super::{
     Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, StreamTranslator,
     Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
-use crate::api::ApiError;
+use crate::api::{Api, ApiError, Operation};
 use crate::config::secret::Secret;
 use crate::config::Problem;
 use serde::Deserialize;
 
 const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+/// The Messages API's version; the rendered Messages routes give it to requests that name
+/// none.
+pub const DEFAULT_VERSION: &str = "2023-06-01";
 const KIND: &str = "anthropic";
 
 #[derive(Deserialize)]
@@ -70,7 +76,7 @@ struct AnthropicSettings {
 }
 
 fn default_version() -> String {
-    "2023-06-01".into()
+    DEFAULT_VERSION.into()
 }
 
 fn default_max_tokens() -> u32 {
@@ -145,20 +151,13 @@ impl Provider for Anthropic {
         let model = attempt.upstream_model;
         let body = messages_request(req, Some(model), attempt.settings, &self.options)?;
         let body = serde_json::to_vec(&body).map_err(|e| ApiError::server(e.to_string()))?;
-        let mut headers = Vec::with_capacity(self.headers.len() + 3);
-        if let Some(key) = self.api_key.get()? {
-            headers.push(("x-api-key".to_owned(), key.to_owned()));
-        }
-        headers.push(("anthropic-version".to_owned(), self.version.clone()));
+        let mut protocol = vec![("anthropic-version", self.version.as_str())];
         if let Some(beta) = &self.beta {
-            headers.push(("anthropic-beta".to_owned(), beta.clone()));
-        }
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), value.expose().to_owned()));
+            protocol.push(("anthropic-beta", beta));
         }
         Ok(UpstreamRequest {
             path: self.endpoint.path("/v1/messages"),
-            headers,
+            headers: self.headers(&protocol)?,
             body,
         })
     }
@@ -173,6 +172,59 @@ impl Provider for Anthropic {
 
     fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
         anthropic_error(status, body)
+    }
+
+    fn native_api(&self) -> Option<Api> {
+        Some(Api::AnthropicMessages)
+    }
+
+    /// The client's body with `model` replaced. Its `anthropic-version` and `anthropic-beta`
+    /// headers reach Anthropic as they are (its betas go with the fields of its body), so
+    /// the provider's own `anthropic_version` and `beta` are not sent; a request without a
+    /// version gets `DEFAULT_VERSION` from the rendered Messages routes.
+    fn native_request(
+        &self,
+        op: Operation,
+        raw: &[u8],
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let path = native::native_path(op)?;
+        let body = rewrite_request(raw, attempt.upstream_model, false)?;
+        Ok(UpstreamRequest {
+            path: self.endpoint.path(path),
+            headers: self.headers(&[])?,
+            body,
+        })
+    }
+
+    fn native_response(
+        &self,
+        op: Operation,
+        body: &[u8],
+        _ctx: &ResponseContext,
+    ) -> Result<Translated, ApiError> {
+        native::native_response(KIND, op, body)
+    }
+
+    fn native_stream(&self, _op: Operation, _ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        Box::new(NativeStream::new(KIND))
+    }
+}
+
+impl Anthropic {
+    /// The key, the `protocol` headers, and the configured extra headers.
+    fn headers(&self, protocol: &[(&str, &str)]) -> Result<Vec<(String, String)>, ApiError> {
+        let mut headers = Vec::with_capacity(1 + protocol.len() + self.headers.len());
+        if let Some(key) = self.api_key.get()? {
+            headers.push(("x-api-key".to_owned(), key.to_owned()));
+        }
+        for (name, value) in protocol {
+            headers.push(((*name).to_owned(), (*value).to_owned()));
+        }
+        for (name, value) in &self.headers {
+            headers.push((name.clone(), value.expose().to_owned()));
+        }
+        Ok(headers)
     }
 }
 

@@ -83,7 +83,9 @@ class Mock:
         self._log.close()
 
 
-_base_ids = iter(range(1000 + (os.getpid() % 500) * 40, 10**6))
+# Envoy base ids: from SWITCHBOARD_BASE_ID when set (suites run side by side each get a range),
+# else from the process id.
+_base_ids = iter(range(int(os.environ.get("SWITCHBOARD_BASE_ID") or 1000 + (os.getpid() % 500) * 40), 10**6))
 
 
 class Gateway:

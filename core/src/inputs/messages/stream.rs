@@ -18,15 +18,50 @@ use crate::stream::MAX_EVENT_BYTES;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+/// A string of a chunk, borrowed from the event unless it holds escapes (every chunk of every
+/// stream is read: allocations add up).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> serde::de::Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A chunk of the OpenAI stream.
 #[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    choices: Vec<ChunkChoice>,
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    id: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    model: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
     #[serde(default)]
     usage: Option<OpenAiUsage>,
     #[serde(default)]
@@ -34,45 +69,45 @@ struct Chunk {
 }
 
 #[derive(Deserialize)]
-struct ChunkChoice {
+struct ChunkChoice<'a> {
     #[serde(default)]
     index: u32,
-    #[serde(default)]
-    delta: Option<ChunkDelta>,
-    #[serde(default)]
-    finish_reason: Option<String>,
+    #[serde(default, borrow)]
+    delta: Option<ChunkDelta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
-struct ChunkDelta {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    refusal: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
+struct ChunkDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    refusal: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Text<'a>>,
     #[serde(default)]
     thinking_blocks: Option<Vec<ThinkingBlock>>,
-    #[serde(default)]
-    tool_calls: Option<Vec<ToolCallChunk>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<ToolCallChunk<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct ToolCallChunk {
+struct ToolCallChunk<'a> {
     #[serde(default)]
     index: u32,
     #[serde(default)]
     id: Option<String>,
-    #[serde(default)]
-    function: Option<FunctionChunk>,
+    #[serde(default, borrow)]
+    function: Option<FunctionChunk<'a>>,
 }
 
 #[derive(Deserialize)]
-struct FunctionChunk {
+struct FunctionChunk<'a> {
     #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
-    arguments: Option<String>,
+    #[serde(default, borrow)]
+    arguments: Option<Text<'a>>,
 }
 
 /// What a content block holds.
@@ -158,7 +193,7 @@ impl StreamEncoder {
                 self.delta(delta, out);
             }
             if let Some(reason) = choice.finish_reason {
-                self.finish_reason = Some(reason);
+                self.finish_reason = Some(reason.0.into_owned());
             }
         }
     }
@@ -191,7 +226,7 @@ impl StreamEncoder {
                         ThinkingBlock::RedactedThinking { .. } => None,
                     })
                     .collect();
-                (!text.is_empty()).then_some(text)
+                (!text.is_empty()).then_some(Text(Cow::Owned(text)))
             });
         if let Some(thinking) = reasoning {
             if !self.context.omit_thinking {
@@ -312,7 +347,7 @@ impl StreamEncoder {
     }
 
     fn delta_event(&self, index: u32, delta: DeltaOut, out: &mut Vec<u8>) {
-        Event::ContentBlockDelta { index, delta }.write(out);
+        delta.write_event(index, out);
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {

@@ -301,10 +301,6 @@ pub(super) enum Event<'a> {
         index: u32,
         content_block: BlockOut,
     },
-    ContentBlockDelta {
-        index: u32,
-        delta: DeltaOut<'a>,
-    },
     ContentBlockStop {
         index: u32,
     },
@@ -324,7 +320,6 @@ impl Event<'_> {
             Event::MessageStart { .. } => "message_start",
             Event::Ping => "ping",
             Event::ContentBlockStart { .. } => "content_block_start",
-            Event::ContentBlockDelta { .. } => "content_block_delta",
             Event::ContentBlockStop { .. } => "content_block_stop",
             Event::MessageDelta { .. } => "message_delta",
             Event::MessageStop => "message_stop",
@@ -344,17 +339,41 @@ impl Event<'_> {
     }
 }
 
+impl DeltaOut<'_> {
+    /// Appends the `content_block_delta` event of block `index`: written directly, as it is
+    /// the event of nearly every chunk of a stream (serde would escape every member name
+    /// too).
+    pub(super) fn write_event(&self, index: u32, out: &mut Vec<u8>) {
+        let (kind, field, value) = match self {
+            DeltaOut::Text { text } => ("text_delta", "text", text),
+            DeltaOut::Thinking { thinking } => ("thinking_delta", "thinking", thinking),
+            DeltaOut::Signature { signature } => ("signature_delta", "signature", signature),
+            DeltaOut::InputJson { partial_json } => {
+                ("input_json_delta", "partial_json", partial_json)
+            }
+        };
+        out.extend_from_slice(
+            b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+        );
+        out.extend_from_slice(index.to_string().as_bytes());
+        out.extend_from_slice(b",\"delta\":{\"type\":\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\",\"");
+        out.extend_from_slice(field.as_bytes());
+        out.extend_from_slice(b"\":");
+        if serde_json::to_writer(&mut *out, value).is_err() {
+            out.extend_from_slice(b"\"\"");
+        }
+        out.extend_from_slice(b"}}\n\n");
+    }
+}
+
 /// A block's delta (`<kind>_delta`).
-#[derive(Debug, Serialize)]
-#[serde(tag = "type")]
+#[derive(Debug)]
 pub(super) enum DeltaOut<'a> {
-    #[serde(rename = "text_delta")]
     Text { text: &'a str },
-    #[serde(rename = "thinking_delta")]
     Thinking { thinking: &'a str },
-    #[serde(rename = "signature_delta")]
     Signature { signature: &'a str },
-    #[serde(rename = "input_json_delta")]
     InputJson { partial_json: &'a str },
 }
 
@@ -446,20 +465,53 @@ mod tests {
     }
 
     #[test]
+    fn deltas_are_content_block_delta_events() {
+        let deltas = [
+            (
+                DeltaOut::Text {
+                    text: "a \"b\"\né"
+                },
+                json!({"type": "text_delta", "text": "a \"b\"\né"}),
+            ),
+            (
+                DeltaOut::Thinking { thinking: "t" },
+                json!({"type": "thinking_delta", "thinking": "t"}),
+            ),
+            (
+                DeltaOut::Signature { signature: "s/+=" },
+                json!({"type": "signature_delta", "signature": "s/+="}),
+            ),
+            (
+                DeltaOut::InputJson {
+                    partial_json: "{\"a\": [1",
+                },
+                json!({"type": "input_json_delta", "partial_json": "{\"a\": [1"}),
+            ),
+        ];
+        for (delta, expected) in deltas {
+            let mut out = Vec::new();
+            delta.write_event(12, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            let data = text
+                .strip_prefix("event: content_block_delta\ndata: ")
+                .and_then(|rest| rest.strip_suffix("\n\n"))
+                .unwrap_or_else(|| panic!("{text}"));
+            let got: Value = serde_json::from_str(data).unwrap();
+            assert_eq!(
+                got,
+                json!({"type": "content_block_delta", "index": 12, "delta": expected})
+            );
+        }
+    }
+
+    #[test]
     fn events_are_framed_with_their_type() {
         let mut out = Vec::new();
-        Event::ContentBlockDelta {
-            index: 2,
-            delta: DeltaOut::InputJson {
-                partial_json: "{\"a\"",
-            },
-        }
-        .write(&mut out);
+        Event::ContentBlockStop { index: 2 }.write(&mut out);
         Event::Ping.write(&mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":2,\
-             \"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\"\"}}\n\n\
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n\
              event: ping\ndata: {\"type\":\"ping\"}\n\n"
         );
         let block = serde_json::to_value(BlockOut::Thinking {

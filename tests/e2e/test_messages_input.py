@@ -431,6 +431,12 @@ def test_claude_code_text_turn(gateway, mock, test_id, model):
     assert run.answer == "hello through the gateway"
     posts = [r for r in mock.requests(test_id) if r["method"] == "POST"]
     assert posts and all(r["path"] == UPSTREAM_PATH[model] for r in posts), posts
+    if model == "gpt":
+        # Claude Code's adaptive thinking and `effort: high` ask nothing of a model that may
+        # not reason; its context editing and cache hints stay behind.
+        body = posts[0]["body"]
+        assert not {"reasoning_effort", "thinking", "output_config", "context_management"} & set(body), body
+        assert body["stream"] is True and body["max_completion_tokens"] >= 1024
 
 
 @pytest.mark.parametrize("model", ["claude", "gpt"])

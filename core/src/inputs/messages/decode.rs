@@ -238,10 +238,12 @@ impl Decoder {
         if let Some(thinking) = &req.thinking {
             self.context.omit_thinking = thinking.display.as_deref() == Some("omitted");
         }
-        let (effort, format) = match req.output_config {
-            Some(config) => (config.effort, config.format.or(req.output_format)),
-            None => (None, req.output_format),
-        };
+        // `output_config.effort` is left out: Claude Code sends `high` with every request,
+        // and as `reasoning_effort` it would have models that cannot reason refuse it.
+        let format = req
+            .output_config
+            .and_then(|c| c.format)
+            .or(req.output_format);
         Ok(ChatBody {
             model: req.model,
             messages,
@@ -255,7 +257,7 @@ impl Decoder {
             tools,
             tool_choice,
             parallel_tool_calls,
-            reasoning_effort: reasoning_effort(effort.as_deref(), req.thinking.as_ref()),
+            reasoning_effort: req.thinking.as_ref().and_then(reasoning_effort),
             response_format: format.and_then(response_format),
         })
     }
@@ -533,17 +535,10 @@ fn tool_choice(
     Ok((Some(value), parallel))
 }
 
-/// `reasoning_effort` from `output_config.effort`, else from a manual thinking budget (1024
-/// is Anthropic's least; `adaptive` thinking leaves the provider to decide).
-fn reasoning_effort(effort: Option<&str>, thinking: Option<&ThinkingDef>) -> Option<&'static str> {
-    match effort {
-        Some("low") => return Some("low"),
-        Some("medium") => return Some("medium"),
-        Some("high") => return Some("high"),
-        Some("xhigh" | "max") => return Some("xhigh"),
-        _ => {}
-    }
-    let budget = thinking
+/// `reasoning_effort` for a manual thinking budget (1024 is Anthropic's least); `adaptive`
+/// thinking leaves the provider to decide.
+fn reasoning_effort(thinking: &ThinkingDef) -> Option<&'static str> {
+    let budget = Some(thinking)
         .filter(|t| t.kind == "enabled")
         .and_then(|t| t.budget_tokens)?;
     Some(match budget {
@@ -763,10 +758,10 @@ mod tests {
             untranslatable: &[],
         },
         Case {
-            name: "output_config: effort and a JSON schema",
-            request: r#"{"messages":[{"role":"user","content":"x"}],"thinking":{"type":"enabled","budget_tokens":2000},
-                "output_config":{"effort":"max","format":{"type":"json_schema","schema":{"type":"object"}}}}"#,
-            expected: r#"{"messages":[{"role":"user","content":"x"}],"reasoning_effort":"xhigh",
+            name: "output_config: a JSON schema; effort is left out",
+            request: r#"{"messages":[{"role":"user","content":"x"}],"thinking":{"type":"adaptive"},
+                "output_config":{"effort":"high","format":{"type":"json_schema","schema":{"type":"object"}}}}"#,
+            expected: r#"{"messages":[{"role":"user","content":"x"}],
                 "response_format":{"type":"json_schema","json_schema":{"name":"output","schema":{"type":"object"},"strict":true}}}"#,
             untranslatable: &[],
         },

@@ -20,12 +20,15 @@
 //!   none → auto / required / the function / none, `disable_parallel_tool_use` →
 //!   `parallel_tool_calls: false`; `output_format` (or `output_config.format`) →
 //!   `response_format: json_schema`.
-//! - Reasoning: `output_config.effort` → `reasoning_effort` (`max` as `xhigh`); else a manual
-//!   thinking budget → `low` (< 4096), `medium` (< 16384) or `high`. `adaptive` thinking
-//!   asks for nothing: the provider's own default decides, as it would for Anthropic.
-//!   `display: omitted` is honoured on the way back (thinking blocks without their text).
+//! - Reasoning: a manual thinking budget → `reasoning_effort` `low` (< 4096), `medium`
+//!   (< 16384) or `high`. `adaptive` thinking asks for nothing, and `output_config.effort` is
+//!   left out: the provider's own default decides. (Claude Code sends adaptive thinking and
+//!   `effort: high` with every request; mapped, they would have every model that cannot
+//!   reason refuse it.) `display: omitted` is honoured on the way back (thinking blocks
+//!   without their text).
 //! - Dropped, as they only tune how Anthropic serves a request: `cache_control` (on blocks,
-//!   tools and the request), `citations`, `context_management`, `service_tier`,
+//!   tools and the request), `citations`, `output_config.effort`, `context_management`,
+//!   `service_tier`,
 //!   `inference_geo`, `speed`, `diagnostics`, `user_profile_id`, `workspace_id`, and the
 //!   server tools' calls and results in earlier turns (the text around them stays).
 //! - What no other provider can do — tools Anthropic defines or runs (`web_search_*`,

@@ -162,10 +162,9 @@ pub(super) struct OutputFormat {
     pub(super) schema: Option<Value>,
 }
 
+/// `output_config`: its `format` is read (`effort` is not mapped).
 #[derive(Debug, Deserialize)]
 pub(super) struct OutputConfig {
-    #[serde(default)]
-    pub(super) effort: Option<String>,
     #[serde(default)]
     pub(super) format: Option<OutputFormat>,
 }

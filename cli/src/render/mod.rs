@@ -381,6 +381,9 @@ fn proxied_route(rt: &Runtime, matcher: Value, action: &Value, filters: Option<V
     route
 }
 
+/// Retries one model's cluster may have in flight: as many as Envoy's default for requests.
+const MAX_RETRIES_IN_FLIGHT: u32 = 1024;
+
 fn cluster(
     rt: &Runtime,
     model: &switchboard_core::runtime::Model,
@@ -461,6 +464,10 @@ fn cluster(
             "base_ejection_time": "30s",
             "max_ejection_percent": 50
         },
+        // Retries are how requests fall back: Envoy's default of 3 retries in flight per
+        // cluster would send the provider's 429 or 503 to every client past the third
+        // (`upstream_rq_retry_overflow`). Requests in flight (1024 by default) bound them.
+        "circuit_breakers": {"thresholds": [{"priority": "DEFAULT", "max_retries": MAX_RETRIES_IN_FLIGHT}]},
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
@@ -641,6 +648,10 @@ models:
             "api.openai.com"
         );
         let p1 = &c["load_assignment"]["endpoints"][1];
+        assert_eq!(
+            c["circuit_breakers"]["thresholds"][0]["max_retries"],
+            MAX_RETRIES_IN_FLIGHT
+        );
         assert_eq!(p1["priority"], 1);
         assert_eq!(
             p1["lb_endpoints"][0]["metadata"]["filter_metadata"]["switchboard"]["deployment"],

@@ -140,13 +140,14 @@ QUESTION="Summarise the plot of Hamlet in two sentences, please."
 OPENAI_BODY="\"messages\":[{\"role\":\"system\",\"content\":\"$SYSTEM\"},{\"role\":\"user\",\"content\":\"$QUESTION\"}]"
 RESPONSES_BODY="\"instructions\":\"$SYSTEM\",\"input\":\"$QUESTION\""
 CONVERSE_BODY="{\"system\":[{\"text\":\"$SYSTEM\"}],\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"$QUESTION\"}]}],\"inferenceConfig\":{\"maxTokens\":1024}}"
+MESSAGES_BODY="\"max_tokens\":1024,\"system\":\"$SYSTEM\",\"messages\":[{\"role\":\"user\",\"content\":\"$QUESTION\"}]"
 STREAM_TOKENS=200
 LONG_REPLY=$(printf 'token%.0s ' $(seq $STREAM_TOKENS))
 BEDROCK_MODEL="anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 # Each case: name | Switchboard model | stream? | what plain Envoy proxies for comparison
 # (path | body) | the API the client speaks to Switchboard (chat unless given). Plain Envoy
-# carries the same answer from the mock without translating it.
+# carries an answer in the client's API from the mock without translating it.
 CASES=(
   "openai-json|bench-openai|false|/v1/chat/completions|{\"model\":\"gpt-4o-mini\",$OPENAI_BODY}"
   "openai-stream|bench-openai|true|/v1/chat/completions|{\"model\":\"gpt-4o-mini\",\"stream\":true,$OPENAI_BODY}"
@@ -155,6 +156,9 @@ CASES=(
   "bedrock-stream|bench-bedrock|true|/model/$BEDROCK_MODEL/converse-stream|$CONVERSE_BODY"
   "responses-openai-json|bench-openai|false|/v1/responses|{\"model\":\"gpt-4o-mini\",$RESPONSES_BODY}|responses"
   "responses-anthropic-stream|bench-anthropic|true|/v1/responses|{\"model\":\"gpt-4o-mini\",\"stream\":true,$RESPONSES_BODY}|responses"
+  "messages-anthropic-json|bench-anthropic|false|/v1/messages|{\"model\":\"claude-sonnet-4-5\",$MESSAGES_BODY}|messages"
+  "messages-openai-json|bench-openai|false|/v1/messages|{\"model\":\"claude-sonnet-4-5\",$MESSAGES_BODY}|messages"
+  "messages-openai-stream|bench-openai|true|/v1/messages|{\"model\":\"claude-sonnet-4-5\",\"stream\":true,$MESSAGES_BODY}|messages"
 )
 
 # CPU time (user + system, clock ticks) an Envoy has used so far.
@@ -205,6 +209,7 @@ read_case() {
   [ -z "$ONLY" ] || [[ "$name" == *$ONLY* ]] || return 1
   case "${input:-chat}" in
     responses) sb_path=/v1/responses fields=$RESPONSES_BODY ;;
+    messages) sb_path=/v1/messages fields=$MESSAGES_BODY ;;
     *) sb_path=/v1/chat/completions fields=$OPENAI_BODY ;;
   esac
   sb_body="{\"model\":\"$model\",$fields}"

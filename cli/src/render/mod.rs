@@ -10,14 +10,14 @@ pub mod prices;
 
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
-use switchboard_core::api::Operation;
+use switchboard_core::api::{Api, Operation};
 use switchboard_core::config::{CircuitBreakers, Options, Problem};
 use switchboard_core::flow::gateway::{canonical_path, VERSION_PREFIX};
 use switchboard_core::names::{
     endpoint_filter, CLUSTER_HEADER, DEPLOYMENT_KEY, GENERIC_FILTER, METADATA_NAMESPACE,
     OWN_HEADER_PREFIX, STRIP_FILTER, UPSTREAM_FILTER, VM_ID,
 };
-use switchboard_core::providers::{self, Endpoint};
+use switchboard_core::providers::{self, anthropic, Endpoint};
 use switchboard_core::runtime::Runtime;
 
 /// Request headers the route removes before any attempt: the routing header, the client's
@@ -334,12 +334,17 @@ fn route_config(rt: &Runtime) -> Value {
                 filter: enable_filter(),
                 GENERIC_FILTER: {"@type": FILTER_CONFIG, "disabled": true},
             });
-            routes.push(proxied_route(
-                rt,
-                endpoint_match(path),
-                &action,
-                Some(enable),
-            ));
+            let mut route = proxied_route(rt, endpoint_match(path), &action, Some(enable));
+            if op.api() == Api::AnthropicMessages {
+                if let Some(Value::Array(added)) = route.get_mut("request_headers_to_add") {
+                    // Anthropic requires a version; the client's, when it sends one, passes.
+                    added.push(json!({
+                        "header": {"key": "anthropic-version", "value": anthropic::DEFAULT_VERSION},
+                        "append_action": "ADD_IF_ABSENT"
+                    }));
+                }
+            }
+            routes.push(route);
         }
     }
     routes.push(proxied_route(rt, json!({"prefix": "/"}), &action, None));
@@ -811,7 +816,23 @@ models:
         };
         assert_eq!(role(gateway), "gateway");
         assert_eq!(role(upstream), "upstream");
-        let route = &hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+        let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+            .as_array()
+            .unwrap();
+        let added = |path: &str| {
+            let route = routes.iter().find(|r| r["match"]["path"] == path).unwrap();
+            route["request_headers_to_add"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["header"]["key"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(added("/v1/chat/completions"), ["content-type"]);
+        for path in ["/v1/messages", "/messages/count_tokens"] {
+            assert_eq!(added(path), ["content-type", "anthropic-version"], "{path}");
+        }
+        let route = &routes[0]["route"];
         assert_eq!(route["cluster_header"], "x-switchboard-cluster");
         assert_eq!(route["retry_policy"]["num_retries"], 1);
         assert_eq!(

@@ -156,18 +156,17 @@ pub fn parse_request(op: Operation, body: &[u8]) -> Result<ParsedRequest, ApiErr
 }
 
 /// The answer to a count_tokens request the gateway gives itself: an estimate of its prompt,
-/// unless every first-priority deployment of its model speaks Messages and can count.
+/// unless every deployment of its model, fallbacks included (an attempt may land on any),
+/// speaks Messages and can count.
 pub fn local_token_count(rt: &Runtime, model: &Model, request: &ParsedRequest) -> Option<Vec<u8>> {
     if request.operation() != Operation::CountTokens {
         return None;
     }
-    let native = model.priorities.first().is_some_and(|own| {
-        own.iter().all(|&d| {
-            rt.deployments
-                .get(d)
-                .and_then(|d| rt.provider_of(d))
-                .is_some_and(|p| p.provider.native_api() == Some(Api::AnthropicMessages))
-        })
+    let native = model.priorities.iter().flatten().all(|&d| {
+        rt.deployments
+            .get(d)
+            .and_then(|d| rt.provider_of(d))
+            .is_some_and(|p| p.provider.native_api() == Some(Api::AnthropicMessages))
     });
     if native {
         return None;
@@ -431,6 +430,17 @@ mod tests {
                 Endpoint::GetModel("org/m".into()),
             ),
             ("GET", "/health", Endpoint::Health),
+            (
+                "POST",
+                "/v1/messages?beta=true",
+                Endpoint::Proxy(Operation::Messages),
+            ),
+            ("POST", "/messages", Endpoint::Proxy(Operation::Messages)),
+            (
+                "POST",
+                "/v1/messages/count_tokens?beta=true",
+                Endpoint::Proxy(Operation::CountTokens),
+            ),
         ];
         for (method, path, expected) in ok {
             assert_eq!(classify(method, path), Ok(expected), "{method} {path}");
@@ -624,6 +634,36 @@ mod tests {
         );
         let a = admit(&rt, Operation::ChatCompletions, body("free").as_bytes()).unwrap();
         assert_eq!(estimate(&rt, &a).cost, 0);
+    }
+
+    #[test]
+    fn count_tokens_is_native_only_where_every_deployment_counts() {
+        let rt = Runtime::from_text(
+            "providers: {an: {kind: anthropic, api_key: k}, oa: {kind: openai, api_key: k}}\n\
+             models:\n\
+             - {name: claude, deployments: [{provider: an, model: c}]}\n\
+             - {name: claude-then-gpt, deployments: [{provider: an, model: c}], fallbacks: [gpt]}\n\
+             - {name: gpt, deployments: [{provider: oa, model: g}]}\n",
+            &|_: &str| None,
+        )
+        .unwrap();
+        let count = |model: &str| {
+            let body = format!(
+                r#"{{"model":"{model}","messages":[{{"role":"user","content":"hello there"}}]}}"#
+            );
+            let a = admit(&rt, Operation::CountTokens, body.as_bytes()).unwrap();
+            assert_eq!(
+                estimate(&rt, &a),
+                Estimate::default(),
+                "counting reserves nothing"
+            );
+            local_token_count(&rt, a.model, &a.request)
+        };
+        assert_eq!(count("claude"), None);
+        // 11 bytes -> 3 tokens, + 4 for the message.
+        let estimated = br#"{"input_tokens":7,"estimated":true}"#.to_vec();
+        assert_eq!(count("claude-then-gpt"), Some(estimated.clone()));
+        assert_eq!(count("gpt"), Some(estimated));
     }
 
     #[test]

@@ -99,11 +99,18 @@ impl Exchange {
                 AnswerPath::OpenAi,
             ),
             ParsedRequest::Decoded(d) if p.native_api() == Some(operation.api()) => (
-                p.native_request(operation, raw, &attempt)?,
+                p.native_request(operation, &inputs::native_body(&d.context, raw)?, &attempt)?,
                 AnswerPath::Native,
             ),
+            ParsedRequest::Decoded(_) if operation == Operation::CountTokens => {
+                // The gateway counts itself unless every deployment can (`local_token_count`).
+                return Err(ApiError::server(format!(
+                    "a {} provider cannot count tokens",
+                    p.kind()
+                )));
+            }
             ParsedRequest::Decoded(d) => {
-                inputs::check_translatable(&d.context)?;
+                inputs::check_translatable(&d.context, attempt.settings)?;
                 (
                     p.chat_request(&d.chat, &d.chat_body, &attempt)?,
                     AnswerPath::Encoded(d.context.clone()),
@@ -556,6 +563,254 @@ models:
         cut.stream_chunk(b"data: {\"choices\":[]}\n\n", &mut out);
         cut.stream_end(&mut out);
         assert!(!cut.stream_complete(), "{}", String::from_utf8_lossy(&out));
+    }
+
+    fn messages_runtime() -> Runtime {
+        Runtime::from_text(
+            r#"
+providers:
+  an: {kind: anthropic, api_key: k, base_url: "http://mock:9"}
+  oa: {kind: openai, api_key: sk, base_url: "http://mock:9/v1"}
+models:
+  - {name: claude, deployments: [{provider: an, model: claude-x}], fallbacks: [gpt]}
+  - {name: gpt, deployments: [{provider: oa, model: gpt-up}]}
+  - {name: gpt-lenient, drop_unsupported_params: true, deployments: [{provider: oa, model: gpt-up}]}
+"#,
+            &|_: &str| None,
+        )
+        .unwrap()
+    }
+
+    fn begin_messages(
+        rt: &Runtime,
+        op: Operation,
+        deployment: &str,
+        body: &str,
+    ) -> Result<(Exchange, UpstreamRequest), ApiError> {
+        let request = crate::flow::gateway::parse_request(op, body.as_bytes()).unwrap();
+        let (index, _) = rt.deployment_index(deployment).unwrap();
+        Exchange::begin(rt, index, &request, body.as_bytes(), "r1", 1_000_000)
+    }
+
+    const MESSAGES: &str =
+        r#"{"model":"claude","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#;
+
+    #[test]
+    fn messages_pass_through_to_anthropic() {
+        let rt = messages_runtime();
+        let (mut ex, up) = begin_messages(&rt, Operation::Messages, "claude/0", MESSAGES).unwrap();
+        assert_eq!(up.path, "/v1/messages");
+        assert_eq!(
+            up.body,
+            br#"{"model":"claude-x","max_tokens":50,"messages":[{"role":"user","content":"hi"}]}"#
+        );
+        let answer = ex.buffered(
+            &rt,
+            200,
+            br#"{"id":"msg_1","content":[{"type":"text","text":"yo"}],"usage":{"input_tokens":2,"output_tokens":3}}"#,
+        );
+        assert_eq!((answer.status, answer.body), (200, None));
+        assert_eq!(ex.usage().unwrap().total_tokens(), 5);
+        let overloaded = ex.buffered(
+            &rt,
+            529,
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&overloaded.body.unwrap()).unwrap();
+        assert_eq!(overloaded.status, 503);
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})
+        );
+    }
+
+    #[test]
+    fn messages_are_translated_for_other_providers() {
+        let rt = messages_runtime();
+        let body = r#"{"model":"gpt","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (mut ex, up) = begin_messages(&rt, Operation::Messages, "gpt/0", body).unwrap();
+        assert_eq!(up.path, "/v1/chat/completions");
+        let sent: serde_json::Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(sent["model"], "gpt-up");
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+        assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Stream);
+        let mut out = Vec::new();
+        ex.stream_chunk(
+            b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"yo\"},\"finish_reason\":\"stop\"}]}\n\n\
+              data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n",
+            &mut out,
+        );
+        ex.stream_end(&mut out);
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.starts_with("event: message_start\n"), "{out}");
+        assert!(out.contains(r#""text_delta","text":"yo""#), "{out}");
+        assert!(
+            out.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+            "{out}"
+        );
+        assert!(ex.stream_complete());
+        assert_eq!(ex.usage().unwrap().total_tokens(), 3);
+
+        // What only Anthropic serves is refused by name, unless the model drops it.
+        let server_tool = r#"{"model":"gpt","max_tokens":50,"messages":[{"role":"user","content":"hi"}],
+            "tools":[{"type":"web_search_20250305","name":"web_search"}]}"#;
+        let err = begin_messages(&rt, Operation::Messages, "gpt/0", server_tool)
+            .err()
+            .unwrap();
+        assert_eq!((err.status, err.param.as_deref()), (400, Some("tools[0]")));
+        assert!(begin_messages(&rt, Operation::Messages, "gpt-lenient/0", server_tool).is_ok());
+        // Anthropic serves it as it is.
+        assert!(begin_messages(&rt, Operation::Messages, "claude/0", server_tool).is_ok());
+        // Counting is native or done by the gateway, never a completion.
+        assert!(begin_messages(&rt, Operation::CountTokens, "gpt/0", MESSAGES).is_err());
+    }
+
+    /// The OpenAI key of `translated_runtime`, which its provider echoes in errors.
+    const OPENAI_KEY: &str = "sk-proj-Tq8vX2mN5pL9rK3wZ7yB4cF6";
+
+    /// Messages clients on providers that do not speak Messages (and Anthropic, natively).
+    fn translated_runtime() -> Runtime {
+        Runtime::from_text(
+            &format!(
+                r#"
+providers:
+  an: {{kind: anthropic, api_key: sk-ant-api03-Zq7Xw2Lm9Kp4Rt8Yv3Bn6, base_url: "http://mock:9"}}
+  oa: {{kind: openai, api_key: {OPENAI_KEY}, base_url: "http://mock:9/v1"}}
+  br: {{kind: bedrock, region: us-east-1, access_key_id: AKIDEXAMPLE, secret_access_key: wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY}}
+models:
+  - {{name: claude, deployments: [{{provider: an, model: claude-x}}]}}
+  - {{name: gpt, deployments: [{{provider: oa, model: gpt-up}}]}}
+  - {{name: claude-br, deployments: [{{provider: br, model: "anthropic.claude-sonnet-4-5-v1:0"}}]}}
+"#
+            ),
+            &|_: &str| None,
+        )
+        .unwrap()
+    }
+
+    /// A tool loop whose assistant turn carries signed thinking, with thinking on.
+    fn signed_tool_loop(tool: &str) -> String {
+        format!(
+            r#"{{"model":"m","max_tokens":2000,"thinking":{{"type":"enabled","budget_tokens":1024}},
+            "tools":[{{"name":"{tool}","input_schema":{{"type":"object"}}}}],
+            "messages":[{{"role":"user","content":"x"}},
+              {{"role":"assistant","content":[{{"type":"thinking","thinking":"Need f.","signature":"sig-1"}},
+                {{"type":"tool_use","id":"t1","name":"{tool}","input":{{}}}}]}},
+              {{"role":"user","content":[{{"type":"tool_result","tool_use_id":"t1","content":"ok"}}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn translated_messages_meet_the_providers_constraints_thinking_included() {
+        let rt = translated_runtime();
+        let body =
+            |up: &UpstreamRequest| serde_json::from_slice::<serde_json::Value>(&up.body).unwrap();
+        // Signed thinking handed back passes Converse's checks and goes back first in its turn.
+        let (_, up) = begin_messages(
+            &rt,
+            Operation::Messages,
+            "claude-br/0",
+            &signed_tool_loop("f"),
+        )
+        .unwrap();
+        let sent = body(&up);
+        assert_eq!(
+            sent["messages"][1]["content"][0],
+            serde_json::json!({"reasoningContent": {"reasoningText": {"text": "Need f.", "signature": "sig-1"}}})
+        );
+        assert_eq!(
+            sent["additionalModelRequestFields"]["thinking"]["type"],
+            "enabled"
+        );
+        // OpenAI gets the same loop without the thinking it cannot take.
+        let (_, up) =
+            begin_messages(&rt, Operation::Messages, "gpt/0", &signed_tool_loop("f")).unwrap();
+        let sent = body(&up);
+        assert_eq!(sent["messages"][1]["tool_calls"][0]["id"], "t1");
+        assert!(
+            sent["messages"][1].get("thinking_blocks").is_none(),
+            "{sent}"
+        );
+        // What Converse is certain to refuse is refused here, in Anthropic's words.
+        let long_name = "f".repeat(65);
+        let err = begin_messages(
+            &rt,
+            Operation::Messages,
+            "claude-br/0",
+            &signed_tool_loop(&long_name),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.status, 400);
+        assert!(
+            err.message
+                .starts_with("Bedrock's Converse API takes tool names of 1 to 64"),
+            "{}",
+            err.message
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&error_answer(Api::AnthropicMessages, &err).body.unwrap())
+                .unwrap();
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        // Anthropic itself gets the client's body: its own limits are its to enforce.
+        assert!(begin_messages(
+            &rt,
+            Operation::Messages,
+            "claude/0",
+            &signed_tool_loop(&long_name)
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn messages_errors_hide_the_providers_credentials() {
+        let rt = translated_runtime();
+        let echo = format!(
+            r#"{{"error":{{"message":"Incorrect API key provided: {OPENAI_KEY}.","type":"invalid_request_error","code":"invalid_api_key"}}}}"#
+        );
+        // A translated JSON answer.
+        let (mut ex, _) = begin_messages(&rt, Operation::Messages, "gpt/0", MESSAGES).unwrap();
+        let answer = ex.buffered(&rt, 401, echo.as_bytes());
+        let v: serde_json::Value = serde_json::from_slice(&answer.body.unwrap()).unwrap();
+        assert_eq!(
+            (answer.status, v),
+            (
+                401,
+                serde_json::json!({"type":"error","error":{"type":"authentication_error",
+                    "message":"Incorrect API key provided: [REDACTED]."}})
+            )
+        );
+        // A translated stream's error event.
+        let stream = r#"{"model":"gpt","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (mut ex, _) = begin_messages(&rt, Operation::Messages, "gpt/0", stream).unwrap();
+        assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Stream);
+        let mut out = Vec::new();
+        ex.stream_chunk(
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"yo\"}}}}]}}\n\ndata: {echo}\n\n"
+            )
+            .as_bytes(),
+            &mut out,
+        );
+        ex.stream_end(&mut out);
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.ends_with("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"Incorrect API key provided: [REDACTED].\"}}\n\n"),
+            "{out}"
+        );
+        assert!(!out.contains(OPENAI_KEY), "{out}");
+        // Anthropic's own error answer, on the native path.
+        let (mut ex, _) = begin_messages(&rt, Operation::Messages, "claude/0", MESSAGES).unwrap();
+        let answer = ex.buffered(
+            &rt,
+            401,
+            br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key: sk-ant-api03-Zq7Xw2Lm9Kp4Rt8Yv3Bn6"}}"#,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&answer.body.unwrap()).unwrap();
+        assert_eq!(
+            v["error"],
+            serde_json::json!({"type":"authentication_error","message":"invalid x-api-key: [REDACTED]"})
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod messages;
 pub mod responses;
 
 use crate::api::{Api, ApiError, Operation};
+use crate::config::ModelSettings;
+use std::borrow::Cow;
 
 /// A request of an input API, decoded.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,11 +42,30 @@ pub trait StreamEncoder {
 /// Decodes a request of `op` (an input API's endpoint) into the canonical chat body.
 pub fn decode(op: Operation, body: &[u8]) -> Result<Decoded, ApiError> {
     match op {
-        Operation::Messages | Operation::CountTokens => messages::decode(body),
+        Operation::Messages | Operation::CountTokens => messages::decode(op, body),
         Operation::Responses => responses::decode(body),
         Operation::ChatCompletions | Operation::Embeddings => Err(ApiError::server(
             "an OpenAI chat or embeddings request needs no decoding",
         )),
+    }
+}
+
+/// Whether a decoded request can go to a provider that does not speak its input API, else
+/// the 400 it gets there; called on every such attempt. What only the input's own provider
+/// serves is refused: Messages' server tools and the like (unless `settings` drop unsupported
+/// parameters), Responses' `previous_response_id` (always).
+pub fn check_translatable(context: &Context, settings: &ModelSettings) -> Result<(), ApiError> {
+    match context {
+        Context::Messages(ctx) => messages::check_translatable(ctx, settings),
+        Context::Responses(ctx) => ctx.check_translatable(),
+    }
+}
+
+/// The client's body as a provider speaking its input natively takes it.
+pub fn native_body<'a>(context: &Context, raw: &'a [u8]) -> Result<Cow<'a, [u8]>, ApiError> {
+    match context {
+        Context::Messages(ctx) => messages::native_body(ctx, raw),
+        Context::Responses(_) => Ok(Cow::Borrowed(raw)),
     }
 }
 
@@ -78,16 +99,6 @@ pub fn write_stream_error(api: Api, err: &ApiError, out: &mut Vec<u8>) {
         Api::AnthropicMessages => messages::write_stream_error(err, out),
         Api::OpenAiResponses => responses::write_stream_error(err, out),
         Api::OpenAiChat | Api::OpenAiEmbeddings => crate::providers::write_sse_error(out, err),
-    }
-}
-
-/// Whether a decoded request can go to a provider that does not speak its input API, else
-/// the 400 it gets there (what only the input's own provider serves, e.g. Responses'
-/// `previous_response_id`).
-pub fn check_translatable(context: &Context) -> Result<(), ApiError> {
-    match context {
-        Context::Messages(_) => Ok(()),
-        Context::Responses(ctx) => ctx.check_translatable(),
     }
 }
 

@@ -717,12 +717,18 @@ pub mod testing {
         }
     }
 
-    /// Whether the last event of a client stream is an error event.
+    /// Whether the last event of a client stream is a whole error event: OpenAI's
+    /// (`data: {"error":…}`) or an input API's (`data: {"type":"error",…}`, as Anthropic's
+    /// native streams have them).
     pub fn ends_with_error_event(out: &[u8]) -> bool {
         let text = String::from_utf8_lossy(out);
-        let trimmed = text.trim_end();
-        let last = trimmed.rsplit("\n\n").next().unwrap_or_default();
-        last.starts_with("data: {\"error\"")
+        let Some(events) = text.strip_suffix("\n\n") else {
+            return false;
+        };
+        let last = events.rsplit("\n\n").next().unwrap_or_default();
+        last.lines().any(|line| {
+            line.starts_with("data: {\"error\"") || line.starts_with("data: {\"type\":\"error\"")
+        })
     }
 
     /// Asserts the translator says it failed exactly when its output ends with an error

@@ -1,7 +1,9 @@
 //! OpenAI, and the wire shared by every OpenAI-speaking upstream (Azure, the vendors' presets,
 //! local servers, `openai_compatible`): the request passes through with `model` replaced,
 //! answers pass through untouched while usage is read off them, and the usage chunk is hidden
-//! from clients that did not ask.
+//! from clients that did not ask. Signed reasoning handed back on assistant turns
+//! (`thinking_blocks`, which only Anthropic and Bedrock can take, and which OpenAI refuses as
+//! an unknown message field) is left out.
 //!
 //! What passes is checked first, by what OpenAI's API reference requires: a JSON answer holds
 //! at least one choice and each choice its `message` (whose `content` may be `null` or empty:
@@ -213,7 +215,11 @@ impl Provider for OpenAiWire {
         let model = attempt.upstream_model;
         // Usage is always asked for, so every stream can be accounted.
         let force_usage = req.stream && self.preset.stream_usage_option;
-        let body = rewrite_request(raw, model, force_usage)?;
+        let body = if req.messages.iter().any(|m| m.thinking_blocks.is_some()) {
+            rewrite_request(&without_thinking_blocks(raw)?, model, force_usage)?
+        } else {
+            rewrite_request(raw, model, force_usage)?
+        };
         self.upstream_request(Operation::ChatCompletions, model, body)
     }
 
@@ -433,6 +439,19 @@ pub fn rewrite_request(
     }
     out.extend_from_slice(raw.get(at..).unwrap_or_default());
     Ok(out)
+}
+
+/// The body without the `thinking_blocks` of its messages (the rare request that has them is
+/// written anew).
+fn without_thinking_blocks(raw: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let mut body: Map<String, Value> =
+        serde_json::from_slice(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        for message in messages.iter_mut().filter_map(Value::as_object_mut) {
+            message.remove("thinking_blocks");
+        }
+    }
+    serde_json::to_vec(&body).map_err(|e| ApiError::server(e.to_string()))
 }
 
 /// Where a value borrowed from `raw` sits in it.
@@ -727,6 +746,27 @@ mod tests {
                 case.name
             );
         }
+    }
+
+    #[test]
+    fn thinking_blocks_handed_back_are_left_out() {
+        let p = provider("kind: openai\napi_key: sk-1");
+        let up = send_chat(
+            p.as_ref(),
+            r#"{"model":"m","messages":[{"role":"user","content":"x"},
+                {"role":"assistant","content":"A","reasoning_content":"r",
+                  "thinking_blocks":[{"type":"thinking","thinking":"r","signature":"s"}]},
+                {"role":"user","content":"y"}],"top_k":3}"#,
+            &attempt("gpt-4o"),
+        )
+        .unwrap();
+        let sent: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"model":"gpt-4o","messages":[{"role":"user","content":"x"},
+                {"role":"assistant","content":"A","reasoning_content":"r"},
+                {"role":"user","content":"y"}],"top_k":3})
+        );
     }
 
     #[test]

@@ -138,19 +138,27 @@ LUA
 SYSTEM="You are a concise assistant."
 QUESTION="Summarise the plot of Hamlet in two sentences, please."
 OPENAI_BODY="\"messages\":[{\"role\":\"system\",\"content\":\"$SYSTEM\"},{\"role\":\"user\",\"content\":\"$QUESTION\"}]"
+RESPONSES_BODY="\"instructions\":\"$SYSTEM\",\"input\":\"$QUESTION\""
 CONVERSE_BODY="{\"system\":[{\"text\":\"$SYSTEM\"}],\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"$QUESTION\"}]}],\"inferenceConfig\":{\"maxTokens\":1024}}"
+MESSAGES_BODY="\"max_tokens\":1024,\"system\":\"$SYSTEM\",\"messages\":[{\"role\":\"user\",\"content\":\"$QUESTION\"}]"
 STREAM_TOKENS=200
 LONG_REPLY=$(printf 'token%.0s ' $(seq $STREAM_TOKENS))
 BEDROCK_MODEL="anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 # Each case: name | Switchboard model | stream? | what plain Envoy proxies for comparison
-# (path | body). Plain Envoy carries the same answer from the mock without translating it.
+# (path | body) | the API the client speaks to Switchboard (chat unless given). Plain Envoy
+# carries an answer in the client's API from the mock without translating it.
 CASES=(
   "openai-json|bench-openai|false|/v1/chat/completions|{\"model\":\"gpt-4o-mini\",$OPENAI_BODY}"
   "openai-stream|bench-openai|true|/v1/chat/completions|{\"model\":\"gpt-4o-mini\",\"stream\":true,$OPENAI_BODY}"
   "anthropic-json|bench-anthropic|false|/v1/chat/completions|{\"model\":\"gpt-4o-mini\",$OPENAI_BODY}"
   "anthropic-stream|bench-anthropic|true|/v1/chat/completions|{\"model\":\"gpt-4o-mini\",\"stream\":true,$OPENAI_BODY}"
   "bedrock-stream|bench-bedrock|true|/model/$BEDROCK_MODEL/converse-stream|$CONVERSE_BODY"
+  "responses-openai-json|bench-openai|false|/v1/responses|{\"model\":\"gpt-4o-mini\",$RESPONSES_BODY}|responses"
+  "responses-anthropic-stream|bench-anthropic|true|/v1/responses|{\"model\":\"gpt-4o-mini\",\"stream\":true,$RESPONSES_BODY}|responses"
+  "messages-anthropic-json|bench-anthropic|false|/v1/messages|{\"model\":\"claude-sonnet-4-5\",$MESSAGES_BODY}|messages"
+  "messages-openai-json|bench-openai|false|/v1/messages|{\"model\":\"claude-sonnet-4-5\",$MESSAGES_BODY}|messages"
+  "messages-openai-stream|bench-openai|true|/v1/messages|{\"model\":\"claude-sonnet-4-5\",\"stream\":true,$MESSAGES_BODY}|messages"
 )
 
 # CPU time (user + system, clock ticks) an Envoy has used so far.
@@ -193,16 +201,21 @@ out[3] = sum(cols[3])
 print(*out)'
 }
 
-# Sets name, stream, plain_path, plain_body, sb_body and header from a CASES entry; fails for
-# a case the command line left out.
+# Sets name, stream, plain_path, plain_body, sb_path, sb_body and header from a CASES entry;
+# fails for a case the command line left out.
 read_case() {
-  local model
-  IFS='|' read -r name model stream plain_path plain_body <<<"$1"
+  local model input fields
+  IFS='|' read -r name model stream plain_path plain_body input <<<"$1"
   [ -z "$ONLY" ] || [[ "$name" == *$ONLY* ]] || return 1
-  sb_body="{\"model\":\"$model\",$OPENAI_BODY}"
+  case "${input:-chat}" in
+    responses) sb_path=/v1/responses fields=$RESPONSES_BODY ;;
+    messages) sb_path=/v1/messages fields=$MESSAGES_BODY ;;
+    *) sb_path=/v1/chat/completions fields=$OPENAI_BODY ;;
+  esac
+  sb_body="{\"model\":\"$model\",$fields}"
   header=""
   if [ "$stream" = true ]; then
-    sb_body="{\"model\":\"$model\",\"stream\":true,$OPENAI_BODY}"
+    sb_body="{\"model\":\"$model\",\"stream\":true,$fields}"
     header="x-mock-reply: $LONG_REPLY"
   fi
 }
@@ -298,29 +311,29 @@ if $FLEET; then
 fi
 
 if $INSTRUCTIONS; then
-  printf '\n%-16s | %15s | %15s | %6s\n' case "plain instr/req" "sb instr/req" ratio
+  printf '\n%-26s | %15s | %15s | %6s\n' case "plain instr/req" "sb instr/req" ratio
   for spec in "${CASES[@]}"; do
     read_case "$spec" || continue
     plain=$(instructions_per_request "$PLAIN_PID" "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$header")
-    sb=$(instructions_per_request "$SB_PID" "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$header")
-    printf '%-16s | %15s | %15s | %5s%%\n' "$name" "$plain" "$sb" "$((100 * sb / plain))"
+    sb=$(instructions_per_request "$SB_PID" "http://127.0.0.1:$SB_PORT$sb_path" "$sb_body" "$header")
+    printf '%-26s | %15s | %15s | %5s%%\n' "$name" "$plain" "$sb" "$((100 * sb / plain))"
   done
   echo "(callgrind: instructions of the whole Envoy process per request, over $COUNTED_REQUESTS sequential requests)"
   exit 0
 fi
 
-printf '\n%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %7s %7s %7s %7s\n' case c "plain rps" "p50 µs" "p99 µs" "cpu µs" "sb rps" "p50 µs" "p99 µs" "cpu µs" "rps %" "+p50" "+p99" "+cpu"
+printf '\n%-26s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %7s %7s %7s %7s\n' case c "plain rps" "p50 µs" "p99 µs" "cpu µs" "sb rps" "p50 µs" "p99 µs" "cpu µs" "rps %" "+p50" "+p99" "+cpu"
 for spec in "${CASES[@]}"; do
   read_case "$spec" || continue
   for c in 1 16; do
     plain_rounds=() sb_rounds=()
     for _ in $(seq "$ROUNDS"); do
       plain_rounds+=("$(measure "$PLAIN_PID" "http://127.0.0.1:$PLAIN_PORT$plain_path" "$plain_body" "$c" "$header")")
-      sb_rounds+=("$(measure "$SB_PID" "http://127.0.0.1:$SB_PORT/v1/chat/completions" "$sb_body" "$c" "$header")")
+      sb_rounds+=("$(measure "$SB_PID" "http://127.0.0.1:$SB_PORT$sb_path" "$sb_body" "$c" "$header")")
     done
     read -r prps pp50 pp99 pbad pcpu <<<"$(medians "${plain_rounds[@]}")"
     read -r srps sp50 sp99 sbad scpu <<<"$(medians "${sb_rounds[@]}")"
-    printf '%-16s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s%% %7s %7s %7s\n' "$name" "$c" "$prps" "$pp50" "$pp99" "$pcpu" "$srps" "$sp50" "$sp99" "$scpu" \
+    printf '%-26s %3s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s%% %7s %7s %7s\n' "$name" "$c" "$prps" "$pp50" "$pp99" "$pcpu" "$srps" "$sp50" "$sp99" "$scpu" \
       "$((100 * srps / prps))" "$(printf %+d $((sp50 - pp50)))" "$(printf %+d $((sp99 - pp99)))" "$(printf %+d $((scpu - pcpu)))"
     [ "$pbad" = 0 ] && [ "$sbad" = 0 ] || echo "  !! non-2xx answers: plain $pbad, switchboard $sbad" >&2
     if [ "$stream" = true ]; then

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod flow;
+pub mod inputs;
 pub mod limits;
 pub mod names;
 pub mod providers;

@@ -2,6 +2,8 @@
 //! `switchboard render` writes them into the bootstrap and the filter reads them back, so each
 //! is spelled here once.
 
+use crate::api::Operation;
+
 /// Prefix of every header that is the gateway's own; clients cannot send them.
 pub const OWN_HEADER_PREFIX: &str = "x-switchboard-";
 /// Request header the gateway role sets to pick the model group's cluster (the route's
@@ -16,6 +18,9 @@ pub const TRANSLATED_HEADER: &str = "x-switchboard-translated";
 pub const ANSWER_HEADER: &str = "x-switchboard";
 /// Response header: the answer's cost in USD, when known.
 pub const COST_HEADER: &str = "x-switchboard-cost";
+/// Response header: the types of the request's tools a translated attempt did not offer the
+/// provider (Responses' hosted tools, say), comma-separated.
+pub const DROPPED_TOOLS_HEADER: &str = "x-switchboard-dropped-tools";
 
 /// Namespace of the endpoint metadata naming each deployment (`filter_metadata`).
 pub const METADATA_NAMESPACE: &str = "switchboard";
@@ -38,6 +43,8 @@ pub const VM_ID: &str = "switchboard";
 /// Gateway-role instance that reads the request line itself (every request but the fast
 /// path's).
 pub const GENERIC_FILTER: &str = "switchboard";
+/// The filter that removes client-sent `x-switchboard-*` and `x-envoy-*` headers first.
+pub const STRIP_FILTER: &str = "switchboard-strip";
 /// The upstream-role instance. Its own name: routes switch filters on and off by name, and
 /// upstream filters obey that too.
 pub const UPSTREAM_FILTER: &str = "switchboard-upstream";
@@ -48,9 +55,12 @@ pub const CLUSTER_PREFIX: &str = "sb_";
 
 /// The gateway-role instance of one endpoint, enabled only on that endpoint's routes: it
 /// need not read the request line.
-pub fn endpoint_filter(op: crate::api::Operation) -> &'static str {
+pub fn endpoint_filter(op: Operation) -> &'static str {
     match op {
-        crate::api::Operation::ChatCompletions => "switchboard-chat",
-        crate::api::Operation::Embeddings => "switchboard-embeddings",
+        Operation::ChatCompletions => "switchboard-chat",
+        Operation::Embeddings => "switchboard-embeddings",
+        Operation::Messages => "switchboard-messages",
+        Operation::CountTokens => "switchboard-count-tokens",
+        Operation::Responses => "switchboard-responses",
     }
 }

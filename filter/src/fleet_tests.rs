@@ -2,7 +2,7 @@
 //! the rendered ratelimit filters, how it reads their local replies, what it settles.
 
 use crate::fake::{Call, FakeHost};
-use crate::host::Action;
+use crate::host::{Action, Filter};
 use crate::tests::{answer, attempt, respond, send, Roles, SUCCESS};
 use switchboard_core::limits::fleet::{state, Stage, LIMIT_HEADER, OVER_HEADER};
 use switchboard_core::names::{HANDOFF_HEADER, LEDGER_PROPERTY};

@@ -4,11 +4,11 @@
 //! decisions are `flow`'s; this moves values between them and the host.
 
 use crate::fleet::{Answer, FleetRequest};
-use crate::host::{Action, Host, SharedData};
+use crate::host::{Action, Filter, Host, SharedData};
 use crate::metrics::Stats;
 use std::cell::RefCell;
 use std::rc::Rc;
-use switchboard_core::api::{ApiError, Operation};
+use switchboard_core::api::{Api, ApiError, Operation};
 use switchboard_core::flow::gateway::{
     canonical_path, classify, decide, envoy_error, get_model, list_models, loggable_request_id,
     too_large, Endpoint,
@@ -16,14 +16,13 @@ use switchboard_core::flow::gateway::{
 use switchboard_core::flow::handoff;
 use switchboard_core::flow::metrics::{MetricsSink, Rejection};
 use switchboard_core::flow::record::{
-    answer_headers, caller_fields, key_metrics, ledger_fragment, limit_miss, rejection,
+    answer_headers, caller_fields, key_metrics, ledger_fragment, limit_miss, rejection, Bodiless,
     RequestLine, RequestRecord,
 };
+use switchboard_core::inputs;
 use switchboard_core::limits::keys::presented;
 use switchboard_core::limits::{settlement, Caller, Reservation};
-use switchboard_core::names::{
-    CLUSTER_HEADER, HANDOFF_HEADER, LEDGER_PROPERTY, OWN_HEADER_PREFIX, TRANSLATED_HEADER,
-};
+use switchboard_core::names::{CLUSTER_HEADER, HANDOFF_HEADER, LEDGER_PROPERTY, TRANSLATED_HEADER};
 use switchboard_core::runtime::Runtime;
 
 pub struct GatewayFilter {
@@ -73,30 +72,8 @@ fn sample_overhead(every: u32) -> bool {
     })
 }
 
-impl GatewayFilter {
-    pub fn new(rt: Rc<Runtime>, stats: Rc<Stats>) -> Self {
-        GatewayFilter {
-            rt,
-            stats,
-            operation: None,
-            handoff: None,
-            rewrite_error: None,
-            record: None,
-            status: 0,
-            awaiting_first_chunk: false,
-            finished: false,
-            caller: Caller::Anonymous,
-            reservation: None,
-            fleet: None,
-            line: RequestLine::default(),
-            request_id: None,
-            declared_length: None,
-            replied_locally: false,
-            timed: false,
-        }
-    }
-
-    pub fn on_request_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
+impl Filter for GatewayFilter {
+    fn on_request_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
         // The request's start: its duration needs it whether or not its overhead is timed.
         let start = host.now_ns();
         let action = self.request_headers(host, end_of_stream, start);
@@ -104,14 +81,14 @@ impl GatewayFilter {
         action
     }
 
-    pub fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+    fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
         let start = self.clock_if_timed(host);
         let action = self.request_body(host, size, end);
         self.charge(host, start);
         action
     }
 
-    pub fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
+    fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
         let start = self.clock_if_timed(host);
         let action = self.response_headers(host, end_of_stream);
         if end_of_stream {
@@ -121,7 +98,7 @@ impl GatewayFilter {
         action
     }
 
-    pub fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+    fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
         let first_chunk = self.awaiting_first_chunk && size > 0;
         if !(first_chunk || end || self.rewrite_error.is_some()) {
             // A chunk passing through: nothing to do, nothing worth a clock read.
@@ -144,13 +121,37 @@ impl GatewayFilter {
         action
     }
 
-    pub fn on_log(&mut self, host: &impl Host) {
+    fn on_log(&mut self, host: &impl Host) {
         // The response never ended (the client went away): still account for the request.
         if !self.finished {
             self.finish(host, None);
         }
         if let Some(id) = self.handoff.take() {
             handoff::release(id);
+        }
+    }
+}
+
+impl GatewayFilter {
+    pub fn new(rt: Rc<Runtime>, stats: Rc<Stats>) -> Self {
+        GatewayFilter {
+            rt,
+            stats,
+            operation: None,
+            handoff: None,
+            rewrite_error: None,
+            record: None,
+            status: 0,
+            awaiting_first_chunk: false,
+            finished: false,
+            caller: Caller::Anonymous,
+            reservation: None,
+            fleet: None,
+            line: RequestLine::default(),
+            request_id: None,
+            declared_length: None,
+            replied_locally: false,
+            timed: false,
         }
     }
 
@@ -248,6 +249,11 @@ impl GatewayFilter {
         Action::Pause
     }
 
+    /// The API the client speaks (OpenAI chat until the endpoint is known).
+    fn api(&self) -> Api {
+        self.operation.map_or(Api::OpenAiChat, Operation::api)
+    }
+
     fn reply_error(&mut self, host: &impl Host, err: &ApiError) -> Action {
         self.replied_locally = true;
         self.status = err.status;
@@ -256,7 +262,7 @@ impl GatewayFilter {
         if let Some(r) = retry_after.as_deref() {
             headers.push(("retry-after", r));
         }
-        host.send_response(err.status, &headers, &err.to_json());
+        host.send_response(err.status, &headers, &inputs::error_body(self.api(), err));
         Action::Pause
     }
 
@@ -271,9 +277,9 @@ impl GatewayFilter {
             self.line.path = canonical_path(op).to_owned();
             return Ok((Endpoint::Proxy(op), self.key_headers(host)));
         }
-        // One host call for every header: the request line, the key, the declared length, and
-        // any `x-switchboard-*` header a client sent, dropped (routing is ours alone). The
-        // key headers themselves never reach a provider: the route removes them.
+        // One host call for every header: the request line, the key and the declared length.
+        // The key headers never reach a provider (the route removes them), nor do client-sent
+        // `x-switchboard-*` headers (the strip filter before this one removes them).
         let mut key = [None, None, None];
         let mut method = String::new();
         for (name, value) in host.request_headers() {
@@ -291,7 +297,6 @@ impl GatewayFilter {
                 "authorization" => key[0] = Some(value),
                 "x-api-key" => key[1] = Some(value),
                 "api-key" => key[2] = Some(value),
-                own if own.starts_with(OWN_HEADER_PREFIX) => host.set_request_header(own, None),
                 _ => {}
             }
         }
@@ -408,6 +413,9 @@ impl GatewayFilter {
             r.stream = admitted.request.is_stream();
         }
         self.reservation = admitted.reservation;
+        if let Some(answer) = admitted.local_answer {
+            return self.reply_json(host, 200, &answer);
+        }
         if let (Some(r), Some(_)) = (&self.reservation, &rt.limits.fleet) {
             self.fleet = FleetRequest::reserve(host, &rt.limits, r.key, r.estimate, now_ms);
         }
@@ -436,6 +444,13 @@ impl GatewayFilter {
         if let Some(status) = translated {
             // The upstream role's answer: it knows the status, no need to ask Envoy.
             self.status = status;
+            let bodiless = self
+                .record
+                .as_ref()
+                .and_then(|r| r.try_borrow_mut().ok()?.take_bodiless());
+            if let (true, Some(answer)) = (end_of_stream, bodiless) {
+                return self.reply_bodiless(host, status, &answer);
+            }
             self.answer_headers(host, status);
             return Action::Continue;
         }
@@ -462,7 +477,7 @@ impl GatewayFilter {
         Action::Continue
     }
 
-    /// A ratelimit filter's local reply (fleet backend) answered in OpenAI's shape.
+    /// A ratelimit filter's local reply (fleet backend) answered in the client API's shape.
     fn fleet_reply(&mut self, host: &impl Host, status: u16) -> Option<Action> {
         let fleet = self.fleet.as_mut()?;
         let now_ms = host.now_ns() / 1_000_000;
@@ -480,6 +495,23 @@ impl GatewayFilter {
             }
             Answer::Failed(error) => Some(self.reply_error(host, &error)),
         }
+    }
+
+    /// Gives an answer that came without a body the body the upstream role translated for it
+    /// (Envoy offers no body to write to: the answer is replaced by a local reply).
+    fn reply_bodiless(&mut self, host: &impl Host, status: u16, answer: &Bodiless) -> Action {
+        self.replied_locally = true;
+        let summary = self
+            .record
+            .as_ref()
+            .and_then(|r| Some(answer_headers(&self.rt, &*r.try_borrow().ok()?)))
+            .unwrap_or_default();
+        let retry_after = answer.retry_after.map(|s| s.to_string());
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(retry_after.as_deref().map(|r| ("retry-after", r)));
+        headers.extend(summary.iter().map(|(n, v)| (*n, v.as_str())));
+        host.send_response(status, &headers, &answer.body);
+        Action::Pause
     }
 
     /// Which deployment answered (and, for JSON, its usage and cost), for the client.
@@ -512,7 +544,7 @@ impl GatewayFilter {
             &String::from_utf8_lossy(&original),
             self.rt.options.max_request_bytes,
         );
-        host.set_response_body(body_size, &err.to_json());
+        host.set_response_body(body_size, &inputs::error_body(self.api(), &err));
         Action::Continue
     }
 }

@@ -13,6 +13,19 @@ pub enum Action {
     Pause,
 }
 
+/// A filter role: what it does in each callback Envoy makes, given the host.
+pub trait Filter {
+    /// Whether its request headers callback may take the request the gateway role parked just
+    /// before (the upstream role's, on a first attempt: see `flow::handoff`).
+    const TAKES_PARKED_REQUEST: bool = false;
+
+    fn on_request_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action;
+    fn on_request_body(&mut self, host: &impl Host, size: usize, end_of_stream: bool) -> Action;
+    fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action;
+    fn on_response_body(&mut self, host: &impl Host, size: usize, end_of_stream: bool) -> Action;
+    fn on_log(&mut self, _host: &impl Host) {}
+}
+
 /// Calls into the host on behalf of the context being called. Reads return owned values:
 /// each is copied into the VM, which is what makes them the dearest calls a filter makes.
 pub trait Host {

@@ -11,6 +11,7 @@ mod fleet;
 mod gateway;
 mod host;
 mod metrics;
+mod pairs;
 mod upstream;
 
 #[cfg(target_arch = "wasm32")]

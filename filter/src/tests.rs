@@ -4,14 +4,14 @@
 
 use crate::fake::{Call, FakeHost};
 use crate::gateway::GatewayFilter;
-use crate::host::{Action, Host};
+use crate::host::{Action, Filter, Host};
 use crate::metrics::Stats;
 use crate::upstream::UpstreamFilter;
 use std::rc::Rc;
 use switchboard_core::flow::handoff;
 use switchboard_core::flow::metrics::Labels;
 use switchboard_core::names::{
-    CLUSTER_HEADER, DEPLOYMENT_PROPERTY, HANDOFF_HEADER, LEDGER_PROPERTY,
+    CLUSTER_HEADER, DEPLOYMENT_PROPERTY, DROPPED_TOOLS_HEADER, HANDOFF_HEADER, LEDGER_PROPERTY,
 };
 use switchboard_core::runtime::Runtime;
 
@@ -146,25 +146,16 @@ fn an_open_endpoint_instance_reads_no_request_header() {
 }
 
 #[test]
-fn the_generic_instance_reads_all_headers_once_and_drops_the_clients_own() {
+fn the_generic_instance_reads_all_headers_once() {
     let roles = Roles::new(CONFIG, None);
     let downstream = FakeHost::request(
-        &[
-            (":method", "POST"),
-            (":path", "/v1/chat/completions"),
-            ("x-switchboard-cluster", "sb_elsewhere"),
-            ("x-switchboard-anything", "1"),
-        ],
+        &[(":method", "POST"), (":path", "/v1/chat/completions")],
         CHAT,
     );
     assert_eq!(send(&mut roles.gateway(), &downstream), Action::Continue);
     assert_eq!(
         downstream.reads(),
         [Call::RequestHeaders, Call::RequestBody]
-    );
-    assert_eq!(
-        downstream.request_header_value("x-switchboard-anything"),
-        None
     );
     assert_eq!(
         downstream.request_header_value(CLUSTER_HEADER).as_deref(),
@@ -384,4 +375,38 @@ fn fake_host_cas_refuses_a_stale_token() {
     let (_, cas) = host.shared_data("k").unwrap();
     assert!(host.set_shared_data("k", b"2", Some(cas)));
     assert!(!host.set_shared_data("k", b"3", Some(cas)));
+}
+
+#[test]
+fn a_translated_responses_answer_names_the_tools_it_dropped() {
+    let body = br#"{"model":"pair","input":"hi","tools":[{"type":"web_search"},{"type":"function","name":"f"}]}"#;
+    let anthropic_answer = br#"{"id":"msg_1","model":"claude-b","stop_reason":"end_turn","usage":{"input_tokens":2,"output_tokens":1},"content":[{"type":"text","text":"hello"}]}"#;
+    let openai_answer = br#"{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":2,"output_tokens":1,"total_tokens":3}}"#;
+    for (deployment, answer_body, dropped) in [
+        ("pair/1", &anthropic_answer[..], Some("web_search")),
+        ("pair/0", &openai_answer[..], None),
+    ] {
+        let roles = Roles::new(CONFIG, Some("responses"));
+        let downstream = FakeHost::request(&[], body);
+        send(&mut roles.gateway(), &downstream);
+        let upstream_host = downstream.sibling(&[], body);
+        upstream_host.properties.borrow_mut().insert(
+            DEPLOYMENT_PROPERTY.map(str::to_owned).to_vec(),
+            deployment.as_bytes().to_vec(),
+        );
+        let mut upstream = roles.upstream();
+        assert_eq!(attempt(&mut upstream, &upstream_host), Action::Continue);
+        upstream_host.answer(200, &[("content-type", "application/json")], answer_body);
+        answer(&mut upstream, &upstream_host);
+        assert_eq!(
+            upstream_host
+                .response_header_value(DROPPED_TOOLS_HEADER)
+                .as_deref(),
+            dropped,
+            "{deployment}"
+        );
+        let answered: serde_json::Value =
+            serde_json::from_slice(&upstream_host.response_body.borrow()).unwrap();
+        assert!(answered["output"].is_array(), "{deployment}: {answered}");
+    }
 }

@@ -8,19 +8,22 @@
 //! answer reads as a success. The client's credentials, the routing header and
 //! `accept-encoding` never reach it: the rendered route removes them, and sets `content-type`.
 
-use crate::host::{Action, Host};
+use crate::host::{Action, Filter, Host};
 use std::cell::RefCell;
 use std::rc::Rc;
-use switchboard_core::api::{ApiError, Operation};
-use switchboard_core::flow::gateway::parse_body;
+use switchboard_core::api::{Api, ApiError};
+use switchboard_core::flow::gateway::parse_request;
 use switchboard_core::flow::handoff::{self, Parked};
 use switchboard_core::flow::metrics::ErrorType;
-use switchboard_core::flow::record::RequestRecord;
+use switchboard_core::flow::record::{Bodiless, RequestRecord};
 use switchboard_core::flow::upstream::{
-    oversized_answer, request_rewrite, Answer, BodyPlan, Exchange,
+    failed_stream_error, request_rewrite, Answer, BodyPlan, Exchange,
 };
 use switchboard_core::flow::ParsedRequest;
-use switchboard_core::names::{DEPLOYMENT_PROPERTY, HANDOFF_HEADER, TRANSLATED_HEADER};
+use switchboard_core::inputs;
+use switchboard_core::names::{
+    DEPLOYMENT_PROPERTY, DROPPED_TOOLS_HEADER, HANDOFF_HEADER, TRANSLATED_HEADER,
+};
 use switchboard_core::runtime::Runtime;
 use switchboard_core::usage::Usage;
 
@@ -34,23 +37,18 @@ pub struct UpstreamFilter {
     record: Option<Rc<RefCell<RequestRecord>>>,
     /// The request the gateway role parked just before this attempt's filters started.
     just_parked: Option<Rc<Parked>>,
+    /// The API the client speaks, for errors of this role's own (OpenAI's until known).
+    api: Api,
+    /// A stream whose headers wait for its first event: the bytes of it already translated.
+    held_stream: Option<usize>,
 }
 
-impl UpstreamFilter {
-    pub fn new(rt: Rc<Runtime>) -> Self {
-        UpstreamFilter {
-            rt,
-            exchange: None,
-            plan: BodyPlan::Buffer,
-            status: 0,
-            record: None,
-            just_parked: None,
-        }
-    }
+impl Filter for UpstreamFilter {
+    const TAKES_PARKED_REQUEST: bool = true;
 
     /// The one callback that may follow the gateway role's park directly (see `handoff`):
     /// the envoy layer does not forget the parked request before it.
-    pub fn on_request_headers(&mut self, _host: &impl Host, end_of_stream: bool) -> Action {
+    fn on_request_headers(&mut self, _host: &impl Host, end_of_stream: bool) -> Action {
         self.just_parked = handoff::take_just_parked();
         if end_of_stream {
             return Action::Continue;
@@ -58,7 +56,7 @@ impl UpstreamFilter {
         Action::Pause
     }
 
-    pub fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+    fn on_request_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
         if !end {
             return Action::Pause;
         }
@@ -69,6 +67,7 @@ impl UpstreamFilter {
         if let Source::Parked(parked) = &source {
             self.record = Some(parked.record.clone());
         }
+        self.api = source.request().operation().api();
         let first = self.record_attempts() == 0;
         let start = self.clock_if_timed(host);
         let action = match self.prepare(host, &source) {
@@ -94,18 +93,33 @@ impl UpstreamFilter {
         action
     }
 
-    pub fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
+    fn on_response_headers(&mut self, host: &impl Host, end_of_stream: bool) -> Action {
         let start = self.clock_if_timed(host);
         let action = self.response_headers(host, end_of_stream);
         self.charge(host, start);
         action
     }
 
-    pub fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
+    fn on_response_body(&mut self, host: &impl Host, size: usize, end: bool) -> Action {
         let start = self.clock_if_timed(host);
         let action = self.response_body(host, size, end);
         self.charge(host, start);
         action
+    }
+}
+
+impl UpstreamFilter {
+    pub fn new(rt: Rc<Runtime>) -> Self {
+        UpstreamFilter {
+            rt,
+            exchange: None,
+            plan: BodyPlan::Buffer,
+            status: 0,
+            record: None,
+            just_parked: None,
+            api: Api::OpenAiChat,
+            held_stream: None,
+        }
     }
 
     fn with_record(&self, update: impl FnOnce(&mut RequestRecord)) {
@@ -188,10 +202,7 @@ impl UpstreamFilter {
             return Ok(Source::Parked(parked));
         }
         let body = host.request_body(body_size);
-        let request = match operation {
-            Operation::ChatCompletions => ParsedRequest::Chat(Box::new(parse_body(&body)?)),
-            Operation::Embeddings => ParsedRequest::Embeddings(parse_body(&body)?),
-        };
+        let request = parse_request(operation, &body)?;
         Ok(Source::Parsed {
             request: Box::new(request),
             body,
@@ -261,7 +272,7 @@ impl UpstreamFilter {
                 ("content-type", "application/json"),
                 (TRANSLATED_HEADER, "1"),
             ],
-            &err.to_json(),
+            &inputs::error_body(self.api, err),
         );
         Action::Pause
     }
@@ -274,35 +285,52 @@ impl UpstreamFilter {
             // No shared record (the roles run in different VMs): tell the gateway role by header.
             host.set_response_header(TRANSLATED_HEADER, Some("1"));
         }
+        if let Some(dropped) = self.exchange.as_ref().and_then(Exchange::dropped_tools) {
+            host.set_response_header(DROPPED_TOOLS_HEADER, Some(&dropped));
+        }
+        if end_of_stream {
+            return self.bodiless_answer(host);
+        }
         // A JSON answer's status waits for its body, which tells a success by itself.
-        if stream || end_of_stream {
+        if stream {
             let status = self.provider_status(host);
             if let Some(exchange) = self.exchange.as_mut() {
                 self.plan = exchange.response_headers(&self.rt, status);
             }
         }
-        if end_of_stream {
-            self.answered(None, self.status, true);
-        }
-        let status = self.status;
         match self.plan {
+            // A stream's headers wait for its first event: a stream that fails before it (empty,
+            // broken, an error event) is still an error answer the router can fall back from.
             BodyPlan::Stream => {
-                self.with_record(|r| {
-                    r.answer_started();
-                    r.answer_translated(status);
-                });
-                host.set_response_header("content-length", None);
-                host.set_response_header("content-type", Some("text/event-stream"));
-                host.set_response_header("content-encoding", None);
-                Action::Continue
-            }
-            BodyPlan::Buffer if end_of_stream => {
-                self.with_record(|r| r.answer_translated(status));
-                Action::Continue
+                self.held_stream = Some(0);
+                Action::Pause
             }
             // Headers wait for the translated body: its status and length may change.
-            BodyPlan::Buffer => Action::Pause,
+            BodyPlan::Buffer | BodyPlan::Discard => Action::Pause,
         }
+    }
+
+    /// An answer that ends with its headers (no body at all): a success without content is
+    /// invalid, and an error without a body still needs the client API's error body. Both are
+    /// answered here, before the router sees the status, so an invalid success falls back.
+    fn bodiless_answer(&mut self, host: &impl Host) -> Action {
+        let status = self.provider_status(host);
+        let Some(exchange) = self.exchange.as_mut() else {
+            return Action::Continue;
+        };
+        let answer = exchange.buffered(&self.rt, status, b"");
+        let usage = exchange.usage();
+        self.answered(usage, answer.status, true);
+        let bodiless = Bodiless {
+            body: answer.body.unwrap_or_default(),
+            retry_after: answer.retry_after,
+        };
+        self.with_record(|r| r.answer_without_body(answer.status, bodiless));
+        // The router reads the status: an empty success becomes a 502 it falls back from.
+        if answer.status != status {
+            host.set_response_header(":status", Some(&answer.status.to_string()));
+        }
+        Action::Continue
     }
 
     fn response_body(&mut self, host: &impl Host, body_size: usize, end_of_stream: bool) -> Action {
@@ -310,28 +338,80 @@ impl UpstreamFilter {
             return Action::Continue;
         };
         let action = match self.plan {
-            BodyPlan::Stream => {
-                self.stream_body(host, &mut exchange, body_size, end_of_stream);
-                Action::Continue
+            BodyPlan::Stream => self.stream_body(host, &mut exchange, body_size, end_of_stream),
+            BodyPlan::Buffer | BodyPlan::Discard => {
+                self.buffered_body(host, &mut exchange, body_size, end_of_stream)
             }
-            BodyPlan::Buffer => self.buffered_body(host, &mut exchange, body_size, end_of_stream),
         };
         self.exchange = Some(exchange);
         action
     }
 
-    fn stream_body(&self, host: &impl Host, exchange: &mut Exchange, body_size: usize, end: bool) {
-        let chunk = host.response_body(body_size);
+    fn stream_body(
+        &mut self,
+        host: &impl Host,
+        exchange: &mut Exchange,
+        body_size: usize,
+        end: bool,
+    ) -> Action {
+        let buffered = host.response_body(body_size);
+        // While the headers are held, Envoy buffers what came so far: only the new part is fed.
+        let consumed = self.held_stream.unwrap_or(0);
+        let chunk = buffered.get(consumed..).unwrap_or_default();
         let mut out = Vec::with_capacity(chunk.len() + 64);
-        exchange.stream_chunk(&chunk, &mut out);
+        exchange.stream_chunk(chunk, &mut out);
         if end {
             exchange.stream_end(&mut out);
+        }
+        if self.held_stream.is_some() {
+            if exchange.failed_before_first_event() {
+                return self.failed_stream_start(host, exchange, &out, body_size);
+            }
+            if out.is_empty() && !end {
+                self.held_stream = Some(buffered.len());
+                return Action::Pause;
+            }
+            self.start_stream(host);
+        }
+        if end {
             self.answered(exchange.usage(), self.status, exchange.stream_complete());
         }
         // Most chunks of a pass-through stream leave as they came: no copy back into Envoy.
-        if out != chunk {
+        if out != buffered {
             host.set_response_body(body_size, &out);
         }
+        Action::Continue
+    }
+
+    /// The stream's first event arrived: its headers go out as a stream's.
+    fn start_stream(&mut self, host: &impl Host) {
+        self.held_stream = None;
+        let status = self.status;
+        self.with_record(|r| {
+            r.answer_started();
+            r.answer_translated(status);
+        });
+        host.set_response_header("content-length", None);
+        host.set_response_header("content-type", Some("text/event-stream"));
+        host.set_response_header("content-encoding", None);
+    }
+
+    /// The stream failed before its first event: the attempt answers as a JSON error instead,
+    /// with a status the router can fall back from.
+    fn failed_stream_start(
+        &mut self,
+        host: &impl Host,
+        exchange: &Exchange,
+        out: &[u8],
+        body_size: usize,
+    ) -> Action {
+        self.held_stream = None;
+        let answer = exchange.error_answer(&failed_stream_error(out));
+        self.answered(None, answer.status, true);
+        self.with_record(|r| r.answer_translated(answer.status));
+        self.replace_answer(host, &answer, body_size, false);
+        self.plan = BodyPlan::Discard;
+        Action::Continue
     }
 
     fn buffered_body(
@@ -341,12 +421,18 @@ impl UpstreamFilter {
         body_size: usize,
         end_of_stream: bool,
     ) -> Action {
-        if let Some(answer) = oversized_answer(&self.rt, body_size) {
+        if self.plan == BodyPlan::Discard {
+            // The answer was replaced: the rest of the provider's never reaches the client.
+            host.set_response_body(body_size, b"");
+            return Action::Continue;
+        }
+        if let Some(answer) = exchange.oversized(&self.rt, body_size) {
             // The failure's type follows the provider's status.
             self.provider_status(host);
             self.replace_answer(host, &answer, body_size, false);
             self.answered(None, answer.status, true);
             self.with_record(|r| r.answer_translated(answer.status));
+            self.plan = BodyPlan::Discard;
             return Action::Continue;
         }
         if !end_of_stream {

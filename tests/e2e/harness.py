@@ -84,7 +84,7 @@ class Mock:
 
 
 # SWITCHBOARD_BASE_ID: the first Envoy --base-id to use (engineers sharing a machine keep apart).
-_base_ids = iter(range(int(os.environ.get("SWITCHBOARD_BASE_ID", 1000 + (os.getpid() % 500) * 40)),
+_base_ids = iter(range(int(os.environ.get("SWITCHBOARD_BASE_ID") or 1000 + (os.getpid() % 500) * 40),
                        10**6))
 
 

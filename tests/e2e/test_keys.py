@@ -333,9 +333,9 @@ def scrape(gateway) -> dict:
     return out
 
 
-def metric(name, model, operation="chat", **labels):
-    return (name, frozenset({"gen_ai_operation_name": operation, "gen_ai_request_model": model,
-                             **labels}.items()))
+def metric(name, model, operation="chat", api="openai_chat", **labels):
+    return (name, frozenset({"gen_ai_operation_name": operation, "switchboard_api": api,
+                             "gen_ai_request_model": model, **labels}.items()))
 
 
 def access_log(key: str, n: int, timeout=20.0) -> list[dict]:

@@ -185,9 +185,14 @@ def scrape(gw) -> dict:
     return out
 
 
+# The API clients of each operation speak in these tests (the `switchboard_api` label).
+API_OF = {"chat": "openai_chat", "embeddings": "openai_embeddings"}
+
+
 def key(metric, target, operation="chat", **extra):
     model, provider, deployment = target
-    labels = {"gen_ai_operation_name": operation, "gen_ai_request_model": model,
+    labels = {"gen_ai_operation_name": operation, "switchboard_api": API_OF[operation],
+              "gen_ai_request_model": model,
               "gen_ai_provider_name": provider, "switchboard_deployment": deployment, **extra}
     return (metric, frozenset(labels.items()))
 
@@ -480,7 +485,8 @@ models:
     assert "warning: models[1].deployments[0] (openai my-finetune): no price" in result.stderr
     envoy = json.loads(bootstrap.read_text())
     hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    filter_config = json.loads(hcm["http_filters"][0]["typed_config"]["config"]["configuration"]["value"])
+    gateway = next(f for f in hcm["http_filters"] if f["name"] == "switchboard")
+    filter_config = json.loads(gateway["typed_config"]["config"]["configuration"]["value"])
     deployments = filter_config["models"][0]["deployments"]
     assert deployments[0]["price"] == {"input": 2.5, "output": 10.0, "cache_read": 1.25}
     assert deployments[1]["price"] == {"input": 2.75, "output": 11.0}

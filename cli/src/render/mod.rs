@@ -10,22 +10,24 @@ pub mod prices;
 
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
-use switchboard_core::api::Operation;
-use switchboard_core::config::Problem;
+use switchboard_core::api::{Api, Operation};
+use switchboard_core::config::{CircuitBreakers, Options, Problem};
 use switchboard_core::flow::gateway::{canonical_path, VERSION_PREFIX};
 use switchboard_core::names::{
     endpoint_filter, CLUSTER_HEADER, DEPLOYMENT_KEY, GENERIC_FILTER, METADATA_NAMESPACE,
-    UPSTREAM_FILTER, VM_ID,
+    OWN_HEADER_PREFIX, STRIP_FILTER, UPSTREAM_FILTER, VM_ID,
 };
-use switchboard_core::providers::{self, Endpoint};
+use switchboard_core::providers::{self, anthropic, Endpoint};
 use switchboard_core::runtime::Runtime;
 
 /// Request headers the route removes before any attempt: the routing header, the client's
 /// credentials (AWS's included: an unsigned security token would change whose request it
 /// is) and encodings the filter could not translate. Envoy does it natively, so the upstream
 /// role need not read the request's headers to find them.
-const REMOVED_REQUEST_HEADERS: [&str; 9] = [
+const REMOVED_REQUEST_HEADERS: [&str; 11] = [
     CLUSTER_HEADER,
+    "proxy-authorization",
+    "cookie",
     "authorization",
     "x-api-key",
     "api-key",
@@ -35,6 +37,8 @@ const REMOVED_REQUEST_HEADERS: [&str; 9] = [
     "x-amz-content-sha256",
     "accept-encoding",
 ];
+/// The least a stream may buffer (see `stream_buffer_limit`).
+const RESPONSE_BUFFER_SLACK: u32 = 16 << 20;
 /// Listener buffer beyond `max_request_bytes`.
 const LISTENER_BUFFER_SLACK: u32 = 1 << 20;
 
@@ -173,6 +177,7 @@ pub fn bootstrap(prepared: &Prepared, opts: &RenderOptions) -> Value {
                             "stat_prefix": "switchboard",
                             "codec_type": "AUTO",
                             "access_log": observability::access_log(&rt.options),
+                            "local_reply_config": local_reply_config(),
                             "route_config": route_config(rt),
                             "http_filters": gateway_filters(opts, &env_keys, &prepared.document),
                         }
@@ -207,14 +212,20 @@ pub fn istio(prepared: &Prepared, opts: &RenderOptions, host: &str) -> Vec<Value
         .cloned()
         .unwrap_or_default();
     let gateway_match = json!({"context": "GATEWAY"});
-    let mut patches = vec![
+    let before_router = |filter: Option<&Value>| {
         json!({
             "applyTo": "HTTP_FILTER",
             "match": {"context": "GATEWAY", "listener": {"filterChain": {"filter": {
                 "name": "envoy.filters.network.http_connection_manager",
                 "subFilter": {"name": "envoy.filters.http.router"}}}}},
-            "patch": {"operation": "INSERT_BEFORE", "value": hcm.pointer("/http_filters/0")},
-        }),
+            "patch": {"operation": "INSERT_BEFORE", "value": filter},
+        })
+    };
+    // The header strip filter, then the generic gateway-role filter (each inserted before
+    // the router, so they keep this order).
+    let mut patches = vec![
+        before_router(hcm.pointer("/http_filters/0")),
+        before_router(hcm.pointer("/http_filters/1")),
         json!({
             "applyTo": "HTTP_ROUTE",
             "match": {"context": "GATEWAY", "routeConfiguration": {"vhost": {
@@ -323,12 +334,17 @@ fn route_config(rt: &Runtime) -> Value {
                 filter: enable_filter(),
                 GENERIC_FILTER: {"@type": FILTER_CONFIG, "disabled": true},
             });
-            routes.push(proxied_route(
-                rt,
-                endpoint_match(path),
-                &action,
-                Some(enable),
-            ));
+            let mut route = proxied_route(rt, endpoint_match(path), &action, Some(enable));
+            if op.api() == Api::AnthropicMessages {
+                if let Some(Value::Array(added)) = route.get_mut("request_headers_to_add") {
+                    // Anthropic requires a version; the client's, when it sends one, passes.
+                    added.push(json!({
+                        "header": {"key": "anthropic-version", "value": anthropic::DEFAULT_VERSION},
+                        "append_action": "ADD_IF_ABSENT"
+                    }));
+                }
+            }
+            routes.push(route);
         }
     }
     routes.push(proxied_route(rt, json!({"prefix": "/"}), &action, None));
@@ -346,7 +362,13 @@ fn route_config(rt: &Runtime) -> Value {
 const FILTER_CONFIG: &str = "type.googleapis.com/envoy.config.route.v3.FilterConfig";
 /// The endpoints with a gateway-role filter of their own, enabled only on their routes: it
 /// need not read the request line (a value read from Envoy costs a nested call into the VM).
-const FAST_ENDPOINTS: [Operation; 2] = [Operation::ChatCompletions, Operation::Embeddings];
+const FAST_ENDPOINTS: [Operation; 5] = [
+    Operation::ChatCompletions,
+    Operation::Embeddings,
+    Operation::Messages,
+    Operation::CountTokens,
+    Operation::Responses,
+];
 
 /// The paths of an endpoint: its canonical one and the same without the optional
 /// `VERSION_PREFIX` (as `classify` has it).
@@ -386,6 +408,18 @@ fn enable_filter() -> Value {
     })
 }
 
+/// What Envoy may buffer of one request, each way. It bounds the request body retries replay
+/// and, for the upstream filters, the answer buffered for translation: so it must exceed both
+/// of the filter's own limits by more than one read, or Envoy's buffer overflow (a bare 500)
+/// races the filter's refusal (a 413 or 502 in the client's API).
+fn stream_buffer_limit(options: &Options) -> u32 {
+    options
+        .max_request_bytes
+        .max(options.max_response_bytes)
+        .saturating_mul(2)
+        .max(RESPONSE_BUFFER_SLACK)
+}
+
 fn proxied_route(rt: &Runtime, matcher: Value, action: &Value, filters: Option<Value>) -> Value {
     let mut route = json!({
         "match": matcher,
@@ -396,8 +430,7 @@ fn proxied_route(rt: &Runtime, matcher: Value, action: &Value, filters: Option<V
             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"
         }],
         "route": action,
-        // Retries replay the body: keep all of it.
-        "per_request_buffer_limit_bytes": rt.options.max_request_bytes
+        "per_request_buffer_limit_bytes": stream_buffer_limit(&rt.options)
     });
     if let (Some(filters), Some(obj)) = (filters, route.as_object_mut()) {
         obj.insert("typed_per_filter_config".into(), filters);
@@ -477,8 +510,9 @@ fn cluster(
         "dns_lookup_family": "V4_PREFERRED",
         "connect_timeout": rt.options.connect_timeout.envoy(),
         "lb_policy": "ROUND_ROBIN",
-        "per_connection_buffer_limit_bytes": rt.options.max_response_bytes.saturating_add(65536),
+        "per_connection_buffer_limit_bytes": stream_buffer_limit(&rt.options),
         "load_assignment": {"cluster_name": model.cluster, "endpoints": priorities},
+        "circuit_breakers": circuit_breakers(&rt.options.circuit_breakers),
         "outlier_detection": {
             "consecutive_5xx": 5,
             "interval": "10s",
@@ -509,6 +543,60 @@ fn cluster(
     cluster
 }
 
+/// Envoy's own refusals of requests its filters never see (malformed requests, headers too
+/// large, HTTP/1.0): OpenAI-shaped JSON instead of Envoy's plain text. Every other local reply
+/// passes the gateway role, which answers or rewrites it in the client API's shape itself.
+fn local_reply_config() -> Value {
+    const CODEC_REFUSAL: &str = "response.code_details.startsWith('http1.') \
+        || response.code_details.startsWith('http2.') \
+        || response.code_details.startsWith('http3.') \
+        || response.code_details in ['low_version', 'request_header_timeout', 'missing_host_header']";
+    let mapper = |status_filter: Value, kind: &str| {
+        json!({
+            "filter": {"and_filter": {"filters": [
+                status_filter,
+                {"extension_filter": {
+                    "name": "envoy.access_loggers.extension_filters.cel",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter",
+                        "expression": CODEC_REFUSAL
+                    }
+                }}
+            ]}},
+            "body_format_override": {"json_format": {"error": {
+                "message": "%LOCAL_REPLY_BODY%",
+                "type": kind,
+                "param": null,
+                "code": "%RESPONSE_CODE_DETAILS%"
+            }}}
+        })
+    };
+    let status = |op: &str, value: u32| {
+        json!({"status_code_filter": {"comparison": {
+            "op": op,
+            "value": {"default_value": value, "runtime_key": "switchboard.local_reply.status"}
+        }}})
+    };
+    json!({"mappers": [
+        mapper(status("GE", 500), "server_error"),
+        mapper(status("GE", 400), "invalid_request_error"),
+    ]})
+}
+
+/// The cluster's thresholds (`options.circuit_breakers`), the same at every routing priority.
+fn circuit_breakers(limits: &CircuitBreakers) -> Value {
+    let threshold = |priority: &str| {
+        json!({
+            "priority": priority,
+            "max_connections": limits.max_connections,
+            "max_pending_requests": limits.max_pending_requests,
+            "max_requests": limits.max_requests,
+            "max_retries": limits.max_retries(),
+        })
+    };
+    json!({"thresholds": [threshold("DEFAULT"), threshold("HIGH")]})
+}
+
 /// The listener's HTTP filters: the generic gateway-role filter (enabled by default), one per
 /// endpoint (enabled only by their routes), then the router.
 fn gateway_filters(opts: &RenderOptions, env_keys: &[String], doc: &Value) -> Vec<Value> {
@@ -534,13 +622,31 @@ fn gateway_filters(opts: &RenderOptions, env_keys: &[String], doc: &Value) -> Ve
         }
         filters.push(filter);
     }
+    filters.insert(0, header_strip_filter());
     filters.push(json!({
         "name": "envoy.filters.http.router",
         "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+            // No x-envoy-* headers of the router's own toward providers or clients.
+            "suppress_envoy_headers": true
         }
     }));
     filters
+}
+
+/// Removes, before any other filter runs, every request header a client may not set: the
+/// gateway's own (`x-switchboard-*`: routing and handoff are the gateway's alone) and Envoy's
+/// (`x-envoy-*`: retry and timeout controls, debug flags). Route removal takes exact names
+/// only; these are prefixes.
+fn header_strip_filter() -> Value {
+    let prefix = |p: &str| json!({"remove_on_match": {"key_matcher": {"prefix": p}}});
+    json!({
+        "name": STRIP_FILTER,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {"request_mutations": [prefix(OWN_HEADER_PREFIX), prefix("x-envoy-")]}
+        }
+    })
 }
 
 /// The same module and VM for every instance (identical `vm_config`, so one VM per worker
@@ -684,6 +790,7 @@ models:
             .map(|m| m["match"]["sni"].as_str().unwrap())
             .collect();
         assert_eq!(sni, ["api.openai.com", "r.openai.azure.com"]);
+        assert_eq!(c["circuit_breakers"]["thresholds"][0]["max_retries"], 1024);
     }
 
     #[test]
@@ -691,7 +798,8 @@ models:
         let b = render(None);
         let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
             ["typed_config"];
-        let gateway = &hcm["http_filters"][0]["typed_config"]["config"];
+        assert_eq!(hcm["http_filters"][0]["name"], STRIP_FILTER);
+        let gateway = &hcm["http_filters"][1]["typed_config"]["config"];
         let upstream = &b["static_resources"]["clusters"][0]["typed_extension_protocol_options"]
             ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"][0]
             ["typed_config"]["config"];
@@ -708,7 +816,23 @@ models:
         };
         assert_eq!(role(gateway), "gateway");
         assert_eq!(role(upstream), "upstream");
-        let route = &hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"];
+        let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+            .as_array()
+            .unwrap();
+        let added = |path: &str| {
+            let route = routes.iter().find(|r| r["match"]["path"] == path).unwrap();
+            route["request_headers_to_add"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["header"]["key"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(added("/v1/chat/completions"), ["content-type"]);
+        for path in ["/v1/messages", "/messages/count_tokens"] {
+            assert_eq!(added(path), ["content-type", "anthropic-version"], "{path}");
+        }
+        let route = &routes[0]["route"];
         assert_eq!(route["cluster_header"], "x-switchboard-cluster");
         assert_eq!(route["retry_policy"]["num_retries"], 1);
         assert_eq!(
@@ -735,17 +859,18 @@ models:
         let hcm = &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
             ["typed_config"];
         assert_eq!(patches[0]["patch"]["value"], hcm["http_filters"][0]);
+        assert_eq!(patches[1]["patch"]["value"], hcm["http_filters"][1]);
         assert_eq!(
-            patches[1]["patch"]["value"]["route"]["cluster_header"],
+            patches[2]["patch"]["value"]["route"]["cluster_header"],
             "x-switchboard-cluster"
         );
         assert_eq!(
-            patches[1]["match"]["routeConfiguration"]["vhost"]["name"],
+            patches[2]["match"]["routeConfiguration"]["vhost"]["name"],
             "llm.example.com:80"
         );
-        assert_eq!(patches.len(), 2 + 2, "one CLUSTER patch per model group");
+        assert_eq!(patches.len(), 3 + 2, "one CLUSTER patch per model group");
         assert_eq!(
-            patches[2]["patch"]["value"],
+            patches[3]["patch"]["value"],
             b["static_resources"]["clusters"][0]
         );
     }

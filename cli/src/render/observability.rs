@@ -110,9 +110,9 @@ mod tests {
         let config = stats_config();
         let tags = config["stats_tags"].as_array().unwrap();
         assert_eq!(tags.len(), LABELS.len());
-        assert_eq!(tags[1]["tag_name"], "gen_ai.request.model");
+        assert_eq!(tags[2]["tag_name"], "gen_ai.request.model");
         assert_eq!(
-            tags[1]["regex"],
+            tags[2]["regex"],
             r"^wasmcustom\.switchboard\..*?(\.gen_ai_request_model=([^.]*))"
         );
         let prefixes: Vec<&str> = config["histogram_bucket_settings"]

@@ -87,6 +87,45 @@ pub struct Message {
     /// Reasoning text a client echoes back on assistant turns (kept for providers that replay it).
     #[serde(default)]
     pub reasoning_content: Option<String>,
+    /// Signed reasoning a client hands back on assistant turns, as the answer gave it: what
+    /// providers with signed reasoning (Anthropic, Bedrock) need to continue a turn.
+    #[serde(default)]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
+}
+
+/// A block of signed reasoning, in LiteLLM's convention: Anthropic's `thinking` (its text and
+/// the signature that lets it be handed back) and `redacted_thinking` (encrypted) blocks,
+/// Bedrock's `reasoningText` and `redactedContent`.
+///
+/// On answers, `message.thinking_blocks` holds the whole blocks beside `reasoning_content`
+/// (their text). In streams the text goes in `reasoning_content` deltas only; a thinking
+/// block ends with a `thinking_blocks` delta carrying its signature (`thinking` empty), and a
+/// redacted block comes whole in one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ThinkingBlock {
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        /// Absent or empty when the provider did not sign it (it cannot be handed back).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+}
+
+impl ThinkingBlock {
+    /// Whether a provider that checks signatures can take the block back.
+    pub fn is_signed(&self) -> bool {
+        match self {
+            ThinkingBlock::Thinking { signature, .. } => {
+                signature.as_deref().is_some_and(|s| !s.is_empty())
+            }
+            ThinkingBlock::RedactedThinking { .. } => true,
+        }
+    }
 }
 
 impl Message {
@@ -309,6 +348,33 @@ impl<'de> Deserialize<'de> for ChatRequest {
 
 struct ChatRequestVisitor;
 
+/// The members `ChatRequest` reads itself (the others are kept in `extra`).
+const KNOWN_MEMBERS: [&str; 23] = [
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "user",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "metadata",
+];
+
 impl<'de> Visitor<'de> for ChatRequestVisitor {
     type Value = ChatRequest;
 
@@ -320,7 +386,22 @@ impl<'de> Visitor<'de> for ChatRequestVisitor {
         let mut req = ChatRequest::default();
         let mut model = None;
         let mut messages = None;
+        // Known members seen so far, one bit each (`KNOWN_MEMBERS`): a member given twice is
+        // refused, as serde refuses it in every derived struct, rather than the last one winning.
+        let mut seen = 0u32;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let known = KNOWN_MEMBERS.iter().position(|k| *k == key.as_ref());
+            let twice = match known {
+                Some(bit) => {
+                    let twice = seen & 1 << bit != 0;
+                    seen |= 1 << bit;
+                    twice
+                }
+                None => req.extra.contains_key(key.as_ref()),
+            };
+            if twice {
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
             // `null` for an optional field means "not set", as in OpenAI's API.
             match key.as_ref() {
                 "model" => model = Some(map.next_value::<String>()?),
@@ -397,6 +478,8 @@ pub struct AssistantMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallOut>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
@@ -454,9 +537,16 @@ impl AssistantMessage {
             role: "assistant",
             content,
             reasoning_content: (!reasoning.is_empty()).then_some(reasoning),
+            thinking_blocks: None,
             tool_calls: (!tool_calls.is_empty()).then_some(tool_calls),
             refusal: None,
         }
+    }
+
+    /// The signed reasoning blocks of the turn (left out when there are none).
+    pub fn with_thinking_blocks(mut self, blocks: Vec<ThinkingBlock>) -> Self {
+        self.thinking_blocks = (!blocks.is_empty()).then_some(blocks);
+        self
     }
 }
 
@@ -506,6 +596,9 @@ pub struct Delta {
     pub content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<String>,
+    /// A signature closing a thinking block, or a whole redacted block (see `ThinkingBlock`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Vec<ThinkingBlock>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ToolCallDelta>>,
 }
@@ -617,6 +710,29 @@ mod tests {
                 media_type: "image/png",
                 data: "AAA"
             }
+        );
+    }
+
+    #[test]
+    fn thinking_blocks_round_trip_in_litellms_shape() {
+        let req = parse(
+            r#"{"model":"m","messages":[{"role":"assistant","content":"A",
+              "thinking_blocks":[{"type":"thinking","thinking":"t","signature":"s"},
+                {"type":"thinking","thinking":"u"},{"type":"redacted_thinking","data":"d"}]}]}"#,
+        )
+        .unwrap();
+        let blocks = req.messages[0].thinking_blocks.clone().unwrap();
+        assert_eq!(
+            blocks
+                .iter()
+                .map(ThinkingBlock::is_signed)
+                .collect::<Vec<_>>(),
+            [true, false, true]
+        );
+        assert_eq!(
+            serde_json::to_value(&blocks).unwrap(),
+            serde_json::json!([{"type":"thinking","thinking":"t","signature":"s"},
+                {"type":"thinking","thinking":"u"},{"type":"redacted_thinking","data":"d"}])
         );
     }
 

@@ -118,6 +118,9 @@ pub struct Options {
     /// Retries after the first attempt; default: enough to walk every fallback priority.
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Envoy's circuit breakers on every model group's cluster (`switchboard render`).
+    #[serde(default)]
+    pub circuit_breakers: CircuitBreakers,
     /// CA bundle for https providers.
     #[serde(default = "default_ca_bundle")]
     pub ca_bundle: String,
@@ -143,6 +146,49 @@ impl Options {
     }
 }
 
+/// How much one model group's cluster may have in flight in one Envoy. Every fallback is a
+/// retry to Envoy, so retries get the same room as requests: with Envoy's default of 3
+/// concurrent retries per cluster, fallback silently stopped working under load (the retry
+/// overflowed and the client got the primary's error). What overflows is counted in Envoy's
+/// `envoy_cluster_upstream_{cx,rq_pending,rq_retry}_overflow` stats.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreakers {
+    /// Connections to the cluster's providers (HTTP/1.1 needs one per request in flight).
+    #[serde(default = "default_circuit_limit")]
+    pub max_connections: u32,
+    /// Requests waiting for a connection.
+    #[serde(default = "default_circuit_limit")]
+    pub max_pending_requests: u32,
+    /// Requests in flight.
+    #[serde(default = "default_circuit_limit")]
+    pub max_requests: u32,
+    /// Retries (fallbacks included) in flight; default: as many as requests.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+}
+
+impl Default for CircuitBreakers {
+    fn default() -> Self {
+        CircuitBreakers {
+            max_connections: default_circuit_limit(),
+            max_pending_requests: default_circuit_limit(),
+            max_requests: default_circuit_limit(),
+            max_retries: None,
+        }
+    }
+}
+
+impl CircuitBreakers {
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries.unwrap_or(self.max_requests)
+    }
+}
+
+fn default_circuit_limit() -> u32 {
+    1024
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -152,6 +198,7 @@ impl Default for Options {
             per_try_timeout: None,
             connect_timeout: default_connect_timeout(),
             retries: None,
+            circuit_breakers: CircuitBreakers::default(),
             ca_bundle: default_ca_bundle(),
             access_log: default_access_log(),
             prices_file: None,

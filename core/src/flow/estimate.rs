@@ -25,29 +25,39 @@ fn text_tokens(bytes: usize) -> u64 {
 
 /// Expected prompt and completion tokens, as a `Usage` ready to be priced.
 pub fn tokens(request: &ParsedRequest, settings: &ModelSettings) -> Usage {
-    match request {
-        ParsedRequest::Chat(req) => Usage {
-            prompt_tokens: chat_prompt(req),
-            completion_tokens: req
-                .max_output_tokens()
-                .or(settings.max_tokens)
-                .map_or(DEFAULT_MAX_TOKENS, u64::from)
-                .saturating_mul(u64::from(req.n.unwrap_or(1).max(1))),
-            ..Usage::default()
+    let ParsedRequest::Embeddings(req) = request else {
+        return request
+            .chat()
+            .map(|req| chat_tokens(req, settings))
+            .unwrap_or_default();
+    };
+    Usage {
+        prompt_tokens: match &req.input {
+            EmbeddingInput::Text(t) => text_tokens(t.len()),
+            EmbeddingInput::Texts(ts) => ts.iter().map(|t| text_tokens(t.len())).sum(),
+            EmbeddingInput::Tokens(ids) => ids.len() as u64,
+            EmbeddingInput::TokenBatches(b) => b.iter().map(|ids| ids.len() as u64).sum(),
         },
-        ParsedRequest::Embeddings(req) => Usage {
-            prompt_tokens: match &req.input {
-                EmbeddingInput::Text(t) => text_tokens(t.len()),
-                EmbeddingInput::Texts(ts) => ts.iter().map(|t| text_tokens(t.len())).sum(),
-                EmbeddingInput::Tokens(ids) => ids.len() as u64,
-                EmbeddingInput::TokenBatches(b) => b.iter().map(|ids| ids.len() as u64).sum(),
-            },
-            ..Usage::default()
-        },
+        ..Usage::default()
     }
 }
 
-fn chat_prompt(req: &ChatRequest) -> u64 {
+/// A chat request's prompt, and its answer at its cap.
+fn chat_tokens(req: &ChatRequest, settings: &ModelSettings) -> Usage {
+    Usage {
+        prompt_tokens: chat_prompt(req),
+        completion_tokens: req
+            .max_output_tokens()
+            .or(settings.max_tokens)
+            .map_or(DEFAULT_MAX_TOKENS, u64::from)
+            .saturating_mul(u64::from(req.n.unwrap_or(1).max(1))),
+        ..Usage::default()
+    }
+}
+
+/// The prompt tokens of a chat request (what count_tokens estimates where the provider
+/// cannot count).
+pub fn chat_prompt(req: &ChatRequest) -> u64 {
     let mut bytes = 0usize;
     let mut fixed = 0u64;
     for m in &req.messages {

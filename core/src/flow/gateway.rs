@@ -1,14 +1,16 @@
 //! Gateway role: which endpoint a request is for, whether its body is acceptable, and which
 //! model group serves it. Every refusal is an OpenAI-shaped error with the right status.
 
-use super::ParsedRequest;
+use super::{DecodedRequest, ParsedRequest};
+use crate::api::chat::ChatRequest;
 use crate::api::models::{ModelEntry, ModelList};
 use crate::api::Operation;
-use crate::api::{ApiError, ErrorKind};
+use crate::api::{Api, ApiError, ErrorKind};
 use crate::flow::estimate::tokens;
 use crate::flow::metrics::Rejection;
 use crate::flow::metrics::Series;
 use crate::flow::record::rejection;
+use crate::inputs;
 use crate::limits::store::Store;
 use crate::limits::{Caller, Estimate, Reservation, SubjectRef};
 use crate::runtime::{Model, Runtime};
@@ -32,6 +34,9 @@ pub fn canonical_path(op: Operation) -> &'static str {
     match op {
         Operation::ChatCompletions => "/v1/chat/completions",
         Operation::Embeddings => "/v1/embeddings",
+        Operation::Messages => "/v1/messages",
+        Operation::CountTokens => "/v1/messages/count_tokens",
+        Operation::Responses => "/v1/responses",
     }
 }
 
@@ -42,6 +47,9 @@ pub fn classify(method: &str, path: &str) -> Result<Endpoint, ApiError> {
     let (endpoint, allowed) = match route {
         "/chat/completions" => (Endpoint::Proxy(Operation::ChatCompletions), "POST"),
         "/embeddings" => (Endpoint::Proxy(Operation::Embeddings), "POST"),
+        "/messages" => (Endpoint::Proxy(Operation::Messages), "POST"),
+        "/messages/count_tokens" => (Endpoint::Proxy(Operation::CountTokens), "POST"),
+        "/responses" => (Endpoint::Proxy(Operation::Responses), "POST"),
         "/models" => (Endpoint::ListModels, "GET"),
         "/health" | "/healthz" => (Endpoint::Health, "GET"),
         _ => match route.strip_prefix("/models/") {
@@ -89,6 +97,10 @@ pub struct Admission<'g> {
 /// several share the traffic. An unpriced deployment adds nothing (its answers cost nothing
 /// against a budget either).
 pub fn estimate(rt: &Runtime, admission: &Admission) -> Estimate {
+    if admission.request.operation() == Operation::CountTokens {
+        // Counting is free: it reserves nothing on tokens or budgets.
+        return Estimate::default();
+    }
     let usage = tokens(&admission.request, &admission.model.settings);
     let cost = admission
         .model
@@ -108,9 +120,19 @@ pub fn estimate(rt: &Runtime, admission: &Admission) -> Estimate {
 
 /// Parses and checks the body of a proxied request and resolves its model.
 pub fn admit<'g>(rt: &'g Runtime, op: Operation, body: &[u8]) -> Result<Admission<'g>, ApiError> {
-    let request = match op {
+    let request = parse_request(op, body)?;
+    let model = rt
+        .model(request.model())
+        .ok_or_else(|| ApiError::model_not_found(request.model()))?;
+    Ok(Admission { model, request })
+}
+
+/// Parses the body of a request of `op`: an OpenAI body as it is, another input API's decoded
+/// into the canonical chat request.
+pub fn parse_request(op: Operation, body: &[u8]) -> Result<ParsedRequest, ApiError> {
+    Ok(match op {
         Operation::ChatCompletions => {
-            let req: crate::api::chat::ChatRequest = parse_body(body)?;
+            let req: ChatRequest = parse_body(body)?;
             if req.messages.is_empty() {
                 return Err(ApiError::invalid_param(
                     "messages",
@@ -120,11 +142,37 @@ pub fn admit<'g>(rt: &'g Runtime, op: Operation, body: &[u8]) -> Result<Admissio
             ParsedRequest::Chat(Box::new(req))
         }
         Operation::Embeddings => ParsedRequest::Embeddings(parse_body(body)?),
-    };
-    let model = rt
-        .model(request.model())
-        .ok_or_else(|| ApiError::model_not_found(request.model()))?;
-    Ok(Admission { model, request })
+        Operation::Messages | Operation::CountTokens | Operation::Responses => {
+            let decoded = inputs::decode(op, body)?;
+            let chat: ChatRequest = parse_body(&decoded.chat_body)?;
+            ParsedRequest::Decoded(Box::new(DecodedRequest {
+                operation: op,
+                chat,
+                chat_body: decoded.chat_body,
+                context: decoded.context,
+            }))
+        }
+    })
+}
+
+/// The answer to a count_tokens request the gateway gives itself: an estimate of its prompt,
+/// unless every deployment of its model, fallbacks included (an attempt may land on any),
+/// speaks Messages and can count.
+pub fn local_token_count(rt: &Runtime, model: &Model, request: &ParsedRequest) -> Option<Vec<u8>> {
+    if request.operation() != Operation::CountTokens {
+        return None;
+    }
+    let native = model.priorities.iter().flatten().all(|&d| {
+        rt.deployments
+            .get(d)
+            .and_then(|d| rt.provider_of(d))
+            .is_some_and(|p| p.provider.native_api() == Some(Api::AnthropicMessages))
+    });
+    if native {
+        return None;
+    }
+    let prompt = request.chat().map_or(0, crate::flow::estimate::chat_prompt);
+    Some(inputs::messages::count_tokens_answer(prompt))
 }
 
 /// A proxied request the gateway role lets through: the cluster to route it to, the parsed
@@ -133,6 +181,9 @@ pub fn admit<'g>(rt: &'g Runtime, op: Operation, body: &[u8]) -> Result<Admissio
 #[derive(Debug)]
 pub struct Admitted<'r> {
     pub cluster: &'r str,
+    /// The answer the gateway gives itself instead of sending the request on (count_tokens
+    /// where no deployment can count).
+    pub local_answer: Option<Vec<u8>>,
     pub request: ParsedRequest,
     pub model: Option<usize>,
     pub reservation: Option<Reservation>,
@@ -203,6 +254,7 @@ pub fn decide<'r>(
     };
     Ok(Admitted {
         cluster: &admission.model.cluster,
+        local_answer: local_token_count(rt, admission.model, &admission.request),
         request: admission.request,
         model,
         reservation,
@@ -239,7 +291,18 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             ));
         }
         let message = strip_position(&inner.to_string());
-        if let Some(field) = missing_field(&message) {
+        if let Some(field) = quoted_after(&message, "duplicate field `") {
+            let param = if path == "." {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            return ApiError::invalid_param(
+                param.clone(),
+                format!("The key `{param}` appears more than once; give it once."),
+            );
+        }
+        if let Some(field) = quoted_after(&message, "missing field `") {
             let param = if path == "." {
                 field.to_owned()
             } else {
@@ -262,9 +325,10 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn missing_field(message: &str) -> Option<&str> {
+/// The name serde quotes after `prefix` (`missing field `x``, `duplicate field `x``).
+fn quoted_after<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
     message
-        .strip_prefix("missing field `")
+        .strip_prefix(prefix)
         .and_then(|rest| rest.split('`').next())
 }
 
@@ -373,6 +437,17 @@ mod tests {
                 Endpoint::GetModel("org/m".into()),
             ),
             ("GET", "/health", Endpoint::Health),
+            (
+                "POST",
+                "/v1/messages?beta=true",
+                Endpoint::Proxy(Operation::Messages),
+            ),
+            ("POST", "/messages", Endpoint::Proxy(Operation::Messages)),
+            (
+                "POST",
+                "/v1/messages/count_tokens?beta=true",
+                Endpoint::Proxy(Operation::CountTokens),
+            ),
         ];
         for (method, path, expected) in ok {
             assert_eq!(classify(method, path), Ok(expected), "{method} {path}");
@@ -395,7 +470,31 @@ mod tests {
     #[test]
     fn bad_bodies_get_named_400s() {
         let rt = runtime();
-        let cases: [(&str, u16, Option<&str>, &str); 9] = [
+        let cases: [(&str, u16, Option<&str>, &str); 13] = [
+            (
+                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"top_k":1,"top_k":2}"#,
+                400,
+                Some("top_k"),
+                "appears more than once",
+            ),
+            (
+                r#"{"model":"gpt","model":"other","messages":[{"role":"user","content":"x"}]}"#,
+                400,
+                Some("model"),
+                "appears more than once",
+            ),
+            (
+                r#"{"model":"gpt","messages":[{"role":"user","role":"system","content":"x"}]}"#,
+                400,
+                Some("messages[0].role"),
+                "appears more than once",
+            ),
+            (
+                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"seed":1,"seed":2}"#,
+                400,
+                Some("seed"),
+                "appears more than once",
+            ),
             ("not json", 400, None, "could not parse the JSON body"),
             ("", 400, None, "body is empty"),
             ("[1]", 400, None, "must be a JSON object"),
@@ -466,6 +565,13 @@ mod tests {
         assert_eq!(a.model.cluster, "sb_gpt");
         let e = admit(&rt, Operation::Embeddings, br#"{"model":"gpt","input":5}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("input"));
+        let e = admit(
+            &rt,
+            Operation::Embeddings,
+            br#"{"model":"gpt","input":"a","input":"b"}"#,
+        )
+        .unwrap_err();
+        assert_eq!((e.status, e.param.as_deref()), (400, Some("input")));
     }
 
     #[test]
@@ -545,6 +651,36 @@ mod tests {
         );
         let a = admit(&rt, Operation::ChatCompletions, body("free").as_bytes()).unwrap();
         assert_eq!(estimate(&rt, &a).cost, 0);
+    }
+
+    #[test]
+    fn count_tokens_is_native_only_where_every_deployment_counts() {
+        let rt = Runtime::from_text(
+            "providers: {an: {kind: anthropic, api_key: k}, oa: {kind: openai, api_key: k}}\n\
+             models:\n\
+             - {name: claude, deployments: [{provider: an, model: c}]}\n\
+             - {name: claude-then-gpt, deployments: [{provider: an, model: c}], fallbacks: [gpt]}\n\
+             - {name: gpt, deployments: [{provider: oa, model: g}]}\n",
+            &|_: &str| None,
+        )
+        .unwrap();
+        let count = |model: &str| {
+            let body = format!(
+                r#"{{"model":"{model}","messages":[{{"role":"user","content":"hello there"}}]}}"#
+            );
+            let a = admit(&rt, Operation::CountTokens, body.as_bytes()).unwrap();
+            assert_eq!(
+                estimate(&rt, &a),
+                Estimate::default(),
+                "counting reserves nothing"
+            );
+            local_token_count(&rt, a.model, &a.request)
+        };
+        assert_eq!(count("claude"), None);
+        // 11 bytes -> 3 tokens, + 4 for the message.
+        let estimated = br#"{"input_tokens":7,"estimated":true}"#.to_vec();
+        assert_eq!(count("claude-then-gpt"), Some(estimated.clone()));
+        assert_eq!(count("gpt"), Some(estimated));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub fn park(
         let started = record.try_borrow().map_or(0, |r| r.started_ns());
         format!("{started:x}{id:x}")
     });
-    let tag = operation_tag(request.operation());
+    let tag = request.operation().config_name();
     let parked = Rc::new(Parked {
         request,
         body,
@@ -78,11 +78,7 @@ pub fn park(
 /// The operation and parked request a header value names (the request only if parked here).
 pub fn find(header: &str) -> Option<(Operation, Option<Rc<Parked>>)> {
     let (tag, id) = header.split_once('.')?;
-    let operation = match tag {
-        "chat" => Operation::ChatCompletions,
-        "embeddings" => Operation::Embeddings,
-        _ => return None,
-    };
+    let operation = *OPERATIONS.iter().find(|op| op.config_name() == tag)?;
     let parked = id
         .parse::<u64>()
         .ok()
@@ -109,9 +105,11 @@ pub fn release(id: u64) {
     PENDING.with(|p| p.borrow_mut().remove(&id));
 }
 
-fn operation_tag(op: Operation) -> &'static str {
-    match op {
-        Operation::ChatCompletions => "chat",
-        Operation::Embeddings => "embeddings",
-    }
-}
+/// Every proxied operation, to find one by its tag.
+const OPERATIONS: [Operation; 5] = [
+    Operation::ChatCompletions,
+    Operation::Embeddings,
+    Operation::Messages,
+    Operation::CountTokens,
+    Operation::Responses,
+];

@@ -3,7 +3,7 @@
 //! recording logic (`flow::record`) only speaks to a [`MetricsSink`], so it is tested natively.
 //!
 //! Labels travel inside the stat name as `.<key>=<value>` segments, e.g.
-//! `switchboard.requests.gen_ai_operation_name=chat.gen_ai_request_model=gpt-4o...`, and
+//! `switchboard.requests.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=gpt-4o...`, and
 //! `switchboard render` writes one `stats_tags` regex per key that cuts the segment out and
 //! turns it into a Prometheus label: `switchboard_requests{gen_ai_request_model="gpt-4o",...}`.
 //! Values are configuration names only (never client input, never secrets), with everything
@@ -60,6 +60,7 @@ pub enum Kind {
 /// (dots become underscores there).
 pub const LABELS: &[(&str, &str)] = &[
     ("gen_ai_operation_name", "gen_ai.operation.name"),
+    ("switchboard_api", "switchboard.api"),
     ("gen_ai_request_model", "gen_ai.request.model"),
     ("gen_ai_provider_name", "gen_ai.provider.name"),
     ("switchboard_deployment", "switchboard.deployment"),
@@ -261,7 +262,8 @@ pub struct Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Series {
     pub metric: Metric,
-    pub operation: OperationLabel,
+    /// The endpoint: `gen_ai_operation_name` and the `switchboard_api` the client spoke.
+    pub operation: Operation,
     pub target: Target,
     /// Index of the metric's own label value (status class, token type, error type).
     pub extra: u8,
@@ -269,28 +271,12 @@ pub struct Series {
     pub subject: Option<SubjectRef>,
 }
 
-/// `gen_ai.operation.name` as OpenTelemetry spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OperationLabel {
-    Chat,
-    Embeddings,
-}
-
-impl From<Operation> for OperationLabel {
-    fn from(op: Operation) -> Self {
-        match op {
-            Operation::ChatCompletions => OperationLabel::Chat,
-            Operation::Embeddings => OperationLabel::Embeddings,
-        }
-    }
-}
-
-impl OperationLabel {
-    fn name(self) -> &'static str {
-        match self {
-            OperationLabel::Chat => "chat",
-            OperationLabel::Embeddings => "embeddings",
-        }
+/// `gen_ai.operation.name` as OpenTelemetry spells it (every conversation API is `chat`).
+fn operation_name(op: Operation) -> &'static str {
+    match op {
+        Operation::ChatCompletions | Operation::Messages | Operation::Responses => "chat",
+        Operation::Embeddings => "embeddings",
+        Operation::CountTokens => "count_tokens",
     }
 }
 
@@ -395,9 +381,10 @@ impl Labels {
             _ => (deployment.as_str(), ""),
         };
         let mut name = format!(
-            "{STATS_PREFIX}.{}.gen_ai_operation_name={}{model}{deployment}{subject}",
+            "{STATS_PREFIX}.{}.gen_ai_operation_name={}.switchboard_api={}{model}{deployment}{subject}",
             series.metric.name(),
-            series.operation.name()
+            operation_name(series.operation),
+            series.operation.api().name()
         );
         if let Some((key, values)) = series.metric.extra_label() {
             let value = values.get(usize::from(series.extra)).unwrap_or(&"other");
@@ -451,7 +438,7 @@ mod tests {
             (
                 Series {
                     metric: Metric::Tokens,
-                    operation: OperationLabel::Chat,
+                    operation: Operation::ChatCompletions,
                     target: Target {
                         model: Some(0),
                         deployment: Some(0),
@@ -459,22 +446,22 @@ mod tests {
                     extra: TokenType::CacheRead as u8,
                     subject: None,
                 },
-                "switchboard.gen_ai.client.token.usage.gen_ai_operation_name=chat.gen_ai_request_model=meta_llama-3_1.gen_ai_provider_name=open_ai.switchboard_deployment=meta_llama-3_1_0.gen_ai_token_type=cache_read",
+                "switchboard.gen_ai.client.token.usage.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=meta_llama-3_1.gen_ai_provider_name=open_ai.switchboard_deployment=meta_llama-3_1_0.gen_ai_token_type=cache_read",
             ),
             (
                 Series {
                     metric: Metric::Requests,
-                    operation: OperationLabel::Embeddings,
+                    operation: Operation::Embeddings,
                     target: Target::default(),
                     extra: status_class(404),
                     subject: None,
                 },
-                "switchboard.requests.gen_ai_operation_name=embeddings.gen_ai_request_model=none.gen_ai_provider_name=none.switchboard_deployment=none.http_status_class=4xx",
+                "switchboard.requests.gen_ai_operation_name=embeddings.switchboard_api=openai_embeddings.gen_ai_request_model=none.gen_ai_provider_name=none.switchboard_deployment=none.http_status_class=4xx",
             ),
             (
                 Series {
                     metric: Metric::Duration,
-                    operation: OperationLabel::Chat,
+                    operation: Operation::ChatCompletions,
                     target: Target {
                         model: Some(0),
                         deployment: None,
@@ -482,12 +469,12 @@ mod tests {
                     extra: 0,
                     subject: None,
                 },
-                "switchboard.gen_ai.client.operation.duration.gen_ai_operation_name=chat.gen_ai_request_model=meta_llama-3_1.gen_ai_provider_name=none.switchboard_deployment=none",
+                "switchboard.gen_ai.client.operation.duration.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=meta_llama-3_1.gen_ai_provider_name=none.switchboard_deployment=none",
             ),
             (
                 Series {
                     metric: Metric::UpstreamErrors,
-                    operation: OperationLabel::Chat,
+                    operation: Operation::ChatCompletions,
                     target: Target {
                         model: Some(0),
                         deployment: Some(7),
@@ -495,7 +482,7 @@ mod tests {
                     extra: ErrorType::NoResponse as u8,
                     subject: None,
                 },
-                "switchboard.upstream.errors.gen_ai_operation_name=chat.gen_ai_request_model=meta_llama-3_1.gen_ai_provider_name=none.switchboard_deployment=none.error_type=no_response",
+                "switchboard.upstream.errors.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=meta_llama-3_1.gen_ai_provider_name=none.switchboard_deployment=none.error_type=no_response",
             ),
         ];
         for (series, expected) in cases {
@@ -524,7 +511,7 @@ mod tests {
         let labels = Labels::new(&rt);
         let series = |metric, extra, subject| Series {
             metric,
-            operation: OperationLabel::Chat,
+            operation: Operation::ChatCompletions,
             target: Target {
                 model: Some(0),
                 deployment: Some(0),
@@ -535,11 +522,11 @@ mod tests {
         let cases = [
             (
                 series(Metric::KeyRequests, status_class(200), Some(SubjectRef::Key(0))),
-                "switchboard.key.requests.gen_ai_operation_name=chat.gen_ai_request_model=gpt.switchboard_key=shop.switchboard_team=web.http_status_class=2xx",
+                "switchboard.key.requests.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=gpt.switchboard_key=shop.switchboard_team=web.http_status_class=2xx",
             ),
             (
                 series(Metric::KeyCost, 0, Some(SubjectRef::Key(1))),
-                "switchboard.key.cost_nano_usd.gen_ai_operation_name=chat.gen_ai_request_model=gpt.switchboard_key=solo.switchboard_team=none",
+                "switchboard.key.cost_nano_usd.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=gpt.switchboard_key=solo.switchboard_team=none",
             ),
             (
                 series(
@@ -547,11 +534,11 @@ mod tests {
                     Rejection::Limit(Limit::Budget).index(),
                     Some(SubjectRef::Team(0)),
                 ),
-                "switchboard.key.rejections.gen_ai_operation_name=chat.gen_ai_request_model=gpt.switchboard_team=web.switchboard_reason=budget",
+                "switchboard.key.rejections.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=gpt.switchboard_team=web.switchboard_reason=budget",
             ),
             (
                 series(Metric::KeyRejections, Rejection::InvalidKey.index(), None),
-                "switchboard.key.rejections.gen_ai_operation_name=chat.gen_ai_request_model=gpt.switchboard_reason=invalid_key",
+                "switchboard.key.rejections.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=gpt.switchboard_reason=invalid_key",
             ),
             (
                 series(Metric::BudgetRemaining, 0, Some(SubjectRef::Team(0))),
@@ -568,7 +555,7 @@ mod tests {
     fn every_label_segment_is_cut_out_by_its_tag_regex() {
         // Checks the regex shape the renderer emits, with the same semantics Envoy applies:
         // group 1 is removed from the name, group 2 is the value.
-        let name = "wasmcustom.switchboard.requests.gen_ai_operation_name=chat.gen_ai_request_model=a-b.gen_ai_provider_name=p.switchboard_deployment=a-b_0.http_status_class=2xx";
+        let name = "wasmcustom.switchboard.requests.gen_ai_operation_name=chat.switchboard_api=openai_chat.gen_ai_request_model=a-b.gen_ai_provider_name=p.switchboard_deployment=a-b_0.http_status_class=2xx";
         let mut rest = name.to_owned();
         let mut tags = Vec::new();
         for (key, tag) in LABELS {
@@ -588,6 +575,7 @@ mod tests {
             tags,
             [
                 ("gen_ai.operation.name", "chat".to_owned()),
+                ("switchboard.api", "openai_chat".to_owned()),
                 ("gen_ai.request.model", "a-b".to_owned()),
                 ("gen_ai.provider.name", "p".to_owned()),
                 ("switchboard.deployment", "a-b_0".to_owned()),

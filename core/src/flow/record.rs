@@ -7,8 +7,7 @@
 //! nothing, and count as upstream errors by type.
 
 use super::metrics::{
-    status_class, ErrorType, Metric, MetricsSink, OperationLabel, Rejection, Series, Target,
-    TokenType,
+    status_class, ErrorType, Metric, MetricsSink, Rejection, Series, Target, TokenType,
 };
 use crate::api::Operation;
 use crate::limits::store::Store;
@@ -42,6 +41,16 @@ pub struct RequestRecord {
     /// OpenAI's shape. `None`: the answer the gateway sees is Envoy's own (e.g. a
     /// connect-failure 503, or a timeout that struck while the upstream role buffered).
     translated_status: Option<u16>,
+    /// The translated answer's body when the provider's answer had none, which the upstream
+    /// role cannot add (Envoy has no body to write to): the gateway role answers with it.
+    bodiless: Option<Bodiless>,
+}
+
+/// An answer that must be given a body by the gateway role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bodiless {
+    pub body: Vec<u8>,
+    pub retry_after: Option<u64>,
 }
 
 /// The attempt whose answer the client got.
@@ -85,6 +94,7 @@ impl RequestRecord {
             failures: Vec::new(),
             answer: None,
             translated_status: None,
+            bodiless: None,
         }
     }
 
@@ -128,6 +138,18 @@ impl RequestRecord {
     /// The upstream role released the latest attempt's answer, translated, with `status`.
     pub fn answer_translated(&mut self, status: u16) {
         self.translated_status = Some(status);
+        self.bodiless = None;
+    }
+
+    /// The upstream role translated an answer that came without a body into `body`.
+    pub fn answer_without_body(&mut self, status: u16, body: Bodiless) {
+        self.translated_status = Some(status);
+        self.bodiless = Some(body);
+    }
+
+    /// The body the answer reaching the client still needs (see `answer_without_body`).
+    pub fn take_bodiless(&mut self) -> Option<Bodiless> {
+        self.bodiless.take()
     }
 
     /// The status of the answer reaching the client when it is the upstream role's
@@ -219,7 +241,7 @@ impl RequestRecord {
             self.current = Some((deployment, true));
             self.fail(deployment, error);
         }
-        let operation = OperationLabel::from(self.operation);
+        let operation = self.operation;
         let target = self.target();
         let mut add = |metric: Metric, target: Target, extra: u8, value: u64| {
             sink.add(
@@ -443,7 +465,7 @@ pub fn rejection(
 ) -> Series {
     Series {
         metric: Metric::KeyRejections,
-        operation: op.into(),
+        operation: op,
         target: Target {
             model,
             deployment: None,
@@ -462,7 +484,7 @@ pub fn limit_miss(
 ) -> Series {
     Series {
         metric: Metric::KeyLimitMisses,
-        operation: op.into(),
+        operation: op,
         target: Target {
             model,
             deployment: None,
@@ -489,7 +511,7 @@ pub fn key_metrics(
     let limits = &rt.limits;
     let series = |metric, extra, subject| Series {
         metric,
-        operation: op.into(),
+        operation: op,
         target: Target {
             model,
             deployment: None,
@@ -553,9 +575,10 @@ mod tests {
     impl MetricsSink for Recorder {
         fn add(&mut self, series: Series, value: u64) {
             let name = self.labels.as_ref().unwrap().stat_name(&series);
-            let name = name
-                .replace("switchboard.", "")
-                .replace("gen_ai_operation_name=chat.", "");
+            let name = name.replace("switchboard.", "").replace(
+                "gen_ai_operation_name=chat.switchboard_api=openai_chat.",
+                "",
+            );
             self.values.entry(name).or_default().push(value);
         }
     }
@@ -790,7 +813,7 @@ models:
         let none =
             "gen_ai_request_model=none.gen_ai_provider_name=none.switchboard_deployment=none";
         assert!(values.contains(&(
-            format!("requests.gen_ai_operation_name=embeddings.{none}.http_status_class=4xx"),
+            format!("requests.gen_ai_operation_name=embeddings.switchboard_api=openai_embeddings.{none}.http_status_class=4xx"),
             vec![1]
         )));
         let fragment = ledger_fragment(&RequestLine::default(), Some(&summary), &[]);

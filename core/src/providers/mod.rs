@@ -26,7 +26,7 @@ use crate::api::chat::{
 use crate::api::embeddings::{
     Embedding, EmbeddingVector, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
 };
-use crate::api::ApiError;
+use crate::api::{Api, ApiError, Operation};
 
 use crate::config::secret::{Env, Secret, SecretSpec};
 use crate::config::{ModelSettings, Problem, ProviderSpec};
@@ -153,6 +153,12 @@ pub trait StreamTranslator {
     fn finish(&mut self, out: &mut Vec<u8>);
     /// Usage reported by the provider so far.
     fn usage(&self) -> Option<Usage>;
+    /// Whether the client stream is complete, `out` being what was last appended to it: an
+    /// OpenAI stream is when it ends with `[DONE]` (a cut or failed one ends with an error
+    /// event instead).
+    fn complete(&self, out: &[u8]) -> bool {
+        out.ends_with(SSE_DONE)
+    }
     /// True once the translator has written an error event (the provider's stream was cut,
     /// broken or too large, or the provider reported an error in it): nothing follows it.
     fn failed(&self) -> bool {
@@ -217,6 +223,46 @@ pub trait Provider {
     /// The OpenAI error a client sees for a provider error answer, credentials hidden.
     fn error_response(&self, status: u16, body: &[u8]) -> ApiError {
         self.secrets().error(self.provider_error(status, body))
+    }
+
+    /// The client API this provider speaks itself (Anthropic: Messages; OpenAI: Responses):
+    /// requests in it pass through with the model replaced, answers pass through with their
+    /// usage read, so nothing the provider supports is lost in translation.
+    fn native_api(&self) -> Option<Api> {
+        None
+    }
+
+    /// The client's body of `op` (in `native_api`) made this attempt's request.
+    fn native_request(
+        &self,
+        op: Operation,
+        _raw: &[u8],
+        _attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        Err(ApiError::server(format!(
+            "a {} provider does not speak {} natively",
+            self.kind(),
+            op.config_name()
+        )))
+    }
+
+    /// A native success answer of `op`: checked, and its usage read (`body: None` keeps it).
+    fn native_response(
+        &self,
+        op: Operation,
+        _body: &[u8],
+        _ctx: &ResponseContext,
+    ) -> Result<Translated, ApiError> {
+        Err(ApiError::server(format!(
+            "a {} provider does not speak {} natively",
+            self.kind(),
+            op.config_name()
+        )))
+    }
+
+    /// A native stream of `op`, passed through while its usage is read and its end checked.
+    fn native_stream(&self, _op: Operation, ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        self.chat_stream(ctx)
     }
 
     /// Whether a request must carry the time it is sent (a signature over it). Others get
@@ -675,12 +721,18 @@ pub mod testing {
         }
     }
 
-    /// Whether the last event of a client stream is an error event.
+    /// Whether the last event of a client stream is a whole error event: OpenAI's
+    /// (`data: {"error":…}`) or an input API's (`data: {"type":"error",…}`, as Anthropic's
+    /// native streams have them).
     pub fn ends_with_error_event(out: &[u8]) -> bool {
         let text = String::from_utf8_lossy(out);
-        let trimmed = text.trim_end();
-        let last = trimmed.rsplit("\n\n").next().unwrap_or_default();
-        last.starts_with("data: {\"error\"")
+        let Some(events) = text.strip_suffix("\n\n") else {
+            return false;
+        };
+        let last = events.rsplit("\n\n").next().unwrap_or_default();
+        last.lines().any(|line| {
+            line.starts_with("data: {\"error\"") || line.starts_with("data: {\"type\":\"error\"")
+        })
     }
 
     /// Asserts the translator says it failed exactly when its output ends with an error

@@ -1,7 +1,9 @@
 //! OpenAI, and the wire shared by every OpenAI-speaking upstream (Azure, the vendors' presets,
 //! local servers, `openai_compatible`): the request passes through with `model` replaced,
 //! answers pass through untouched while usage is read off them, and the usage chunk is hidden
-//! from clients that did not ask.
+//! from clients that did not ask. Signed reasoning handed back on assistant turns
+//! (`thinking_blocks`, which only Anthropic and Bedrock can take, and which OpenAI refuses as
+//! an unknown message field) is left out.
 //!
 //! What passes is checked first, by what OpenAI's API reference requires: a JSON answer holds
 //! at least one choice and each choice its `message` (whose `content` may be `null` or empty:
@@ -10,6 +12,10 @@
 //! JSON, another shape) or that is the provider's error ends the client stream with an error
 //! event, and so does `[DONE]` when no choice has finished (a `finish_reason`). Anything else
 //! is a 502 (`invalid_upstream_response`).
+//!
+//! OpenAI itself also speaks the Responses API natively (`responses`).
+
+mod responses;
 
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
@@ -20,8 +26,7 @@ use super::{
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
-use crate::api::Operation;
-use crate::api::{ApiError, ErrorKind};
+use crate::api::{Api, ApiError, ErrorKind, Operation};
 use crate::config::Problem;
 use crate::stream::sse::{SseEvent, SseParser};
 use crate::stream::MAX_EVENT_BYTES;
@@ -67,8 +72,12 @@ impl Preset {
 /// An operation's path as OpenAI names it (under `/v1`, or a host's own prefix).
 pub fn api_path(op: Operation) -> &'static str {
     match op {
-        Operation::ChatCompletions => "/chat/completions",
+        // Messages reach an OpenAI-speaking provider as chat requests.
+        Operation::ChatCompletions | Operation::Messages | Operation::CountTokens => {
+            "/chat/completions"
+        }
         Operation::Embeddings => "/embeddings",
+        Operation::Responses => "/responses",
     }
 }
 
@@ -140,7 +149,11 @@ impl OpenAiWire {
         // JSON is UTF-8, and serde skips what it does not read without checking it.
         let body = std::str::from_utf8(body).map_err(|e| invalid_answer(self.kind, e))?;
         let usage = match op {
-            Operation::ChatCompletions => {
+            // Every conversation is answered as a chat completion on this wire.
+            Operation::ChatCompletions
+            | Operation::Messages
+            | Operation::CountTokens
+            | Operation::Responses => {
                 let answer: Chat = serde_json::from_str(body).map_err(invalid)?;
                 match answer.choices.as_deref() {
                     None => return Err(invalid_answer(self.kind, "no `choices`")),
@@ -204,7 +217,11 @@ impl Provider for OpenAiWire {
         let model = attempt.upstream_model;
         // Usage is always asked for, so every stream can be accounted.
         let force_usage = req.stream && self.preset.stream_usage_option;
-        let body = rewrite_request(raw, model, force_usage)?;
+        let body = if req.messages.iter().any(|m| m.thinking_blocks.is_some()) {
+            rewrite_request(&without_thinking_blocks(raw)?, model, force_usage)?
+        } else {
+            rewrite_request(raw, model, force_usage)?
+        };
         self.upstream_request(Operation::ChatCompletions, model, body)
     }
 
@@ -243,6 +260,42 @@ impl Provider for OpenAiWire {
 
     fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         openai_error(status, body)
+    }
+
+    /// OpenAI speaks Responses; the other upstreams of this wire are given chat requests.
+    fn native_api(&self) -> Option<Api> {
+        (self.kind == "openai").then_some(Api::OpenAiResponses)
+    }
+
+    fn native_request(
+        &self,
+        op: Operation,
+        raw: &[u8],
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        if self.native_api() != Some(op.api()) {
+            return Err(ApiError::server(format!(
+                "a {} provider does not speak {} natively",
+                self.kind,
+                op.config_name()
+            )));
+        }
+        let model = attempt.upstream_model;
+        let body = responses::native_body(raw, model)?;
+        self.upstream_request(Operation::Responses, model, body)
+    }
+
+    fn native_response(
+        &self,
+        _op: Operation,
+        body: &[u8],
+        _ctx: &ResponseContext,
+    ) -> Result<Translated, ApiError> {
+        responses::native_answer(self.kind, body)
+    }
+
+    fn native_stream(&self, _op: Operation, _ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        Box::new(responses::ResponsesStream::new())
     }
 }
 
@@ -388,6 +441,19 @@ pub fn rewrite_request(
     }
     out.extend_from_slice(raw.get(at..).unwrap_or_default());
     Ok(out)
+}
+
+/// The body without the `thinking_blocks` of its messages (the rare request that has them is
+/// written anew).
+fn without_thinking_blocks(raw: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let mut body: Map<String, Value> =
+        serde_json::from_slice(raw).map_err(|e| ApiError::invalid(e.to_string()))?;
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        for message in messages.iter_mut().filter_map(Value::as_object_mut) {
+            message.remove("thinking_blocks");
+        }
+    }
+    serde_json::to_vec(&body).map_err(|e| ApiError::server(e.to_string()))
 }
 
 /// Where a value borrowed from `raw` sits in it.
@@ -682,6 +748,27 @@ mod tests {
                 case.name
             );
         }
+    }
+
+    #[test]
+    fn thinking_blocks_handed_back_are_left_out() {
+        let p = provider("kind: openai\napi_key: sk-1");
+        let up = send_chat(
+            p.as_ref(),
+            r#"{"model":"m","messages":[{"role":"user","content":"x"},
+                {"role":"assistant","content":"A","reasoning_content":"r",
+                  "thinking_blocks":[{"type":"thinking","thinking":"r","signature":"s"}]},
+                {"role":"user","content":"y"}],"top_k":3}"#,
+            &attempt("gpt-4o"),
+        )
+        .unwrap();
+        let sent: Value = serde_json::from_slice(&up.body).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"model":"gpt-4o","messages":[{"role":"user","content":"x"},
+                {"role":"assistant","content":"A","reasoning_content":"r"},
+                {"role":"user","content":"y"}],"top_k":3})
+        );
     }
 
     #[test]

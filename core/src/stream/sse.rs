@@ -48,7 +48,7 @@ impl SseParser {
             }
             self.after_cr = false;
         }
-        while let Some(pos) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', chunk) {
             let (line, rest) = chunk.split_at(pos);
             let is_cr = rest.first() == Some(&b'\r');
             let mut rest = rest.get(1..).unwrap_or_default();
@@ -115,7 +115,11 @@ impl SseParser {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Checked the fast way first: nearly every value is valid UTF-8 (mostly ASCII).
+        let value = match std::str::from_utf8(value) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
                 if self.has_data {

@@ -8,6 +8,11 @@
 //! Bedrock does (alternating roles, no blank text, `toolConfig` present with tool blocks,
 //! no unknown fields), so a translation slip shows up as a 400.
 //!
+//! With `additionalModelRequestFields.thinking` enabled (or adaptive), as Claude on Bedrock
+//! takes it, the answer starts with signed reasoning (`reasoningContent`); reasoning handed
+//! back must carry the mock's signature, and a tool loop continued while thinking must start
+//! its assistant turn with it, as Claude requires.
+//!
 //! Besides the shared directives, a stream request with `x-mock-bedrock-exception: <type>`
 //! (e.g. `throttlingException`) gets that exception as an eventstream message after its first
 //! text, as Bedrock sends failures that happen mid-stream.
@@ -23,6 +28,8 @@ pub use sigv4::Credentials;
 pub const EVENTSTREAM: &str = "application/vnd.amazon.eventstream";
 /// Header asking for an exception in the middle of a ConverseStream.
 const EXCEPTION_HEADER: &str = "x-mock-bedrock-exception";
+/// The signature the mock gives its reasoning.
+const REASONING_SIGNATURE: &str = "bW9jay1iZWRyb2NrLXJlYXNvbmluZw==";
 /// Embedding length when the request does not ask for one.
 const DEFAULT_DIMENSIONS: usize = 8;
 const MAX_DIMENSIONS: usize = 8192;
@@ -260,6 +267,21 @@ fn conversation(body: &Value) -> Result<Conversation, String> {
                     ));
                 }
                 turns.push(Turn::new("tool", tool_result_text(result)));
+            } else if let Some(reasoning) = block.get("reasoningContent") {
+                let signed = reasoning
+                    .pointer("/reasoningText/signature")
+                    .and_then(Value::as_str);
+                if role != "assistant" {
+                    return Err(format!(
+                        "Reasoning content is only allowed in assistant turns (messages.{i}.content.{j})."
+                    ));
+                }
+                if reasoning.get("redactedContent").is_none() && signed != Some(REASONING_SIGNATURE)
+                {
+                    return Err(format!(
+                        "The signature of the reasoning block at messages.{i}.content.{j} is not valid."
+                    ));
+                }
             } else if block.get("image").is_none() && block.get("cachePoint").is_none() {
                 return Err(format!(
                     "Unsupported content block at messages.{i}.content.{j}."
@@ -385,6 +407,48 @@ enum Mode<'a> {
     },
 }
 
+/// Whether the request asks Claude to think, after checking its constraints.
+fn thinking(body: &Value) -> Result<bool, String> {
+    let Some(thinking) = body.pointer("/additionalModelRequestFields/thinking") else {
+        return Ok(false);
+    };
+    match thinking.get("type").and_then(Value::as_str) {
+        Some("disabled") => return Ok(false),
+        Some("adaptive") => {}
+        Some("enabled") => {
+            let budget = thinking
+                .get("budget_tokens")
+                .and_then(Value::as_u64)
+                .filter(|b| *b >= 1024)
+                .ok_or("thinking.budget_tokens: Input should be greater than or equal to 1024")?;
+            let max = body
+                .pointer("/inferenceConfig/maxTokens")
+                .and_then(Value::as_u64);
+            if max.is_none_or(|max| max <= budget) {
+                return Err("`max_tokens` must be greater than `thinking.budget_tokens`.".into());
+            }
+        }
+        _ => {
+            return Err("thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'".into())
+        }
+    }
+    // Continuing a tool loop: the assistant turn must start with its reasoning.
+    let messages = body.get("messages").and_then(Value::as_array);
+    let mut last_two = messages.into_iter().flatten().rev();
+    if let (Some(user), Some(assistant)) = (last_two.next(), last_two.next()) {
+        let first =
+            |m: &Value, key: &str| m.pointer("/content/0").and_then(|b| b.get(key)).is_some();
+        let calls = assistant
+            .get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|b| b.get("toolUse").is_some()));
+        if first(user, "toolResult") && calls && !first(assistant, "reasoningContent") {
+            return Err("Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.".into());
+        }
+    }
+    Ok(true)
+}
+
 fn converse(call: &Call, mode: Mode) -> Reply {
     let Some(body) = call.body else {
         return aws_error(
@@ -397,17 +461,27 @@ fn converse(call: &Call, mode: Mode) -> Reply {
         Ok(c) => c,
         Err(message) => return validation(&message),
     };
+    let thought = match thinking(body) {
+        Ok(true) => Some(conversation::thought(&conversation)),
+        Ok(false) => None,
+        Err(message) => return validation(&message),
+    };
     let (answer, usage) = conversation::respond(&conversation, call.directives);
     if let Mode::Stream { exception } = mode {
-        return converse_stream(&answer, &usage, exception, call);
+        return converse_stream(&answer, thought.as_deref(), &usage, exception, call);
     }
-    let (content, stop_reason) = match &answer {
-        Answer::Text(text) => (json!([{ "text": text }]), "end_turn"),
+    let (block, stop_reason) = match &answer {
+        Answer::Text(text) => (json!({ "text": text }), "end_turn"),
         Answer::ToolCall(tool) => (
-            json!([{ "toolUse": { "toolUseId": tool.id, "name": tool.name, "input": tool.arguments } }]),
+            json!({ "toolUse": { "toolUseId": tool.id, "name": tool.name, "input": tool.arguments } }),
             "tool_use",
         ),
     };
+    let mut content: Vec<Value> = thought
+        .iter()
+        .map(|text| json!({ "reasoningContent": { "reasoningText": { "text": text, "signature": REASONING_SIGNATURE } } }))
+        .collect();
+    content.push(block);
     let mut message = json!({ "role": "assistant", "content": content });
     if call.directives.no_content {
         message = json!({ "role": "assistant" });
@@ -436,8 +510,29 @@ fn event(kind: &str, mut payload: Value) -> Vec<u8> {
     )
 }
 
-fn converse_stream(answer: &Answer, usage: &Usage, exception: Option<&str>, call: &Call) -> Reply {
+fn converse_stream(
+    answer: &Answer,
+    thought: Option<&str>,
+    usage: &Usage,
+    exception: Option<&str>,
+    call: &Call,
+) -> Reply {
     let mut events = vec![event("messageStart", json!({ "role": "assistant" }))];
+    let mut index = 0;
+    if let Some(text) = thought.filter(|_| !call.directives.no_content) {
+        for piece in conversation::stream_pieces(text) {
+            events.push(event(
+                "contentBlockDelta",
+                json!({ "contentBlockIndex": 0, "delta": { "reasoningContent": { "text": piece } } }),
+            ));
+        }
+        events.push(event(
+            "contentBlockDelta",
+            json!({ "contentBlockIndex": 0, "delta": { "reasoningContent": { "signature": REASONING_SIGNATURE } } }),
+        ));
+        events.push(event("contentBlockStop", json!({ "contentBlockIndex": 0 })));
+        index = 1;
+    }
     let stop_reason = match answer {
         // From the start straight to the stop: no content block.
         _ if call.directives.no_content => "end_turn",
@@ -445,7 +540,7 @@ fn converse_stream(answer: &Answer, usage: &Usage, exception: Option<&str>, call
             for piece in conversation::stream_pieces(text) {
                 events.push(event(
                     "contentBlockDelta",
-                    json!({ "contentBlockIndex": 0, "delta": { "text": piece } }),
+                    json!({ "contentBlockIndex": index, "delta": { "text": piece } }),
                 ));
             }
             "end_turn"
@@ -453,21 +548,24 @@ fn converse_stream(answer: &Answer, usage: &Usage, exception: Option<&str>, call
         Answer::ToolCall(tool) => {
             events.push(event(
                 "contentBlockStart",
-                json!({ "contentBlockIndex": 0,
+                json!({ "contentBlockIndex": index,
                         "start": { "toolUse": { "toolUseId": tool.id, "name": tool.name } } }),
             ));
             let arguments = tool.arguments_json();
             for fragment in conversation::fragments(&arguments, 3) {
                 events.push(event(
                     "contentBlockDelta",
-                    json!({ "contentBlockIndex": 0, "delta": { "toolUse": { "input": fragment } } }),
+                    json!({ "contentBlockIndex": index, "delta": { "toolUse": { "input": fragment } } }),
                 ));
             }
             "tool_use"
         }
     };
     if !call.directives.no_content {
-        events.push(event("contentBlockStop", json!({ "contentBlockIndex": 0 })));
+        events.push(event(
+            "contentBlockStop",
+            json!({ "contentBlockIndex": index }),
+        ));
     }
     events.push(event("messageStop", json!({ "stopReason": stop_reason })));
     events.push(event(
@@ -1411,6 +1509,46 @@ mod tests {
         assert!(out
             .iter()
             .any(|(n, v)| *n == "x-amzn-errortype" && v.starts_with("InvalidSignatureException:")));
+    }
+
+    #[test]
+    fn thinking_answers_with_signed_reasoning_and_wants_it_back() {
+        let directives = Directives::default();
+        let thinking = json!({"thinking": {"type": "enabled", "budget_tokens": 1024}});
+        let ask = json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}],
+            "inferenceConfig": {"maxTokens": 2000}, "additionalModelRequestFields": thinking});
+        let Reply::Full { body: bytes, .. } = converse(&call_with(&ask, &directives), Mode::Json)
+        else {
+            panic!()
+        };
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            answer["output"]["message"]["content"],
+            json!([{"reasoningContent": {"reasoningText": {"text": "The user wrote: hi", "signature": REASONING_SIGNATURE}}},
+                   {"text": "echo: hi"}])
+        );
+        let tool_loop = |reasoning: Option<&str>| {
+            let mut assistant =
+                vec![json!({"toolUse": {"toolUseId": "t", "name": "f", "input": {}}})];
+            if let Some(signature) = reasoning {
+                assistant.insert(0, json!({"reasoningContent": {"reasoningText": {"text": "r", "signature": signature}}}));
+            }
+            json!({"messages": [{"role": "user", "content": [{"text": "a"}]},
+                {"role": "assistant", "content": assistant},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"text": "ok"}]}}]}],
+                "toolConfig": {"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {}}}}]},
+                "inferenceConfig": {"maxTokens": 2000}, "additionalModelRequestFields": thinking})
+        };
+        let status = |body: &Value| match converse(&call_with(body, &directives), Mode::Json) {
+            Reply::Full { status, .. } => status,
+            Reply::Stream { .. } => 0,
+        };
+        assert_eq!(status(&tool_loop(Some(REASONING_SIGNATURE))), 200);
+        assert_eq!(status(&tool_loop(None)), 400);
+        assert_eq!(status(&tool_loop(Some("forged"))), 400);
+        let mut low_cap = ask.clone();
+        low_cap["inferenceConfig"]["maxTokens"] = json!(1024);
+        assert_eq!(status(&low_cap), 400);
     }
 
     #[test]

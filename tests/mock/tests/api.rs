@@ -1953,7 +1953,8 @@ async fn faults_on_every_format() {
         raw.assert_whole(200, name);
         let first = raw.first_body_at.unwrap();
         let last = raw.last_at.unwrap();
-        assert!(first < Duration::from_millis(300), "{name}: {first:?}");
+        // The stall sits between the first part and the rest (the machine may be slow to send
+        // the first part; only the gap is the mock's).
         assert!(
             last - first >= Duration::from_millis(390),
             "{name}: {first:?} {last:?}"

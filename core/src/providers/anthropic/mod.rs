@@ -22,9 +22,12 @@
 //!   With thinking on (Anthropic then refuses forced tools) the tool is offered and asked for
 //!   in the system prompt instead.
 //! - `response_format: json_object` → a system instruction to answer with one JSON object only.
-//! - Thinking is not replayed from earlier turns: OpenAI clients cannot hand back the block
-//!   signatures Anthropic requires, so an echoed `reasoning_content` is left out, and a request
-//!   that continues a tool loop (it ends with tool results) runs without thinking.
+//! - Thinking comes back as `reasoning_content` and, signed, as `thinking_blocks` (LiteLLM's
+//!   convention; in streams the signature closes the block, see `api::chat::ThinkingBlock`).
+//!   Clients that hand `thinking_blocks` back on assistant turns get them replayed first in
+//!   their turn while thinking is on (left out otherwise); an echoed `reasoning_content` is
+//!   not (it has no signature). A request that continues a tool loop whose assistant turn
+//!   carries no signed thinking runs without thinking, as Anthropic would refuse it.
 //! - Tool calls in the history of a request without `tools`: the tools used are declared with
 //!   an open schema and `tool_choice: none`, as Anthropic refuses tool blocks without tools.
 //!
@@ -36,28 +39,34 @@
 //! `content_filter`, in JSON and in streams alike.
 
 mod error;
+mod native;
 mod request;
 mod response;
 mod stream;
 mod wire;
 
 pub use error::anthropic_error;
-pub use request::{messages_request, MessagesOptions};
+pub use native::NativeStream;
+pub use request::{messages_request, thinking_budget, MessagesOptions};
 pub use response::chat_completion;
 pub use stream::{MessagesEvents, MessagesStream};
 pub use wire::MessagesRequest;
 
 use super::kinds::Kind;
+use super::openai::rewrite_request;
 use super::upstream::{Auth, Upstream};
 use super::{
     Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
     Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
-use crate::api::ApiError;
+use crate::api::{Api, ApiError, Operation};
 use crate::config::Problem;
 use serde::Deserialize;
 
+/// The Messages API's version; the rendered Messages routes give it to requests that name
+/// none.
+pub const DEFAULT_VERSION: &str = "2023-06-01";
 const KIND: &str = "anthropic";
 
 #[derive(Deserialize)]
@@ -74,7 +83,7 @@ struct AnthropicSettings {
 }
 
 fn default_version() -> String {
-    "2023-06-01".into()
+    DEFAULT_VERSION.into()
 }
 
 fn default_max_tokens() -> u32 {
@@ -164,6 +173,38 @@ impl Provider for Anthropic {
 
     fn provider_error(&self, status: u16, body: &[u8]) -> ApiError {
         anthropic_error(status, body)
+    }
+
+    fn native_api(&self) -> Option<Api> {
+        Some(Api::AnthropicMessages)
+    }
+
+    /// The client's body with `model` replaced. Its `anthropic-version` and `anthropic-beta`
+    /// headers reach Anthropic as they are (its betas go with the fields of its body), so
+    /// the provider's own `anthropic_version` and `beta` are not sent; a request without a
+    /// version gets `DEFAULT_VERSION` from the rendered Messages routes.
+    fn native_request(
+        &self,
+        op: Operation,
+        raw: &[u8],
+        attempt: &Attempt,
+    ) -> Result<UpstreamRequest, ApiError> {
+        let path = native::native_path(op)?;
+        let body = rewrite_request(raw, attempt.upstream_model, false)?;
+        self.upstream.request(path, &[], body)
+    }
+
+    fn native_response(
+        &self,
+        op: Operation,
+        body: &[u8],
+        _ctx: &ResponseContext,
+    ) -> Result<Translated, ApiError> {
+        native::native_response(KIND, op, body)
+    }
+
+    fn native_stream(&self, _op: Operation, _ctx: &ResponseContext) -> Box<dyn StreamTranslator> {
+        Box::new(NativeStream::new(KIND))
     }
 }
 

@@ -5,7 +5,7 @@ use super::wire::{
 };
 use crate::api::chat::{
     ChatRequest, ContentPart, ImageSource, JsonSchemaFormat, Message, MessageContent,
-    ResponseFormat, Role, ToolChoice,
+    ResponseFormat, Role, ThinkingBlock, ToolChoice,
 };
 use crate::api::ApiError;
 use crate::config::ModelSettings;
@@ -35,20 +35,25 @@ pub fn messages_request(
     options: &MessagesOptions,
 ) -> Result<MessagesRequest, ApiError> {
     refuse_unsupported(req, settings)?;
-    let (mut system, messages) = conversation(&req.messages)?;
+    let (mut system, mut messages) = conversation(&req.messages)?;
     checks::check(req, &CONSTRAINTS)?;
-    if messages.is_empty() {
-        return Err(checks::empty_conversation(CONSTRAINTS.name));
-    }
     let mut thinking = thinking(req)?;
-    if continues_tool_loop(&messages) {
-        // Anthropic wants the signed thinking blocks of the turn being continued back, and
-        // OpenAI clients cannot give them: this step of the loop runs without thinking.
+    if continues_tool_loop(&messages) && !continued_turn_is_signed(&messages) {
+        // Anthropic wants the signed thinking blocks of the turn being continued back; a
+        // client that did not keep them (`thinking_blocks`) continues without thinking.
         thinking = None;
     }
     let thinking_on = thinking
         .as_ref()
         .is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
+    if !thinking_on {
+        // Thinking handed back is only taken while thinking.
+        without_thinking_blocks(&mut messages);
+    }
+    // Checked once the thinking handed back is settled: a turn of nothing else may be gone.
+    if messages.is_empty() {
+        return Err(checks::empty_conversation(CONSTRAINTS.name));
+    }
     let mut max_tokens = req
         .max_output_tokens()
         .or(settings.max_tokens)
@@ -268,13 +273,25 @@ fn thinking(req: &ChatRequest) -> Result<Option<Value>, ApiError> {
             ))
         }
     }
-    let budget = match req.reasoning_effort.as_deref() {
-        None | Some("none") => return Ok(None),
-        Some("minimal" | "low") => 1024,
-        Some("medium") => 4096,
-        Some("high") => 16384,
-        Some("xhigh") => 32768,
-        Some(other) => {
+    Ok(req
+        .reasoning_effort
+        .as_deref()
+        .map(thinking_budget)
+        .transpose()?
+        .flatten()
+        .map(|budget| json!({"type": "enabled", "budget_tokens": budget})))
+}
+
+/// The thinking budget of a `reasoning_effort` (`None`: no thinking), for every host of
+/// Claude.
+pub fn thinking_budget(effort: &str) -> Result<Option<u32>, ApiError> {
+    Ok(Some(match effort {
+        "none" => return Ok(None),
+        "minimal" | "low" => 1024,
+        "medium" => 4096,
+        "high" => 16384,
+        "xhigh" => 32768,
+        other => {
             return Err(ApiError::invalid_param(
                 "reasoning_effort",
                 format!(
@@ -282,8 +299,7 @@ fn thinking(req: &ChatRequest) -> Result<Option<Value>, ApiError> {
                 ),
             ))
         }
-    };
-    Ok(Some(json!({"type": "enabled", "budget_tokens": budget})))
+    }))
 }
 
 /// Sampling parameters within what Anthropic accepts.
@@ -485,7 +501,26 @@ fn document(file: &Map<String, Value>, path: &str) -> Result<Block, ApiError> {
 }
 
 fn assistant_blocks(m: &Message, path: MessageAt) -> Result<Vec<Block>, ApiError> {
-    let mut blocks = content_blocks(m.content.as_ref(), path, Allowed::TextOnly)?;
+    // Signed thinking goes first, as the answer gave it; unsigned reasoning cannot go back.
+    let mut blocks: Vec<Block> = m
+        .thinking_blocks
+        .iter()
+        .flatten()
+        .filter_map(|b| match b {
+            ThinkingBlock::Thinking {
+                thinking,
+                signature: Some(signature),
+            } if !signature.is_empty() => Some(Block::Thinking {
+                thinking: thinking.clone(),
+                signature: signature.clone(),
+            }),
+            ThinkingBlock::RedactedThinking { data } => {
+                Some(Block::RedactedThinking { data: data.clone() })
+            }
+            ThinkingBlock::Thinking { .. } => None,
+        })
+        .collect();
+    blocks.extend(content_blocks(m.content.as_ref(), path, Allowed::TextOnly)?);
     for (j, call) in m.tool_calls.iter().flatten().enumerate() {
         let args = call.function.arguments.trim();
         let input = if args.is_empty() {
@@ -546,6 +581,25 @@ fn tools(req: &ChatRequest) -> Result<Vec<ToolSpec>, ApiError> {
         });
     }
     Ok(out)
+}
+
+/// Whether the assistant turn a tool loop continues starts with signed thinking.
+fn continued_turn_is_signed(turns: &[Turn]) -> bool {
+    let assistant = turns.iter().rev().nth(1);
+    matches!(
+        assistant.and_then(|t| t.content.first()),
+        Some(Block::Thinking { .. } | Block::RedactedThinking { .. })
+    )
+}
+
+/// Leaves out the thinking handed back, and the assistant turns that held nothing else
+/// (Anthropic joins the same-role turns around them).
+fn without_thinking_blocks(turns: &mut Vec<Turn>) {
+    for turn in turns.iter_mut() {
+        turn.content
+            .retain(|b| !matches!(b, Block::Thinking { .. } | Block::RedactedThinking { .. }));
+    }
+    turns.retain(|t| !t.content.is_empty());
 }
 
 /// True when the conversation ends with tool results answering the assistant's tool calls:
@@ -848,6 +902,33 @@ mod tests {
               "tools":[{"name":"f","input_schema":{"type":"object","properties":{}}}]}"#,
         },
         Case {
+            name: "signed thinking handed back goes first in its turn, and the tool loop keeps thinking",
+            request: r#"{"model":"m","reasoning_effort":"low","max_tokens":2000,"messages":[{"role":"user","content":"x"},
+                {"role":"assistant","content":"Checking.","reasoning_content":"Need f.",
+                  "thinking_blocks":[{"type":"thinking","thinking":"Need f.","signature":"sig-1"},
+                    {"type":"redacted_thinking","data":"cmVk"},{"type":"thinking","thinking":"unsigned"}],
+                  "tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+                {"role":"tool","tool_call_id":"t1","content":"ok"}],
+              "tools":[{"type":"function","function":{"name":"f"}}]}"#,
+            expected: r#"{"max_tokens":2000,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]},
+                {"role":"assistant","content":[{"type":"thinking","thinking":"Need f.","signature":"sig-1"},
+                  {"type":"redacted_thinking","data":"cmVk"},{"type":"text","text":"Checking."},
+                  {"type":"tool_use","id":"t1","name":"f","input":{}}]},
+                {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"ok"}]}]}],
+              "tools":[{"name":"f","input_schema":{"type":"object","properties":{}}}],
+              "thinking":{"type":"enabled","budget_tokens":1024}}"#,
+        },
+        Case {
+            name: "without thinking, thinking handed back is left out, and turns that held only it",
+            request: r#"{"model":"m","messages":[{"role":"user","content":"x"},
+                {"role":"assistant","content":"A.","thinking_blocks":[{"type":"thinking","thinking":"hm","signature":"sig-1"}]},
+                {"role":"assistant","thinking_blocks":[{"type":"redacted_thinking","data":"cmVk"}]},
+                {"role":"user","content":"y"}]}"#,
+            expected: r#"{"messages":[{"role":"user","content":[{"type":"text","text":"x"}]},
+                {"role":"assistant","content":[{"type":"text","text":"A."}]},
+                {"role":"user","content":[{"type":"text","text":"y"}]}]}"#,
+        },
+        Case {
             name: "tool history without tools: the tools used are declared and none may be called",
             request: r#"{"model":"m","messages":[{"role":"user","content":"x"},
                 {"role":"assistant","tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]},
@@ -1095,6 +1176,11 @@ mod tests {
         Rejected {
             name: "messages whose content is empty",
             request: r#""messages":[{"role":"system","content":"S"},{"role":"user","content":""},{"role":"assistant","content":[]}]"#,
+            param: "messages",
+        },
+        Rejected {
+            name: "nothing but thinking handed back, while not thinking",
+            request: r#""messages":[{"role":"system","content":"S"},{"role":"assistant","thinking_blocks":[{"type":"thinking","thinking":"hm","signature":"s"}]}]"#,
             param: "messages",
         },
         Rejected {

@@ -1,7 +1,9 @@
 //! A Messages JSON answer → an OpenAI chat completion and its usage.
 
 use super::wire::{WireBlock, WireMessage, WireUsage};
-use crate::api::chat::{AssistantMessage, FinishReason, FunctionCallOut, ToolCallOut};
+use crate::api::chat::{
+    AssistantMessage, FinishReason, FunctionCallOut, ThinkingBlock, ToolCallOut,
+};
 use crate::api::ApiError;
 use crate::providers::{invalid_answer, ResponseContext, Translated};
 
@@ -32,6 +34,7 @@ pub fn chat_completion(
     }
     let mut text = String::new();
     let mut reasoning = String::new();
+    let mut thinking_blocks = Vec::new();
     let mut calls = Vec::new();
     let mut schema_answer = None;
     for mut block in msg.content {
@@ -41,9 +44,23 @@ pub fn chat_completion(
             (
                 "thinking",
                 WireBlock {
-                    thinking: Some(t), ..
+                    thinking: Some(t),
+                    signature,
+                    ..
                 },
-            ) => reasoning.push_str(&t),
+            ) => {
+                reasoning.push_str(&t);
+                thinking_blocks.push(ThinkingBlock::Thinking {
+                    thinking: t,
+                    signature,
+                });
+            }
+            (
+                "redacted_thinking",
+                WireBlock {
+                    data: Some(data), ..
+                },
+            ) => thinking_blocks.push(ThinkingBlock::RedactedThinking { data }),
             (
                 "tool_use",
                 WireBlock {
@@ -70,7 +87,7 @@ pub fn chat_completion(
                     format_args!("a `{block_type}` block without its fields"),
                 ))
             }
-            // Redacted thinking, server tools and their results: nothing an OpenAI client reads.
+            // Server tools and their results: nothing an OpenAI client reads.
             _ => {}
         }
     }
@@ -82,7 +99,8 @@ pub fn chat_completion(
         None => Some(text),
     };
     let usage = msg.usage.map(WireUsage::normalise);
-    let message = AssistantMessage::new(content, reasoning, calls);
+    let message =
+        AssistantMessage::new(content, reasoning, calls).with_thinking_blocks(thinking_blocks);
     Translated::one_choice(ctx, msg.id, msg.model, message, finish, usage)
 }
 
@@ -142,8 +160,7 @@ mod tests {
                   "prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}}"#,
         },
         Case {
-            name:
-                "thinking becomes reasoning_content; redacted thinking and signatures are left out",
+            name: "thinking becomes reasoning_content, and with redacted thinking thinking_blocks",
             answer: r#"{"id":"msg_3","type":"message","role":"assistant","model":"claude-x",
                 "content":[{"type":"thinking","thinking":"Let me think.","signature":"sig"},
                   {"type":"redacted_thinking","data":"xx"},{"type":"text","text":"42"}],
@@ -151,7 +168,9 @@ mod tests {
                 "usage":{"input_tokens":3,"output_tokens":40,"output_tokens_details":{"thinking_tokens":30}}}"#,
             json_schema: None,
             expected: r#"{"id":"msg_3","object":"chat.completion","created":1700000000,"model":"claude-x",
-                "choices":[{"index":0,"message":{"role":"assistant","content":"42","reasoning_content":"Let me think."},
+                "choices":[{"index":0,"message":{"role":"assistant","content":"42","reasoning_content":"Let me think.",
+                  "thinking_blocks":[{"type":"thinking","thinking":"Let me think.","signature":"sig"},
+                    {"type":"redacted_thinking","data":"xx"}]},
                   "finish_reason":"length","logprobs":null}],
                 "usage":{"prompt_tokens":3,"completion_tokens":40,"total_tokens":43,
                   "prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":30}}}"#,

@@ -5,7 +5,9 @@
 use super::error::typed_error;
 use super::response::finish_reason;
 use super::wire::{BlockDelta, StartedBlock, WireEvent, WireUsage};
-use crate::api::chat::{ChatChunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta};
+use crate::api::chat::{
+    ChatChunk, ChunkChoice, Delta, FunctionDelta, ThinkingBlock, ToolCallDelta,
+};
 use crate::api::ApiError;
 use crate::providers::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_error, write_sse_json,
@@ -171,6 +173,16 @@ impl MessagesEvents {
                 );
                 OpenBlock::Thinking
             }
+            StartedBlock::RedactedThinking { data } => {
+                self.send(
+                    Delta {
+                        thinking_blocks: Some(vec![ThinkingBlock::RedactedThinking { data }]),
+                        ..Delta::default()
+                    },
+                    out,
+                );
+                OpenBlock::Ignored
+            }
             StartedBlock::ToolUse { name, .. } if self.json_schema.as_deref() == Some(&name) => {
                 OpenBlock::Answer
             }
@@ -201,6 +213,16 @@ impl MessagesEvents {
             (BlockDelta::ThinkingDelta { thinking }, OpenBlock::Thinking) => self.send(
                 Delta {
                     reasoning_content: Some(thinking).filter(|t| !t.is_empty()),
+                    ..Delta::default()
+                },
+                out,
+            ),
+            (BlockDelta::SignatureDelta { signature }, OpenBlock::Thinking) => self.send(
+                Delta {
+                    thinking_blocks: Some(vec![ThinkingBlock::Thinking {
+                        thinking: String::new(),
+                        signature: Some(signature),
+                    }]),
                     ..Delta::default()
                 },
                 out,
@@ -478,11 +500,7 @@ mod tests {
             ),
             (
                 "content_block_start",
-                r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
-            ),
-            (
-                "content_block_delta",
-                r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Checking."}}"#,
+                r#"{"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"cmVk"}}"#,
             ),
             (
                 "content_block_stop",
@@ -490,19 +508,11 @@ mod tests {
             ),
             (
                 "content_block_start",
-                r#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_1","name":"weather","input":{}}}"#,
+                r#"{"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}}"#,
             ),
             (
                 "content_block_delta",
-                r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":""}}"#,
-            ),
-            (
-                "content_block_delta",
-                r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}}"#,
-            ),
-            (
-                "content_block_delta",
-                r#"{"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}"#,
+                r#"{"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"Checking."}}"#,
             ),
             (
                 "content_block_stop",
@@ -510,11 +520,31 @@ mod tests {
             ),
             (
                 "content_block_start",
-                r#"{"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_2","name":"clock","input":{}}}"#,
+                r#"{"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_1","name":"weather","input":{}}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"{\"city\": "}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"\"Paris\"}"}}"#,
             ),
             (
                 "content_block_stop",
                 r#"{"type":"content_block_stop","index":3}"#,
+            ),
+            (
+                "content_block_start",
+                r#"{"type":"content_block_start","index":4,"content_block":{"type":"tool_use","id":"toolu_2","name":"clock","input":{}}}"#,
+            ),
+            (
+                "content_block_stop",
+                r#"{"type":"content_block_stop","index":4}"#,
             ),
             (
                 "message_delta",
@@ -595,13 +625,15 @@ mod tests {
                 .concat(),
             },
             StreamCase {
-                name: "reasoning, text and two tool calls, one without arguments",
+                name: "reasoning with its signature, redacted reasoning, text and two tool calls, one without arguments",
                 input: tool_stream(),
                 include_usage: false,
                 json_schema: None,
                 expected: [
                     role.clone(),
                     c(r#"{"reasoning_content":"Two cities."}"#),
+                    c(r#"{"thinking_blocks":[{"type":"thinking","thinking":"","signature":"EqQB"}]}"#),
+                    c(r#"{"thinking_blocks":[{"type":"redacted_thinking","data":"cmVk"}]}"#),
                     c(r#"{"content":"Checking."}"#),
                     c(r#"{"tool_calls":[{"index":0,"id":"toolu_1","type":"function","function":{"name":"weather","arguments":""}}]}"#),
                     c(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\": "}}]}"#),

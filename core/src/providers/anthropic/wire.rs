@@ -49,6 +49,14 @@ pub struct Turn {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block {
+    /// Signed thinking of an earlier assistant turn, handed back.
+    Thinking {
+        thinking: String,
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
+    },
     Text {
         text: String,
     },
@@ -184,6 +192,11 @@ pub(super) struct WireBlock {
     #[serde(default)]
     pub(super) thinking: Option<String>,
     #[serde(default)]
+    pub(super) signature: Option<String>,
+    /// A `redacted_thinking` block's encrypted content.
+    #[serde(default)]
+    pub(super) data: Option<String>,
+    #[serde(default)]
     pub(super) id: Option<String>,
     #[serde(default)]
     pub(super) name: Option<String>,
@@ -244,6 +257,9 @@ pub(super) enum StartedBlock {
         #[serde(default)]
         thinking: String,
     },
+    RedactedThinking {
+        data: String,
+    },
     ToolUse {
         id: String,
         name: String,
@@ -264,7 +280,11 @@ pub(super) enum BlockDelta {
     InputJsonDelta {
         partial_json: String,
     },
-    /// `signature_delta`, `citations_delta`: nothing an OpenAI client reads.
+    /// The signature of a thinking block, sent before the block stops.
+    SignatureDelta {
+        signature: String,
+    },
+    /// `citations_delta` and deltas added later: nothing an OpenAI client reads.
     #[serde(other)]
     Other,
 }

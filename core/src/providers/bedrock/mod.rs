@@ -7,6 +7,11 @@
 //! are merged, and tool results (OpenAI `tool` messages) become `toolResult` blocks of the
 //! user turn that follows the assistant's `toolUse` turn.
 //!
+//! `reasoning_effort` asks Claude models for thinking (Anthropic's budgets, in
+//! `additionalModelRequestFields.thinking`); their signed reasoning (`reasoningContent`) comes
+//! back as `thinking_blocks` and, handed back on assistant turns, goes back to Converse while
+//! thinking is on, as Claude requires to continue a tool loop.
+//!
 //! Answers follow Converse's reference: `output.message.content` and `stopReason` are required
 //! (a ConverseStream's `messageStop` carries the latter), else the answer is a 502
 //! (`invalid_upstream_response`). An empty `content` list is an answer (Claude's documented
@@ -237,7 +242,7 @@ impl Provider for Bedrock {
         _raw: &[u8],
         attempt: &Attempt,
     ) -> Result<UpstreamRequest, ApiError> {
-        let body = request::converse_request(req, attempt.settings)?;
+        let body = request::converse_request(req, attempt.upstream_model, attempt.settings)?;
         let body = serde_json::to_vec(&body).map_err(|e| ApiError::server(e.to_string()))?;
         let action = if req.stream {
             "converse-stream"

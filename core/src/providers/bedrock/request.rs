@@ -2,18 +2,19 @@
 
 use super::wire::{
     ContentBlock, ConverseRequest, Image, ImageSource as WireImageSource, InferenceConfig,
-    InputSchema, Tool, ToolChoice as WireToolChoice, ToolConfig, ToolResult, ToolSpec, ToolUse,
-    Turn,
+    InputSchema, ReasoningContent, Tool, ToolChoice as WireToolChoice, ToolConfig, ToolResult,
+    ToolSpec, ToolUse, Turn,
 };
 use crate::api::chat::{
     ChatRequest, ContentPart, ImageSource, Message, MessageContent, ResponseFormat, Role,
-    ToolChoice,
+    ThinkingBlock, ToolChoice,
 };
 use crate::api::ApiError;
 use crate::config::ModelSettings;
+use crate::providers::anthropic::thinking_budget;
 use crate::providers::checks::{self, Constraints, ToolNames};
 use crate::providers::params::unsupported;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 /// Converse request fields a client may send as they are (unknown top-level fields).
@@ -52,14 +53,32 @@ const CONSTRAINTS: Constraints = Constraints {
     max_images: 20,
 };
 
+/// The output cap a thinking Claude gets when neither the request nor the model sets one
+/// (Claude wants one above the thinking budget).
+const THINKING_MAX_TOKENS: u32 = 4096;
+
+/// Whether a model id (or inference profile) names a Claude model, which thinks with the
+/// `thinking` field Anthropic defines.
+fn is_claude(model: &str) -> bool {
+    model.contains("claude")
+}
+
+/// The Converse body of a chat request to `model` (the model id is in the path, not here).
+///
+/// Contract: `reasoning_effort` asks Claude models for thinking
+/// (`additionalModelRequestFields.thinking`, budgets as Anthropic's, the output cap raised
+/// above the budget), unless the client set that field itself; other models refuse it as
+/// unsupported. Signed reasoning handed back (`thinking_blocks`) goes first in its assistant
+/// turn while thinking is on, and is left out otherwise.
 pub(super) fn converse_request<'a>(
     req: &'a ChatRequest,
+    model: &str,
     settings: &ModelSettings,
 ) -> Result<ConverseRequest<'a>, ApiError> {
-    refuse_unsupported(req, settings)?;
+    refuse_unsupported(req, model, settings)?;
     let Conversation {
         system,
-        turns: messages,
+        turns: mut messages,
         first,
     } = converse_messages(&req.messages)?;
     checks::check(req, &CONSTRAINTS)?;
@@ -86,10 +105,62 @@ pub(super) fn converse_request<'a>(
             ));
         }
     }
+    let mut fields = match req.extra.get("additionalModelRequestFields") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(fields)) => Some(fields.clone()),
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                "additionalModelRequestFields",
+                "`additionalModelRequestFields` must be an object.",
+            ))
+        }
+    };
+    let client_thinking = fields
+        .as_ref()
+        .and_then(|f| f.get("thinking"))
+        .filter(|t| !t.is_null());
+    let client_thinks =
+        client_thinking.is_some_and(|t| t.get("type").and_then(Value::as_str) != Some("disabled"));
+    let mut budget = match req.reasoning_effort.as_deref() {
+        Some(effort) if is_claude(model) && client_thinking.is_none() => thinking_budget(effort)?,
+        _ => None,
+    };
+    if continues_tool_loop(&messages) && !continued_turn_is_signed(&messages) {
+        // Claude wants the signed reasoning of the turn being continued back; without it,
+        // this step runs without the thinking the gateway would have asked for.
+        budget = None;
+    }
+    if !(client_thinks || budget.is_some()) {
+        without_reasoning(&mut messages);
+    }
+    let mut max_tokens = req.max_output_tokens().or(settings.max_tokens);
+    let mut temperature = CONSTRAINTS.sampling(settings, "temperature", req.temperature)?;
+    let mut top_p = CONSTRAINTS.sampling(settings, "top_p", req.top_p)?;
+    if let Some(budget) = budget {
+        let cap = max_tokens.unwrap_or(THINKING_MAX_TOKENS);
+        max_tokens = Some(if cap <= budget {
+            budget.saturating_add(cap)
+        } else {
+            cap
+        });
+        fields.get_or_insert_with(Map::new).insert(
+            "thinking".to_owned(),
+            json!({"type": "enabled", "budget_tokens": budget}),
+        );
+        const WITH_THINKING: &str = "Claude does not accept it together with reasoning";
+        if temperature.is_some_and(|t| (t - 1.0).abs() >= f64::EPSILON) {
+            unsupported(settings, "temperature", WITH_THINKING)?;
+        }
+        temperature = None;
+        if top_p.is_some_and(|p| p < 0.95) {
+            unsupported(settings, "top_p", WITH_THINKING)?;
+            top_p = None;
+        }
+    }
     let inference_config = InferenceConfig {
-        max_tokens: req.max_output_tokens().or(settings.max_tokens),
-        temperature: CONSTRAINTS.sampling(settings, "temperature", req.temperature)?,
-        top_p: CONSTRAINTS.sampling(settings, "top_p", req.top_p)?,
+        max_tokens,
+        temperature,
+        top_p,
         stop_sequences: req
             .stop
             .iter()
@@ -101,7 +172,9 @@ pub(super) fn converse_request<'a>(
     let native = req
         .extra
         .iter()
-        .filter(|(name, _)| NATIVE_FIELDS.contains(&name.as_str()))
+        .filter(|(name, _)| {
+            NATIVE_FIELDS.contains(&name.as_str()) && *name != "additionalModelRequestFields"
+        })
         .map(|(name, value)| (name.as_str(), value))
         .collect::<BTreeMap<_, _>>();
     Ok(ConverseRequest {
@@ -109,13 +182,59 @@ pub(super) fn converse_request<'a>(
         system,
         inference_config,
         tool_config,
+        additional_model_request_fields: fields.map(Value::Object),
         native,
     })
 }
 
+/// True when the conversation ends with tool results answering the assistant's tool calls:
+/// the request continues that assistant turn.
+fn continues_tool_loop(turns: &[Turn]) -> bool {
+    let mut last_two = turns.iter().rev();
+    let (Some(user), Some(assistant)) = (last_two.next(), last_two.next()) else {
+        return false;
+    };
+    user.role == "user"
+        && matches!(user.content.first(), Some(ContentBlock::ToolResult(_)))
+        && assistant
+            .content
+            .iter()
+            .any(|b| matches!(b, ContentBlock::ToolUse(_)))
+}
+
+/// Whether the assistant turn a tool loop continues starts with signed reasoning.
+fn continued_turn_is_signed(turns: &[Turn]) -> bool {
+    matches!(
+        turns.iter().rev().nth(1).and_then(|t| t.content.first()),
+        Some(ContentBlock::ReasoningContent(_))
+    )
+}
+
+/// Leaves out the reasoning handed back; a turn that held nothing else goes, and the turns
+/// around it merge (Converse wants them alternating).
+fn without_reasoning(turns: &mut Vec<Turn>) {
+    let mut kept: Vec<Turn> = Vec::with_capacity(turns.len());
+    for mut turn in std::mem::take(turns) {
+        turn.content
+            .retain(|b| !matches!(b, ContentBlock::ReasoningContent(_)));
+        if turn.content.is_empty() {
+            continue;
+        }
+        match kept.last_mut() {
+            Some(last) if last.role == turn.role => last.content.append(&mut turn.content),
+            _ => kept.push(turn),
+        }
+    }
+    *turns = kept;
+}
+
 /// Parameters Converse cannot honour: a 400 naming the first one, unless the model's
 /// settings say to drop them.
-fn refuse_unsupported(req: &ChatRequest, settings: &ModelSettings) -> Result<(), ApiError> {
+fn refuse_unsupported(
+    req: &ChatRequest,
+    model: &str,
+    settings: &ModelSettings,
+) -> Result<(), ApiError> {
     let json_format = matches!(
         req.response_format,
         Some(ResponseFormat::JsonObject | ResponseFormat::JsonSchema { .. })
@@ -138,7 +257,10 @@ fn refuse_unsupported(req: &ChatRequest, settings: &ModelSettings) -> Result<(),
         ),
         ("seed", req.seed.is_some()),
         ("response_format", json_format),
-        ("reasoning_effort", req.reasoning_effort.is_some()),
+        (
+            "reasoning_effort",
+            req.reasoning_effort.is_some() && !is_claude(model),
+        ),
         (
             "parallel_tool_calls",
             req.parallel_tool_calls == Some(false),
@@ -278,7 +400,27 @@ fn image_block(source: ImageSource) -> Result<ContentBlock, String> {
 }
 
 fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<ContentBlock>, ApiError> {
-    let mut blocks: Vec<ContentBlock> = text_block(&m.text()).into_iter().collect();
+    // Signed reasoning goes first, as the answer gave it; unsigned reasoning cannot go back.
+    let mut blocks: Vec<ContentBlock> = m
+        .thinking_blocks
+        .iter()
+        .flatten()
+        .filter_map(|b| match b {
+            ThinkingBlock::Thinking {
+                thinking,
+                signature: Some(signature),
+            } if !signature.is_empty() => Some(ReasoningContent::ReasoningText {
+                text: thinking.clone(),
+                signature: signature.clone(),
+            }),
+            ThinkingBlock::RedactedThinking { data } => {
+                Some(ReasoningContent::RedactedContent(data.clone()))
+            }
+            ThinkingBlock::Thinking { .. } => None,
+        })
+        .map(ContentBlock::ReasoningContent)
+        .collect();
+    blocks.extend(text_block(&m.text()));
     for (k, call) in m.tool_calls.iter().flatten().enumerate() {
         let arguments = call.function.arguments.trim();
         let input: Value = if arguments.is_empty() {
@@ -520,6 +662,147 @@ mod tests {
         );
     }
 
+    /// A request's reasoning on a Bedrock model, and the Converse body it becomes.
+    struct ReasoningCase {
+        name: &'static str,
+        model: &'static str,
+        drop_unsupported_params: bool,
+        /// The OpenAI request.
+        request: &'static str,
+        /// The Converse body, or the parameter a 400 names.
+        expected: Result<Value, &'static str>,
+    }
+
+    #[test]
+    fn reasoning_asks_claude_to_think_and_hands_signed_reasoning_back() {
+        const TOOL_LOOP: &str = r#"[{"role":"user","content":"x"},
+            {"role":"assistant","content":"Checking.","thinking_blocks":[{"type":"thinking","thinking":"Need f.","signature":"sig-1"},
+              {"type":"redacted_thinking","data":"cmVk"}],
+              "tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"t1","content":"ok"}]"#;
+        let tool_loop = |thinking: bool| {
+            let mut assistant = vec![
+                json!({"text": "Checking."}),
+                json!({"toolUse": {"toolUseId": "t1", "name": "f", "input": {}}}),
+            ];
+            if thinking {
+                assistant.splice(0..0, [
+                    json!({"reasoningContent": {"reasoningText": {"text": "Need f.", "signature": "sig-1"}}}),
+                    json!({"reasoningContent": {"redactedContent": "cmVk"}}),
+                ]);
+            }
+            json!([
+                {"role": "user", "content": [{"text": "x"}]},
+                {"role": "assistant", "content": assistant},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": "ok"}]}}]}
+            ])
+        };
+        let tools = json!({"tools": [{"toolSpec": {"name": "f", "inputSchema": {"json": {"type": "object", "properties": {}}}}}]});
+        let cases = [
+            ReasoningCase {
+                name: "reasoning_effort asks Claude to think; the cap is raised above the budget",
+                model: CLAUDE,
+                drop_unsupported_params: false,
+                request: r#"{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"low","max_tokens":100,"temperature":1}"#,
+                expected: Ok(json!({
+                    "messages": [{"role": "user", "content": [{"text": "x"}]}],
+                    "inferenceConfig": {"maxTokens": 1124},
+                    "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+                })),
+            },
+            ReasoningCase {
+                name: "a temperature other than 1 is refused while thinking",
+                model: CLAUDE,
+                drop_unsupported_params: false,
+                request: r#"{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"medium","temperature":0.3}"#,
+                expected: Err("temperature"),
+            },
+            ReasoningCase {
+                name: "or dropped, with top_p below 0.95; a cap at the budget is raised by it",
+                model: CLAUDE,
+                drop_unsupported_params: true,
+                request: r#"{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"medium","temperature":0.3,"top_p":0.5}"#,
+                expected: Ok(json!({
+                    "messages": [{"role": "user", "content": [{"text": "x"}]}],
+                    "inferenceConfig": {"maxTokens": 8192},
+                    "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 4096}}
+                })),
+            },
+            ReasoningCase {
+                name: "other models do not take reasoning_effort",
+                model: "amazon.nova-pro-v1:0",
+                drop_unsupported_params: false,
+                request: r#"{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"low"}"#,
+                expected: Err("reasoning_effort"),
+            },
+            ReasoningCase {
+                name: "the client's own thinking wins and keeps its fields",
+                model: CLAUDE,
+                drop_unsupported_params: false,
+                request: r#"{"model":"m","messages":[{"role":"user","content":"x"}],"reasoning_effort":"high",
+                    "additionalModelRequestFields":{"top_k":5,"thinking":{"type":"enabled","budget_tokens":2000}}}"#,
+                expected: Ok(json!({
+                    "messages": [{"role": "user", "content": [{"text": "x"}]}],
+                    "additionalModelRequestFields": {"top_k": 5, "thinking": {"type": "enabled", "budget_tokens": 2000}}
+                })),
+            },
+            ReasoningCase {
+                name: "a tool loop continued with signed reasoning hands it back first and keeps thinking",
+                model: CLAUDE,
+                drop_unsupported_params: false,
+                request: Box::leak(format!(r#"{{"model":"m","messages":{TOOL_LOOP},"reasoning_effort":"low","max_tokens":2000,
+                    "tools":[{{"type":"function","function":{{"name":"f"}}}}]}}"#).into_boxed_str()),
+                expected: Ok(json!({
+                    "messages": tool_loop(true),
+                    "inferenceConfig": {"maxTokens": 2000},
+                    "toolConfig": tools,
+                    "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+                })),
+            },
+            ReasoningCase {
+                name: "a tool loop continued without signed reasoning runs without thinking",
+                model: CLAUDE,
+                drop_unsupported_params: false,
+                request: r#"{"model":"m","reasoning_effort":"low","max_tokens":2000,"messages":[{"role":"user","content":"x"},
+                    {"role":"assistant","content":"Checking.","thinking_blocks":[{"type":"thinking","thinking":"unsigned"}],
+                      "tool_calls":[{"id":"t1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+                    {"role":"tool","tool_call_id":"t1","content":"ok"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+                expected: Ok(json!({
+                    "messages": tool_loop(false),
+                    "inferenceConfig": {"maxTokens": 2000},
+                    "toolConfig": tools
+                })),
+            },
+            ReasoningCase {
+                name: "without thinking, reasoning handed back is left out and emptied turns merge",
+                model: CLAUDE,
+                drop_unsupported_params: false,
+                request: r#"{"model":"m","messages":[{"role":"user","content":"x"},
+                    {"role":"assistant","thinking_blocks":[{"type":"thinking","thinking":"hm","signature":"s"}]},
+                    {"role":"user","content":"y"}]}"#,
+                expected: Ok(json!({
+                    "messages": [{"role": "user", "content": [{"text": "x"}, {"text": "y"}]}]
+                })),
+            },
+        ];
+        for case in cases {
+            let settings = ModelSettings {
+                drop_unsupported_params: case.drop_unsupported_params,
+                ..ModelSettings::default()
+            };
+            let p = provider(KEYS);
+            let got = send_chat(
+                p.as_ref(),
+                case.request,
+                &attempt_with(case.model, settings),
+            )
+            .map(|up| serde_json::from_slice::<Value>(&up.body).unwrap())
+            .map_err(|e| e.param.unwrap_or_default());
+            let expected = case.expected.map_err(str::to_owned);
+            assert_eq!(got, expected, "{}", case.name);
+        }
+    }
+
     /// A request Converse cannot take as it is (`fields` name the case).
     struct Refusal {
         /// Fields beside the model (and one user message, unless they hold `messages`).
@@ -556,11 +839,6 @@ mod tests {
             Refusal {
                 fields: r#""response_format":{"type":"json_object"}"#,
                 param: "response_format",
-                unsupported: true,
-            },
-            Refusal {
-                fields: r#""reasoning_effort":"low""#,
-                param: "reasoning_effort",
                 unsupported: true,
             },
             Refusal {

@@ -3,7 +3,8 @@
 use super::wire::ConverseResponse;
 use super::KIND;
 use crate::api::chat::{
-    content_beside_tools, AssistantMessage, FinishReason, FunctionCallOut, ToolCallOut,
+    content_beside_tools, AssistantMessage, FinishReason, FunctionCallOut, ThinkingBlock,
+    ToolCallOut,
 };
 use crate::api::ApiError;
 use crate::providers::{invalid_answer, ResponseContext, Translated};
@@ -13,13 +14,25 @@ pub(super) fn chat_completion(body: &[u8], ctx: &ResponseContext) -> Result<Tran
         serde_json::from_slice(body).map_err(|e| invalid_answer(KIND, &e))?;
     let mut text = String::new();
     let mut reasoning = String::new();
+    let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
     for block in answer.output.message.content {
         if let Some(t) = block.text {
             text.push_str(&t);
         }
-        if let Some(r) = block.reasoning_content.and_then(|r| r.reasoning_text) {
-            reasoning.push_str(&r.text);
+        if let Some(r) = block.reasoning_content {
+            if let Some(said) = r.reasoning_text {
+                reasoning.push_str(&said.text);
+                if said.signature.is_some() {
+                    thinking_blocks.push(ThinkingBlock::Thinking {
+                        thinking: said.text,
+                        signature: said.signature,
+                    });
+                }
+            }
+            if let Some(data) = r.redacted_content {
+                thinking_blocks.push(ThinkingBlock::RedactedThinking { data });
+            }
         }
         if let Some(tool) = block.tool_use {
             tool_calls.push(ToolCallOut {
@@ -35,7 +48,8 @@ pub(super) fn chat_completion(body: &[u8], ctx: &ResponseContext) -> Result<Tran
     let finish = finish_reason(&answer.stop_reason);
     let usage = answer.usage.map(|u| u.normalise());
     let content = content_beside_tools(text, &tool_calls);
-    let message = AssistantMessage::new(content, reasoning, tool_calls);
+    let message =
+        AssistantMessage::new(content, reasoning, tool_calls).with_thinking_blocks(thinking_blocks);
     Translated::one_choice(ctx, None, None, message, finish, usage)
 }
 
@@ -92,11 +106,14 @@ mod tests {
                 name: "tool use with reasoning",
                 answer: r#"{"output":{"message":{"role":"assistant","content":[
                     {"reasoningContent":{"reasoningText":{"text":"Need weather.","signature":"sig"}}},
+                    {"reasoningContent":{"redactedContent":"cmVk"}},
                     {"toolUse":{"toolUseId":"tooluse_1","name":"weather","input":{"city":"Paris"}}}]}},
                     "stopReason":"tool_use","usage":{"inputTokens":5,"outputTokens":8,"totalTokens":13}}"#,
                 expected: json!({"id":"chatcmpl-req-1","object":"chat.completion","created":1_700_000_000,"model":"up-model",
                        "choices":[{"index":0,"message":{"role":"assistant","content":null,
                                    "reasoning_content":"Need weather.",
+                                   "thinking_blocks":[{"type":"thinking","thinking":"Need weather.","signature":"sig"},
+                                     {"type":"redacted_thinking","data":"cmVk"}],
                                    "tool_calls":[{"id":"tooluse_1","type":"function",
                                      "function":{"name":"weather","arguments":"{\"city\":\"Paris\"}"}}]},
                                    "finish_reason":"tool_calls","logprobs":null}],

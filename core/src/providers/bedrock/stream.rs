@@ -4,7 +4,9 @@ use super::error::{aws_message, stream_exception};
 use super::response::finish_reason;
 use super::wire::{BlockDelta, BlockStart, MessageStop, StreamMetadata, ToolUseStart};
 use super::KIND;
-use crate::api::chat::{ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ToolCallDelta};
+use crate::api::chat::{
+    ChatChunk, ChunkChoice, Delta, FinishReason, FunctionDelta, ThinkingBlock, ToolCallDelta,
+};
 use crate::api::ApiError;
 use crate::providers::{
     event_too_large, invalid_answer, stream_interrupted, write_sse_error, write_sse_json,
@@ -187,15 +189,25 @@ impl ConverseStream {
             });
             self.write_tool_delta(out, index, start, tool.input);
         }
-        if let Some(text) = delta.reasoning_content.and_then(|r| r.text) {
-            self.write_delta(
-                out,
-                Delta {
-                    reasoning_content: Some(text),
-                    ..Delta::default()
-                },
-                None,
-            );
+        if let Some(reasoning) = delta.reasoning_content {
+            let signed = reasoning
+                .signature
+                .map(|signature| ThinkingBlock::Thinking {
+                    thinking: String::new(),
+                    signature: Some(signature),
+                });
+            let redacted = reasoning
+                .redacted_content
+                .map(|data| ThinkingBlock::RedactedThinking { data });
+            let blocks: Vec<ThinkingBlock> = signed.into_iter().chain(redacted).collect();
+            let delta = Delta {
+                reasoning_content: reasoning.text.filter(|t| !t.is_empty()),
+                thinking_blocks: (!blocks.is_empty()).then_some(blocks),
+                ..Delta::default()
+            };
+            if delta != Delta::default() {
+                self.write_delta(out, delta, None);
+            }
         }
     }
 
@@ -338,6 +350,8 @@ mod tests {
             event("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"Hmm."}}}"#),
             event("contentBlockDelta", r#"{"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"s"}}}"#),
             event("contentBlockStop", r#"{"contentBlockIndex":0}"#),
+            event("contentBlockDelta", r#"{"contentBlockIndex":3,"delta":{"reasoningContent":{"redactedContent":"cmVk"}}}"#),
+            event("contentBlockStop", r#"{"contentBlockIndex":3}"#),
             event("contentBlockStart", r#"{"contentBlockIndex":1,"start":{"toolUse":{"toolUseId":"tu_1","name":"weather"}}}"#),
             event("contentBlockDelta", r#"{"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"city\":"}}}"#),
             event("contentBlockDelta", r#"{"contentBlockIndex":1,"delta":{"toolUse":{"input":"\"Paris\"}"}}}"#),
@@ -384,6 +398,8 @@ mod tests {
         let tool_chunks = sse(&[
             role,
             r#"[{"index":0,"delta":{"reasoning_content":"Hmm."},"finish_reason":null,"logprobs":null}]"#,
+            r#"[{"index":0,"delta":{"thinking_blocks":[{"type":"thinking","thinking":"","signature":"s"}]},"finish_reason":null,"logprobs":null}]"#,
+            r#"[{"index":0,"delta":{"thinking_blocks":[{"type":"redacted_thinking","data":"cmVk"}]},"finish_reason":null,"logprobs":null}]"#,
             r#"[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"tu_1","type":"function","function":{"name":"weather","arguments":""}}]},"finish_reason":null,"logprobs":null}]"#,
             r#"[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]},"finish_reason":null,"logprobs":null}]"#,
             r#"[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]},"finish_reason":null,"logprobs":null}]"#,

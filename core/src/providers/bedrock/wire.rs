@@ -21,7 +21,10 @@ pub(super) struct ConverseRequest<'a> {
     pub(super) inference_config: InferenceConfig<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) tool_config: Option<ToolConfig<'a>>,
-    /// Converse-native fields the client sent, passed as they are.
+    /// The client's, with the thinking `reasoning_effort` asks of Claude.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) additional_model_request_fields: Option<Value>,
+    /// The other Converse-native fields the client sent, passed as they are.
     #[serde(flatten)]
     pub(super) native: BTreeMap<&'a str, &'a Value>,
 }
@@ -41,6 +44,20 @@ pub(super) enum ContentBlock {
     Image(Image),
     ToolUse(ToolUse),
     ToolResult(ToolResult),
+    /// Signed reasoning of an earlier assistant turn, handed back.
+    ReasoningContent(ReasoningContent),
+}
+
+/// Reasoning as Converse hands it back: text with its signature, or encrypted.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) enum ReasoningContent {
+    ReasoningText {
+        text: String,
+        signature: String,
+    },
+    /// Base64, as the answer carried it.
+    RedactedContent(String),
 }
 
 #[derive(Serialize)]
@@ -171,11 +188,16 @@ pub(super) struct OutputBlock {
 pub(super) struct ReasoningBlock {
     #[serde(default)]
     pub(super) reasoning_text: Option<ReasoningText>,
+    /// Encrypted reasoning (base64).
+    #[serde(default)]
+    pub(super) redacted_content: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct ReasoningText {
     pub(super) text: String,
+    #[serde(default)]
+    pub(super) signature: Option<String>,
 }
 
 /// Converse usage: `inputTokens` excludes the tokens read from or written to the cache.
@@ -255,11 +277,17 @@ pub(super) struct ToolUseDelta {
     pub(super) input: String,
 }
 
-/// Reasoning deltas carry `text`, or a `signature` / `redactedContent` clients cannot use.
+/// A reasoning delta carries `text`, the `signature` that closes the reasoning, or a
+/// `redactedContent` block.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct ReasoningDelta {
     #[serde(default)]
     pub(super) text: Option<String>,
+    #[serde(default)]
+    pub(super) signature: Option<String>,
+    #[serde(default)]
+    pub(super) redacted_content: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -375,6 +403,11 @@ mod tests {
                 tool_use_id: "t1".into(),
                 content: vec![ContentBlock::Text("ok".into())],
             }),
+            ContentBlock::ReasoningContent(ReasoningContent::ReasoningText {
+                text: "hm".into(),
+                signature: "sig".into(),
+            }),
+            ContentBlock::ReasoningContent(ReasoningContent::RedactedContent("cmVk".into())),
         ];
         assert_eq!(
             serde_json::to_value(blocks).unwrap(),
@@ -382,7 +415,9 @@ mod tests {
                 {"text": "hi"},
                 {"image": {"format": "png", "source": {"bytes": "AA"}}},
                 {"toolUse": {"toolUseId": "t1", "name": "f", "input": {}}},
-                {"toolResult": {"toolUseId": "t1", "content": [{"text": "ok"}]}}
+                {"toolResult": {"toolUseId": "t1", "content": [{"text": "ok"}]}},
+                {"reasoningContent": {"reasoningText": {"text": "hm", "signature": "sig"}}},
+                {"reasoningContent": {"redactedContent": "cmVk"}}
             ])
         );
         let choices = [ToolChoice::Any {}, ToolChoice::Tool { name: "f" }];

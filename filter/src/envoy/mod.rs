@@ -2,13 +2,15 @@
 //! dispatching each callback to a role, and `EnvoyHost`, the `Host` over proxy-wasm's host
 //! calls (which act on whichever context Envoy is calling into).
 
+mod abi;
+
 use crate::gateway::GatewayFilter;
-use crate::host::{Action, Host, SharedData};
+use crate::host::{Action, Filter, Host, SharedData};
 use crate::metrics::{Stats, FLUSH_PERIOD};
 use crate::upstream::UpstreamFilter;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{self, BufferType, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{self, ContextType, LogLevel, MetricType};
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 use switchboard_core::config::Role;
@@ -80,8 +82,8 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let rt = self.runtime.clone()?;
         Some(match rt.role {
-            Role::Gateway => Box::new(Gateway(GatewayFilter::new(rt, self.stats.clone()?))),
-            Role::Upstream => Box::new(Upstream(UpstreamFilter::new(rt))),
+            Role::Gateway => Box::new(Stream(GatewayFilter::new(rt, self.stats.clone()?))),
+            Role::Upstream => Box::new(Stream(UpstreamFilter::new(rt))),
         })
     }
 
@@ -97,77 +99,57 @@ fn envoy_action(action: Action) -> types::Action {
     }
 }
 
-/// The gateway role's HTTP context. Every callback first forgets the request parked last:
-/// whatever runs now is not the synchronous start of its first attempt (see `handoff`).
-struct Gateway(GatewayFilter);
+/// A role's HTTP context: each callback is handed to the role with the host. Every callback
+/// but the one that may take it (`Filter::TAKES_PARKED_REQUEST`) first forgets the request the
+/// gateway role parked last: whatever runs now is not the synchronous start of its first
+/// attempt (see `flow::handoff`).
+struct Stream<F: Filter>(F);
 
-impl Context for Gateway {}
-
-impl HttpContext for Gateway {
-    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_request_headers(&EnvoyHost, end_of_stream))
-    }
-
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_request_body(&EnvoyHost, size, end_of_stream))
-    }
-
-    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_response_headers(&EnvoyHost, end_of_stream))
-    }
-
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_response_body(&EnvoyHost, size, end_of_stream))
-    }
-
-    fn on_log(&mut self) {
-        handoff::forget_just_parked();
-        self.0.on_log(&EnvoyHost);
+impl<F: Filter> Stream<F> {
+    fn enter<T>(
+        &mut self,
+        takes_parked: bool,
+        callback: impl FnOnce(&mut F, &EnvoyHost) -> T,
+    ) -> T {
+        if !takes_parked {
+            handoff::forget_just_parked();
+        }
+        callback(&mut self.0, &EnvoyHost)
     }
 }
 
-/// The upstream role's HTTP context. Its request headers callback is the one that may take
-/// the request the gateway role parked just before; every other callback forgets it.
-struct Upstream(UpstreamFilter);
+impl<F: Filter> Context for Stream<F> {}
 
-impl Context for Upstream {}
-
-impl HttpContext for Upstream {
-    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
-        envoy_action(self.0.on_request_headers(&EnvoyHost, end_of_stream))
+impl<F: Filter> HttpContext for Stream<F> {
+    fn on_http_request_headers(&mut self, _headers: usize, end: bool) -> types::Action {
+        envoy_action(self.enter(F::TAKES_PARKED_REQUEST, |f, h| f.on_request_headers(h, end)))
     }
 
-    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_request_body(&EnvoyHost, size, end_of_stream))
+    fn on_http_request_body(&mut self, size: usize, end: bool) -> types::Action {
+        envoy_action(self.enter(false, |f, h| f.on_request_body(h, size, end)))
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_response_headers(&EnvoyHost, end_of_stream))
+    fn on_http_response_headers(&mut self, _headers: usize, end: bool) -> types::Action {
+        envoy_action(self.enter(false, |f, h| f.on_response_headers(h, end)))
     }
 
-    fn on_http_response_body(&mut self, size: usize, end_of_stream: bool) -> types::Action {
-        handoff::forget_just_parked();
-        envoy_action(self.0.on_response_body(&EnvoyHost, size, end_of_stream))
+    fn on_http_response_body(&mut self, size: usize, end: bool) -> types::Action {
+        envoy_action(self.enter(false, |f, h| f.on_response_body(h, size, end)))
     }
 
     fn on_log(&mut self) {
-        handoff::forget_just_parked();
+        self.enter(false, |f, h| f.on_log(h));
     }
 }
 
-/// proxy-wasm's host calls. A failed call reads as absent and writes as nothing (logged at
-/// debug): Envoy refuses calls only in states where the filter has nothing better to do.
+/// The host calls, through `abi` (no panics: a failed call reads as absent and writes as
+/// nothing, logged at debug) and, for the rest, proxy-wasm's wrappers of calls that cannot fail
+/// where the filter makes them.
 struct EnvoyHost;
 
-fn logged<T>(what: &str, result: Result<T, types::Status>) -> Option<T> {
+fn logged<T>(what: &str, result: Result<T, u32>) -> Option<T> {
     result
-        .map_err(|e| log::debug!("switchboard: {what}: {e:?}"))
+        .map_err(|status| log::debug!("switchboard: {what}: status {status}"))
         .ok()
 }
 
@@ -180,91 +162,64 @@ impl Host for EnvoyHost {
     }
 
     fn request_header(&self, name: &str) -> Option<String> {
-        logged(
-            name,
-            hostcalls::get_map_value(MapType::HttpRequestHeaders, name),
-        )
-        .flatten()
+        logged(name, abi::get_header(abi::REQUEST_HEADERS, name)).flatten()
     }
 
     fn request_headers(&self) -> Vec<(String, String)> {
-        logged(
-            "request headers",
-            hostcalls::get_map(MapType::HttpRequestHeaders),
-        )
-        .unwrap_or_default()
+        logged("request headers", abi::get_headers(abi::REQUEST_HEADERS)).unwrap_or_default()
     }
 
     fn set_request_header(&self, name: &str, value: Option<&str>) {
-        logged(
-            name,
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value),
-        );
+        logged(name, abi::set_header(abi::REQUEST_HEADERS, name, value));
     }
 
     fn request_body(&self, size: usize) -> Vec<u8> {
-        logged(
-            "request body",
-            hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size),
-        )
-        .flatten()
-        .unwrap_or_default()
+        logged("request body", abi::get_buffer(abi::REQUEST_BODY, size))
+            .flatten()
+            .unwrap_or_default()
     }
 
     fn set_request_body(&self, size: usize, body: &[u8]) {
         logged(
             "request body",
-            hostcalls::set_buffer(BufferType::HttpRequestBody, 0, size, body),
+            abi::set_buffer(abi::REQUEST_BODY, size, body),
         );
     }
 
     fn response_header(&self, name: &str) -> Option<String> {
-        logged(
-            name,
-            hostcalls::get_map_value(MapType::HttpResponseHeaders, name),
-        )
-        .flatten()
+        logged(name, abi::get_header(abi::RESPONSE_HEADERS, name)).flatten()
     }
 
     fn set_response_header(&self, name: &str, value: Option<&str>) {
-        logged(
-            name,
-            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, value),
-        );
+        logged(name, abi::set_header(abi::RESPONSE_HEADERS, name, value));
     }
 
     fn response_body(&self, size: usize) -> Vec<u8> {
-        logged(
-            "response body",
-            hostcalls::get_buffer(BufferType::HttpResponseBody, 0, size),
-        )
-        .flatten()
-        .unwrap_or_default()
+        logged("response body", abi::get_buffer(abi::RESPONSE_BODY, size))
+            .flatten()
+            .unwrap_or_default()
     }
 
     fn set_response_body(&self, size: usize, body: &[u8]) {
         logged(
             "response body",
-            hostcalls::set_buffer(BufferType::HttpResponseBody, 0, size, body),
+            abi::set_buffer(abi::RESPONSE_BODY, size, body),
         );
     }
 
     fn send_response(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
         logged(
             "local reply",
-            hostcalls::send_http_response(u32::from(status), headers.to_vec(), Some(body)),
+            abi::send_local_response(u32::from(status), headers, body),
         );
     }
 
     fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-        logged("property", hostcalls::get_property(path.to_vec())).flatten()
+        logged("property", abi::get_property(path)).flatten()
     }
 
     fn set_property(&self, path: &[&str], value: &[u8]) {
-        logged(
-            "property",
-            hostcalls::set_property(path.to_vec(), Some(value)),
-        );
+        logged("property", abi::set_property(path, value));
     }
 
     fn define_metric(&self, kind: Kind, name: &str) -> Option<u32> {
@@ -273,18 +228,15 @@ impl Host for EnvoyHost {
             Kind::Histogram => MetricType::Histogram,
             Kind::Gauge => MetricType::Gauge,
         };
-        logged(name, hostcalls::define_metric(kind, name))
+        hostcalls::define_metric(kind, name).ok()
     }
 
     fn increment_metric(&self, id: u32, by: u64) {
-        logged(
-            "metric",
-            hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX)),
-        );
+        let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
     }
 
     fn record_metric(&self, id: u32, value: u64) {
-        logged("metric", hostcalls::record_metric(id, value));
+        let _ = hostcalls::record_metric(id, value);
     }
 
     fn shared_data(&self, key: &str) -> Option<(Vec<u8>, u32)> {

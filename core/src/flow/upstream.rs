@@ -215,7 +215,7 @@ impl Exchange {
             let start = out.len();
             translate(t.as_mut(), out);
             let step = out.get(start..).unwrap_or_default();
-            self.emitted |= emits_an_event(step, t.failed());
+            self.emitted = self.emitted || emits_an_event(step, t.failed());
             if !step.is_empty() {
                 self.stream_done = t.complete(out);
             }
@@ -223,7 +223,7 @@ impl Exchange {
         };
         let mut openai = Vec::new();
         translate(t.as_mut(), &mut openai);
-        self.emitted |= emits_an_event(&openai, t.failed());
+        self.emitted = self.emitted || emits_an_event(&openai, t.failed());
         encoder.feed(&openai, out);
         encoder_end(encoder.as_mut(), out);
         self.stream_done = encoder.complete();
@@ -339,10 +339,14 @@ impl Exchange {
 }
 
 /// Whether a translator's output step holds an event other than its error event (which a
-/// failed translator writes last): SSE events end with a blank line.
+/// failed translator writes last): SSE events end with a blank line. Called until the first
+/// event, so a stream pays for it once.
 fn emits_an_event(step: &[u8], failed: bool) -> bool {
-    let events = step.windows(2).filter(|w| w == b"\n\n").count();
-    events > usize::from(failed)
+    let needed = 1 + usize::from(failed);
+    memchr::memmem::find_iter(step, b"\n\n")
+        .take(needed)
+        .count()
+        == needed
 }
 
 /// The error a stream that failed before its first event answers with: its error event's

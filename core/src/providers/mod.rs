@@ -36,6 +36,7 @@ pub use endpoint::Endpoint;
 pub use kinds::Kind;
 pub use redact::Secrets;
 use serde::de::DeserializeOwned;
+pub use upstream::Upstream;
 
 /// What the upstream role knows when it prepares one attempt.
 pub struct Attempt<'a> {
@@ -168,9 +169,17 @@ pub trait StreamTranslator {
 
 pub trait Provider {
     fn kind(&self) -> &'static str;
-    fn endpoint(&self) -> &Endpoint;
+    /// Where and how this provider is reached.
+    fn upstream(&self) -> &Upstream;
+
+    fn endpoint(&self) -> &Endpoint {
+        &self.upstream().endpoint
+    }
+
     /// The credentials this provider sends: hidden from every error a client sees.
-    fn secrets(&self) -> &Secrets;
+    fn secrets(&self) -> &Secrets {
+        &self.upstream().secrets
+    }
 
     fn chat_request(
         &self,

@@ -21,8 +21,8 @@ use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
     event_too_large, invalid_answer, no_content, stream_interrupted, write_sse_data,
-    write_sse_error, Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets,
-    StreamTranslator, Translated, UpstreamRequest, SSE_DONE,
+    write_sse_error, Attempt, Provider, ProviderSetup, ResponseContext, StreamTranslator,
+    Translated, UpstreamRequest, SSE_DONE,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -200,12 +200,8 @@ impl Provider for OpenAiWire {
         self.kind
     }
 
-    fn endpoint(&self) -> &Endpoint {
-        &self.upstream.endpoint
-    }
-
-    fn secrets(&self) -> &Secrets {
-        &self.upstream.secrets
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     fn chat_request(

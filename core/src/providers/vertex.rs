@@ -21,8 +21,8 @@ use super::gemini::{self, GeminiStream};
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets,
-    StreamTranslator, Translated, UpstreamRequest,
+    Attempt, Credential, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -158,12 +158,8 @@ impl Provider for Vertex {
         KIND
     }
 
-    fn endpoint(&self) -> &Endpoint {
-        &self.upstream.endpoint
-    }
-
-    fn secrets(&self) -> &Secrets {
-        &self.upstream.secrets
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     fn chat_request(

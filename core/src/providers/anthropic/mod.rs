@@ -56,8 +56,8 @@ use super::kinds::Kind;
 use super::openai::rewrite_request;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::{Api, ApiError, Operation};
@@ -141,12 +141,8 @@ impl Provider for Anthropic {
         KIND
     }
 
-    fn endpoint(&self) -> &Endpoint {
-        &self.upstream.endpoint
-    }
-
-    fn secrets(&self) -> &Secrets {
-        &self.upstream.secrets
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     fn chat_request(

@@ -35,8 +35,8 @@ mod wire;
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    sigv4, Attempt, Credential, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets,
-    StreamTranslator, Translated, UpstreamRequest,
+    sigv4, Attempt, Credential, Provider, ProviderSetup, ResponseContext, StreamTranslator,
+    Translated, UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -228,12 +228,8 @@ impl Provider for Bedrock {
         KIND
     }
 
-    fn endpoint(&self) -> &Endpoint {
-        &self.upstream.endpoint
-    }
-
-    fn secrets(&self) -> &Secrets {
-        &self.upstream.secrets
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     fn chat_request(

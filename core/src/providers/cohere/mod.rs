@@ -33,8 +33,8 @@ mod wire;
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -91,12 +91,8 @@ impl Provider for Cohere {
         KIND
     }
 
-    fn endpoint(&self) -> &Endpoint {
-        &self.upstream.endpoint
-    }
-
-    fn secrets(&self) -> &Secrets {
-        &self.upstream.secrets
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     fn chat_request(

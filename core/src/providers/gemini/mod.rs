@@ -46,8 +46,8 @@ use embeddings::{batch_embed_body, batch_embed_response};
 use super::kinds::Kind;
 use super::upstream::{Auth, Upstream};
 use super::{
-    Attempt, Endpoint, Provider, ProviderSetup, ResponseContext, Secrets, StreamTranslator,
-    Translated, UpstreamRequest,
+    Attempt, Provider, ProviderSetup, ResponseContext, StreamTranslator, Translated,
+    UpstreamRequest,
 };
 use crate::api::chat::ChatRequest;
 use crate::api::embeddings::EmbeddingsRequest;
@@ -109,12 +109,8 @@ impl Provider for Gemini {
         KIND
     }
 
-    fn endpoint(&self) -> &Endpoint {
-        &self.upstream.endpoint
-    }
-
-    fn secrets(&self) -> &Secrets {
-        &self.upstream.secrets
+    fn upstream(&self) -> &Upstream {
+        &self.upstream
     }
 
     fn chat_request(

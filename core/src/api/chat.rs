@@ -148,35 +148,39 @@ impl Message {
 }
 
 /// `content` is either a string or an array of typed parts.
+pub type MessageContent = TextOrParts<ContentPart>;
+
+/// A member that is a string or an array of typed parts, as message content is in every chat
+/// API (OpenAI chat, Anthropic Messages, OpenAI Responses).
 #[derive(Debug, Clone, PartialEq)]
-pub enum MessageContent {
+pub enum TextOrParts<P> {
     Text(String),
-    Parts(Vec<ContentPart>),
+    Parts(Vec<P>),
 }
 
-impl<'de> Deserialize<'de> for MessageContent {
+impl<'de, P: Deserialize<'de>> Deserialize<'de> for TextOrParts<P> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ContentVisitor;
-        impl<'de> Visitor<'de> for ContentVisitor {
-            type Value = MessageContent;
+        struct ContentVisitor<P>(std::marker::PhantomData<P>);
+        impl<'de, P: Deserialize<'de>> Visitor<'de> for ContentVisitor<P> {
+            type Value = TextOrParts<P>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a string or an array of content parts")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(MessageContent::Text(v.to_owned()))
+                Ok(TextOrParts::Text(v.to_owned()))
             }
             fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(MessageContent::Text(v))
+                Ok(TextOrParts::Text(v))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1));
                 while let Some(p) = seq.next_element()? {
                     parts.push(p);
                 }
-                Ok(MessageContent::Parts(parts))
+                Ok(TextOrParts::Parts(parts))
             }
         }
-        d.deserialize_any(ContentVisitor)
+        d.deserialize_any(ContentVisitor(std::marker::PhantomData))
     }
 }
 

@@ -266,7 +266,7 @@ impl Decoder {
     fn system_content(&mut self, content: Content, message: Option<usize>) -> Option<ChatContent> {
         let text = match content {
             Content::Text(text) => text,
-            Content::Blocks(blocks) => {
+            Content::Parts(blocks) => {
                 let mut texts = Vec::with_capacity(blocks.len());
                 for (j, block) in blocks.into_iter().enumerate() {
                     match (block.kind.as_str(), block.text) {
@@ -304,11 +304,11 @@ impl Decoder {
             (Role::User, Content::Text(text)) => {
                 out.push(ChatMessage::new("user", ChatContent::Text(text)))
             }
-            (Role::User, Content::Blocks(blocks)) => self.user(i, blocks, out)?,
+            (Role::User, Content::Parts(blocks)) => self.user(i, blocks, out)?,
             (Role::Assistant, Content::Text(text)) => {
                 out.push(ChatMessage::new("assistant", ChatContent::Text(text)))
             }
-            (Role::Assistant, Content::Blocks(blocks)) => {
+            (Role::Assistant, Content::Parts(blocks)) => {
                 if let Some(m) = self.assistant(i, blocks)? {
                     out.push(m);
                 }
@@ -339,7 +339,7 @@ impl Decoder {
                 let content = match block.content {
                     None => ChatContent::Text(String::new()),
                     Some(Content::Text(text)) => ChatContent::Text(text),
-                    Some(Content::Blocks(inner)) => {
+                    Some(Content::Parts(inner)) => {
                         let mut result = Vec::with_capacity(inner.len());
                         for (k, block) in inner.into_iter().enumerate() {
                             let at = At {
@@ -394,7 +394,7 @@ impl Decoder {
                     .flatten()
                     .collect::<Vec<_>>()
                     .join("\n");
-                if let Some(Content::Blocks(inner)) = &block.content {
+                if let Some(Content::Parts(inner)) = &block.content {
                     for t in inner.iter().filter_map(|b| b.text.as_deref()) {
                         text.push_str("\n\n");
                         text.push_str(t);

@@ -3,7 +3,8 @@
 //! written). Content blocks are read flat, one struct for every block type: serde would read
 //! an internally tagged enum by buffering each block into a generic tree first.
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use crate::api::chat::TextOrParts;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -48,37 +49,7 @@ pub(super) struct InputMessage {
 }
 
 /// A string (one text block), or blocks.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Content {
-    Text(String),
-    Blocks(Vec<Block>),
-}
-
-impl<'de> Deserialize<'de> for Content {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ContentVisitor;
-        impl<'de> Visitor<'de> for ContentVisitor {
-            type Value = Content;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array of content blocks")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content, E> {
-                Ok(Content::Text(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Content, E> {
-                Ok(Content::Text(v))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
-                let mut blocks = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-                while let Some(b) = seq.next_element()? {
-                    blocks.push(b);
-                }
-                Ok(Content::Blocks(blocks))
-            }
-        }
-        d.deserialize_any(ContentVisitor)
-    }
-}
+pub(super) type Content = TextOrParts<Block>;
 
 /// A content block of any type: the fields its type uses are set (`cache_control`,
 /// `citations` and other hints are not read).
@@ -422,12 +393,12 @@ mod tests {
         assert_eq!(req.other, ["context_management", "mcp_servers"]);
         assert!(!req.stream && req.temperature.is_none());
         assert_eq!(req.messages.len(), 3);
-        let Content::Blocks(blocks) = &req.messages[2].content else {
+        let Content::Parts(blocks) = &req.messages[2].content else {
             panic!("blocks expected")
         };
         assert_eq!(
             blocks[0].content,
-            Some(Content::Blocks(vec![Block {
+            Some(Content::Parts(vec![Block {
                 kind: "text".into(),
                 text: Some("r".into()),
                 ..Block::default()

@@ -2,10 +2,9 @@
 //! response object answers carry (JSON and stream events), the OpenAI chat answer the provider
 //! translators hand over, and the ids this gateway mints.
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use crate::api::chat::TextOrParts;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::fmt;
 
 // ---------------------------------------------------------------------------------------------
 // Requests
@@ -115,37 +114,7 @@ pub struct ReasoningItem {
 }
 
 /// A message's content, or a function call's output: a string or typed parts.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Content {
-    Text(String),
-    Parts(Vec<Part>),
-}
-
-impl<'de> Deserialize<'de> for Content {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct ContentVisitor;
-        impl<'de> Visitor<'de> for ContentVisitor {
-            type Value = Content;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string or an array of content parts")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Content, E> {
-                Ok(Content::Text(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Content, E> {
-                Ok(Content::Text(v))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
-                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(1));
-                while let Some(part) = seq.next_element()? {
-                    parts.push(part);
-                }
-                Ok(Content::Parts(parts))
-            }
-        }
-        d.deserialize_any(ContentVisitor)
-    }
-}
+pub type Content = TextOrParts<Part>;
 
 /// One content part, whatever its type (`input_text`, `output_text`, `input_image`,
 /// `input_file`, `input_audio`, `refusal`, `summary_text`, `reasoning_text`): the members of

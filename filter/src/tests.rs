@@ -382,10 +382,29 @@ fn a_translated_responses_answer_names_the_tools_it_dropped() {
     let body = br#"{"model":"pair","input":"hi","tools":[{"type":"web_search"},{"type":"function","name":"f"}]}"#;
     let anthropic_answer = br#"{"id":"msg_1","model":"claude-b","stop_reason":"end_turn","usage":{"input_tokens":2,"output_tokens":1},"content":[{"type":"text","text":"hello"}]}"#;
     let openai_answer = br#"{"id":"resp_1","object":"response","output":[],"usage":{"input_tokens":2,"output_tokens":1,"total_tokens":3}}"#;
-    for (deployment, answer_body, dropped) in [
-        ("pair/1", &anthropic_answer[..], Some("web_search")),
-        ("pair/0", &openai_answer[..], None),
-    ] {
+    struct Case {
+        name: &'static str,
+        deployment: &'static str,
+        answer_body: &'static [u8],
+        /// The tools the answer's header names.
+        dropped: Option<&'static str>,
+    }
+    let cases = [
+        Case {
+            name: "translated for Anthropic: web_search dropped",
+            deployment: "pair/1",
+            answer_body: anthropic_answer,
+            dropped: Some("web_search"),
+        },
+        Case {
+            name: "OpenAI's own Responses: nothing dropped",
+            deployment: "pair/0",
+            answer_body: openai_answer,
+            dropped: None,
+        },
+    ];
+    for case in cases {
+        let (name, deployment) = (case.name, case.deployment);
         let roles = Roles::new(CONFIG, Some("responses"));
         let downstream = FakeHost::request(&[], body);
         send(&mut roles.gateway(), &downstream);
@@ -396,17 +415,24 @@ fn a_translated_responses_answer_names_the_tools_it_dropped() {
         );
         let mut upstream = roles.upstream();
         assert_eq!(attempt(&mut upstream, &upstream_host), Action::Continue);
-        upstream_host.answer(200, &[("content-type", "application/json")], answer_body);
+        upstream_host.answer(
+            200,
+            &[("content-type", "application/json")],
+            case.answer_body,
+        );
         answer(&mut upstream, &upstream_host);
         assert_eq!(
             upstream_host
                 .response_header_value(DROPPED_TOOLS_HEADER)
                 .as_deref(),
-            dropped,
-            "{deployment}"
+            case.dropped,
+            "{name}: {deployment}"
         );
         let answered: serde_json::Value =
             serde_json::from_slice(&upstream_host.response_body.borrow()).unwrap();
-        assert!(answered["output"].is_array(), "{deployment}: {answered}");
+        assert!(
+            answered["output"].is_array(),
+            "{name}: {deployment}: {answered}"
+        );
     }
 }

@@ -114,62 +114,74 @@ mod tests {
 
     #[test]
     fn estimates_prompt_and_answer() {
-        let table: [(&str, Option<u32>, u64, u64); 7] = [
-            // 11 bytes -> 3 tokens, + 4 for the message; no cap anywhere -> 4096.
-            (
-                r#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#,
-                None,
-                7,
-                4096,
-            ),
-            // The model's default cap, then the request's (either spelling) wins.
-            (
-                r#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#,
-                Some(500),
-                7,
-                500,
-            ),
-            (
-                r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":20}"#,
-                Some(500),
-                5,
-                20,
-            ),
-            (
-                r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":30,"n":3}"#,
-                None,
-                5,
-                90,
-            ),
-            // Parts: text counts by bytes, an image as a fixed block.
-            (
-                r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"12345678"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}],"max_tokens":1}"#,
-                None,
-                2 + 4 + 765,
-                1,
-            ),
-            // Tool calls and tool definitions are prompt too.
-            (
-                r#"{"model":"m","max_tokens":1,"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"abcd","arguments":"{\"x\":1234}"}}]}],
+        struct Case {
+            name: &'static str,
+            json: &'static str,
+            /// The model's `max_tokens`.
+            default_cap: Option<u32>,
+            prompt: u64,
+            completion: u64,
+        }
+        let table = [
+            Case {
+                name: "11 bytes -> 3 tokens, + 4 for the message; no cap anywhere -> 4096",
+                json: r#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#,
+                default_cap: None,
+                prompt: 7,
+                completion: 4096,
+            },
+            Case {
+                name: "the model's default cap",
+                json: r#"{"model":"m","messages":[{"role":"user","content":"hello there"}]}"#,
+                default_cap: Some(500),
+                prompt: 7,
+                completion: 500,
+            },
+            Case {
+                name: "the request's max_tokens wins",
+                json: r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":20}"#,
+                default_cap: Some(500),
+                prompt: 5,
+                completion: 20,
+            },
+            Case {
+                name: "max_completion_tokens, times n",
+                json: r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":30,"n":3}"#,
+                default_cap: None,
+                prompt: 5,
+                completion: 90,
+            },
+            Case {
+                name: "parts: text counts by bytes, an image as a fixed block",
+                json: r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"12345678"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}],"max_tokens":1}"#,
+                default_cap: None,
+                prompt: 2 + 4 + 765,
+                completion: 1,
+            },
+            Case {
+                name: "tool calls and tool definitions are prompt too",
+                json: r#"{"model":"m","max_tokens":1,"messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"abcd","arguments":"{\"x\":1234}"}}]}],
                    "tools":[{"type":"function","function":{"name":"abcd","description":"efgh","parameters":{"a":1}}}]}"#,
-                None,
-                (4 + 10 + 4 + 4 + 7u64).div_ceil(4) + 4,
-                1,
-            ),
-            // Non-Latin text: UTF-8 bytes, so 6 characters are 18 bytes -> 5 tokens.
-            (
-                r#"{"model":"m","messages":[{"role":"user","content":"日本語のテキ"}],"max_tokens":1}"#,
-                None,
-                5 + 4,
-                1,
-            ),
+                default_cap: None,
+                prompt: (4 + 10 + 4 + 4 + 7u64).div_ceil(4) + 4,
+                completion: 1,
+            },
+            Case {
+                name: "non-Latin text: UTF-8 bytes, so 6 characters are 18 bytes -> 5 tokens",
+                json: r#"{"model":"m","messages":[{"role":"user","content":"日本語のテキ"}],"max_tokens":1}"#,
+                default_cap: None,
+                prompt: 5 + 4,
+                completion: 1,
+            },
         ];
-        for (json, default_cap, prompt, completion) in table {
-            let u = tokens(&chat(json), &settings(default_cap));
+        for case in table {
+            let u = tokens(&chat(case.json), &settings(case.default_cap));
             assert_eq!(
                 (u.prompt_tokens, u.completion_tokens),
-                (prompt, completion),
-                "{json}"
+                (case.prompt, case.completion),
+                "{}: {}",
+                case.name,
+                case.json
             );
         }
     }

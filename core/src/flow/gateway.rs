@@ -414,55 +414,118 @@ mod tests {
 
     #[test]
     fn classifies_requests() {
+        struct Routed {
+            name: &'static str,
+            method: &'static str,
+            path: &'static str,
+            expected: Endpoint,
+        }
         let ok = [
-            (
-                "POST",
-                "/v1/chat/completions",
-                Endpoint::Proxy(Operation::ChatCompletions),
-            ),
-            (
-                "POST",
-                "/chat/completions?x=1",
-                Endpoint::Proxy(Operation::ChatCompletions),
-            ),
-            (
-                "POST",
-                "/v1/embeddings",
-                Endpoint::Proxy(Operation::Embeddings),
-            ),
-            ("GET", "/v1/models", Endpoint::ListModels),
-            (
-                "GET",
-                "/v1/models/org/m",
-                Endpoint::GetModel("org/m".into()),
-            ),
-            ("GET", "/health", Endpoint::Health),
-            (
-                "POST",
-                "/v1/messages?beta=true",
-                Endpoint::Proxy(Operation::Messages),
-            ),
-            ("POST", "/messages", Endpoint::Proxy(Operation::Messages)),
-            (
-                "POST",
-                "/v1/messages/count_tokens?beta=true",
-                Endpoint::Proxy(Operation::CountTokens),
-            ),
+            Routed {
+                name: "chat completions",
+                method: "POST",
+                path: "/v1/chat/completions",
+                expected: Endpoint::Proxy(Operation::ChatCompletions),
+            },
+            Routed {
+                name: "chat completions without /v1, with a query",
+                method: "POST",
+                path: "/chat/completions?x=1",
+                expected: Endpoint::Proxy(Operation::ChatCompletions),
+            },
+            Routed {
+                name: "embeddings",
+                method: "POST",
+                path: "/v1/embeddings",
+                expected: Endpoint::Proxy(Operation::Embeddings),
+            },
+            Routed {
+                name: "the model list",
+                method: "GET",
+                path: "/v1/models",
+                expected: Endpoint::ListModels,
+            },
+            Routed {
+                name: "a model whose id has a slash",
+                method: "GET",
+                path: "/v1/models/org/m",
+                expected: Endpoint::GetModel("org/m".into()),
+            },
+            Routed {
+                name: "health",
+                method: "GET",
+                path: "/health",
+                expected: Endpoint::Health,
+            },
+            Routed {
+                name: "messages with a query",
+                method: "POST",
+                path: "/v1/messages?beta=true",
+                expected: Endpoint::Proxy(Operation::Messages),
+            },
+            Routed {
+                name: "messages without /v1",
+                method: "POST",
+                path: "/messages",
+                expected: Endpoint::Proxy(Operation::Messages),
+            },
+            Routed {
+                name: "count tokens with a query",
+                method: "POST",
+                path: "/v1/messages/count_tokens?beta=true",
+                expected: Endpoint::Proxy(Operation::CountTokens),
+            },
         ];
-        for (method, path, expected) in ok {
-            assert_eq!(classify(method, path), Ok(expected), "{method} {path}");
+        for case in ok {
+            assert_eq!(
+                classify(case.method, case.path),
+                Ok(case.expected),
+                "{}: {} {}",
+                case.name,
+                case.method,
+                case.path
+            );
+        }
+        struct Refused {
+            name: &'static str,
+            method: &'static str,
+            path: &'static str,
+            status: u16,
         }
         let bad = [
-            ("GET", "/v1/chat/completions", 405),
-            ("POST", "/v1/models", 405),
-            ("POST", "/v1/completions", 404),
-            ("GET", "/", 404),
+            Refused {
+                name: "chat completions by GET",
+                method: "GET",
+                path: "/v1/chat/completions",
+                status: 405,
+            },
+            Refused {
+                name: "the model list by POST",
+                method: "POST",
+                path: "/v1/models",
+                status: 405,
+            },
+            Refused {
+                name: "the legacy completions",
+                method: "POST",
+                path: "/v1/completions",
+                status: 404,
+            },
+            Refused {
+                name: "the root",
+                method: "GET",
+                path: "/",
+                status: 404,
+            },
         ];
-        for (method, path, status) in bad {
+        for case in bad {
             assert_eq!(
-                classify(method, path).unwrap_err().status,
-                status,
-                "{method} {path}"
+                classify(case.method, case.path).unwrap_err().status,
+                case.status,
+                "{}: {} {}",
+                case.name,
+                case.method,
+                case.path
             );
         }
     }
@@ -470,76 +533,124 @@ mod tests {
     #[test]
     fn bad_bodies_get_named_400s() {
         let rt = runtime();
-        let cases: [(&str, u16, Option<&str>, &str); 13] = [
-            (
-                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"top_k":1,"top_k":2}"#,
-                400,
-                Some("top_k"),
-                "appears more than once",
-            ),
-            (
-                r#"{"model":"gpt","model":"other","messages":[{"role":"user","content":"x"}]}"#,
-                400,
-                Some("model"),
-                "appears more than once",
-            ),
-            (
-                r#"{"model":"gpt","messages":[{"role":"user","role":"system","content":"x"}]}"#,
-                400,
-                Some("messages[0].role"),
-                "appears more than once",
-            ),
-            (
-                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"seed":1,"seed":2}"#,
-                400,
-                Some("seed"),
-                "appears more than once",
-            ),
-            ("not json", 400, None, "could not parse the JSON body"),
-            ("", 400, None, "body is empty"),
-            ("[1]", 400, None, "must be a JSON object"),
-            (
-                r#"{"messages":[{"role":"user","content":"x"}]}"#,
-                400,
-                Some("model"),
-                "Missing required parameter",
-            ),
-            (
-                r#"{"model":"gpt"}"#,
-                400,
-                Some("messages"),
-                "Missing required parameter",
-            ),
-            (
-                r#"{"model":"gpt","messages":[]}"#,
-                400,
-                Some("messages"),
-                "at least one message",
-            ),
-            (
-                r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
-                400,
-                Some("stream"),
-                "Invalid value for `stream`",
-            ),
-            (
-                r#"{"model":"gpt","messages":[{"content":"x"}]}"#,
-                400,
-                Some("messages[0].role"),
-                "Missing required parameter",
-            ),
-            (
-                r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#,
-                404,
-                Some("model"),
-                "does not exist",
-            ),
+        struct Case {
+            name: &'static str,
+            body: &'static str,
+            status: u16,
+            param: Option<&'static str>,
+            /// Part of the message.
+            message: &'static str,
+        }
+        let cases = [
+            Case {
+                name: "an extra parameter twice",
+                body: r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"top_k":1,"top_k":2}"#,
+                status: 400,
+                param: Some("top_k"),
+                message: "appears more than once",
+            },
+            Case {
+                name: "the model twice",
+                body: r#"{"model":"gpt","model":"other","messages":[{"role":"user","content":"x"}]}"#,
+                status: 400,
+                param: Some("model"),
+                message: "appears more than once",
+            },
+            Case {
+                name: "a member of a message twice",
+                body: r#"{"model":"gpt","messages":[{"role":"user","role":"system","content":"x"}]}"#,
+                status: 400,
+                param: Some("messages[0].role"),
+                message: "appears more than once",
+            },
+            Case {
+                name: "a known parameter twice",
+                body: r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"seed":1,"seed":2}"#,
+                status: 400,
+                param: Some("seed"),
+                message: "appears more than once",
+            },
+            Case {
+                name: "not JSON",
+                body: "not json",
+                status: 400,
+                param: None,
+                message: "could not parse the JSON body",
+            },
+            Case {
+                name: "an empty body",
+                body: "",
+                status: 400,
+                param: None,
+                message: "body is empty",
+            },
+            Case {
+                name: "not an object",
+                body: "[1]",
+                status: 400,
+                param: None,
+                message: "must be a JSON object",
+            },
+            Case {
+                name: "no model",
+                body: r#"{"messages":[{"role":"user","content":"x"}]}"#,
+                status: 400,
+                param: Some("model"),
+                message: "Missing required parameter",
+            },
+            Case {
+                name: "no messages",
+                body: r#"{"model":"gpt"}"#,
+                status: 400,
+                param: Some("messages"),
+                message: "Missing required parameter",
+            },
+            Case {
+                name: "empty messages",
+                body: r#"{"model":"gpt","messages":[]}"#,
+                status: 400,
+                param: Some("messages"),
+                message: "at least one message",
+            },
+            Case {
+                name: "a value of the wrong type",
+                body: r#"{"model":"gpt","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
+                status: 400,
+                param: Some("stream"),
+                message: "Invalid value for `stream`",
+            },
+            Case {
+                name: "a message without a role",
+                body: r#"{"model":"gpt","messages":[{"content":"x"}]}"#,
+                status: 400,
+                param: Some("messages[0].role"),
+                message: "Missing required parameter",
+            },
+            Case {
+                name: "an unknown model: 404",
+                body: r#"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#,
+                status: 404,
+                param: Some("model"),
+                message: "does not exist",
+            },
         ];
-        for (body, status, param, message) in cases {
-            let err = admit(&rt, Operation::ChatCompletions, body.as_bytes()).unwrap_err();
-            assert_eq!(err.status, status, "{body}");
-            assert_eq!(err.param.as_deref(), param, "{body}");
-            assert!(err.message.contains(message), "{body}: {}", err.message);
+        for case in cases {
+            let err = admit(&rt, Operation::ChatCompletions, case.body.as_bytes()).unwrap_err();
+            assert_eq!(err.status, case.status, "{}: {}", case.name, case.body);
+            assert_eq!(
+                err.param.as_deref(),
+                case.param,
+                "{}: {}",
+                case.name,
+                case.body
+            );
+            assert!(
+                err.message.contains(case.message),
+                "{}: {}: {}",
+                case.name,
+                case.body,
+                err.message
+            );
         }
     }
 

@@ -586,18 +586,71 @@ mod tests {
 
     #[test]
     fn failed_answers_are_typed() {
+        struct Case {
+            name: &'static str,
+            /// The status the provider answered.
+            provider: u16,
+            /// The status the client gets.
+            client: u16,
+            expected: ErrorType,
+        }
         let cases = [
-            (429, 429, ErrorType::RateLimited),
-            (400, 429, ErrorType::RateLimited), // a throttle mapped to 429
-            (401, 401, ErrorType::Auth),
-            (404, 404, ErrorType::BadRequest),
-            (504, 504, ErrorType::Timeout),
-            (503, 503, ErrorType::ServerError),
-            (529, 503, ErrorType::ServerError),
-            (200, 502, ErrorType::InvalidAnswer),
+            Case {
+                name: "rate limited",
+                provider: 429,
+                client: 429,
+                expected: ErrorType::RateLimited,
+            },
+            Case {
+                name: "a throttle mapped to 429",
+                provider: 400,
+                client: 429,
+                expected: ErrorType::RateLimited,
+            },
+            Case {
+                name: "unauthorized",
+                provider: 401,
+                client: 401,
+                expected: ErrorType::Auth,
+            },
+            Case {
+                name: "not found",
+                provider: 404,
+                client: 404,
+                expected: ErrorType::BadRequest,
+            },
+            Case {
+                name: "a gateway timeout",
+                provider: 504,
+                client: 504,
+                expected: ErrorType::Timeout,
+            },
+            Case {
+                name: "unavailable",
+                provider: 503,
+                client: 503,
+                expected: ErrorType::ServerError,
+            },
+            Case {
+                name: "overloaded, mapped to 503",
+                provider: 529,
+                client: 503,
+                expected: ErrorType::ServerError,
+            },
+            Case {
+                name: "a success the gateway could not read",
+                provider: 200,
+                client: 502,
+                expected: ErrorType::InvalidAnswer,
+            },
         ];
-        for (provider, client, expected) in cases {
-            assert_eq!(ErrorType::of_answer(provider, client), expected);
+        for case in cases {
+            assert_eq!(
+                ErrorType::of_answer(case.provider, case.client),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
         assert_eq!(ErrorType::StreamInterrupted.name(), "stream_interrupted");
     }

@@ -822,21 +822,54 @@ models:
         let rt = runtime();
         let body = r#"{"model":"gpt","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
         let good = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
-        // (what arrives, in what pieces; whether it failed before its first event)
-        let cases: [(&[&str], bool); 4] = [
-            (&["data: {broken\n\n"], true),
-            (&[good, "data: {broken\n\n"], false),
-            (&[&format!("{good}data: {{broken\n\n")], false),
-            (&[good], false),
+        struct Case<'a> {
+            name: &'static str,
+            /// What arrives, in what pieces.
+            pieces: &'a [&'a str],
+            before_first: bool,
+        }
+        let one_piece = format!("{good}data: {{broken\n\n");
+        let cases = [
+            Case {
+                name: "broken from the start",
+                pieces: &["data: {broken\n\n"],
+                before_first: true,
+            },
+            Case {
+                name: "broken after an event",
+                pieces: &[good, "data: {broken\n\n"],
+                before_first: false,
+            },
+            Case {
+                name: "broken after an event in the same piece",
+                pieces: &[&one_piece],
+                before_first: false,
+            },
+            Case {
+                name: "not broken",
+                pieces: &[good],
+                before_first: false,
+            },
         ];
-        for (pieces, before_first) in cases {
+        for case in cases {
             let (mut ex, _) = begin(&rt, "gpt/0", body).unwrap();
-            assert_eq!(ex.response_headers(&rt, 200), BodyPlan::Stream);
+            assert_eq!(
+                ex.response_headers(&rt, 200),
+                BodyPlan::Stream,
+                "{}",
+                case.name
+            );
             let mut out = Vec::new();
-            for piece in pieces {
+            for piece in case.pieces {
                 ex.stream_chunk(piece.as_bytes(), &mut out);
             }
-            assert_eq!(ex.failed_before_first_event(), before_first, "{pieces:?}");
+            assert_eq!(
+                ex.failed_before_first_event(),
+                case.before_first,
+                "{}: {:?}",
+                case.name,
+                case.pieces
+            );
         }
     }
 

@@ -145,20 +145,62 @@ mod tests {
     fn reserves_while_spend_plus_flight_fits() {
         let cap = 10 * USD;
         let now = day(3);
+        struct Case {
+            name: &'static str,
+            ledger: Ledger,
+            estimate: u64,
+            admitted: bool,
+        }
         let table = [
-            // (ledger, estimate, admitted)
-            (ledger(day(0), 0, 0), 10 * USD, true),
-            (ledger(day(0), 0, 0), 10 * USD + 1, false),
-            (ledger(day(0), 6 * USD, 3 * USD), USD, true),
-            (ledger(day(0), 6 * USD, 3 * USD), USD + 1, false),
-            (ledger(day(0), 10 * USD, 0), 0, false),
-            (ledger(day(0), 9 * USD, 0), 0, true),
+            Case {
+                name: "an estimate of the whole cap",
+                ledger: ledger(day(0), 0, 0),
+                estimate: 10 * USD,
+                admitted: true,
+            },
+            Case {
+                name: "an estimate just over the cap",
+                ledger: ledger(day(0), 0, 0),
+                estimate: 10 * USD + 1,
+                admitted: false,
+            },
+            Case {
+                name: "spend, flight and estimate reach the cap",
+                ledger: ledger(day(0), 6 * USD, 3 * USD),
+                estimate: USD,
+                admitted: true,
+            },
+            Case {
+                name: "spend, flight and estimate just over the cap",
+                ledger: ledger(day(0), 6 * USD, 3 * USD),
+                estimate: USD + 1,
+                admitted: false,
+            },
+            Case {
+                name: "a spent budget refuses even a free request",
+                ledger: ledger(day(0), 10 * USD, 0),
+                estimate: 0,
+                admitted: false,
+            },
+            Case {
+                name: "a free request while some budget is left",
+                ledger: ledger(day(0), 9 * USD, 0),
+                estimate: 0,
+                admitted: true,
+            },
         ];
-        for (l, estimate, admitted) in table {
-            let r = l.reserve(estimate, cap, Period::Month, now);
-            assert_eq!(r.is_ok(), admitted, "{l:?} + {estimate}");
+        for case in table {
+            let l = case.ledger;
+            let r = l.reserve(case.estimate, cap, Period::Month, now);
+            assert_eq!(
+                r.is_ok(),
+                case.admitted,
+                "{}: {l:?} + {}",
+                case.name,
+                case.estimate
+            );
             if let Ok(after) = r {
-                assert_eq!(after.reserved, l.reserved + estimate);
+                assert_eq!(after.reserved, l.reserved + case.estimate, "{}", case.name);
             }
         }
         let err = ledger(day(0), 10 * USD, 0)
@@ -175,14 +217,45 @@ mod tests {
     #[test]
     fn settles_to_the_real_cost() {
         let l = ledger(day(0), USD, 3 * USD);
+        struct Case {
+            name: &'static str,
+            reserved: u64,
+            actual: u64,
+            expected: Ledger,
+        }
         let table = [
-            (2 * USD, USD / 2, ledger(day(0), USD + USD / 2, USD)),
-            (2 * USD, 0, ledger(day(0), USD, USD)),
-            (2 * USD, 5 * USD, ledger(day(0), 6 * USD, USD)),
-            (4 * USD, USD, ledger(day(0), 2 * USD, 0)),
+            Case {
+                name: "cost less than reserved",
+                reserved: 2 * USD,
+                actual: USD / 2,
+                expected: ledger(day(0), USD + USD / 2, USD),
+            },
+            Case {
+                name: "cost nothing",
+                reserved: 2 * USD,
+                actual: 0,
+                expected: ledger(day(0), USD, USD),
+            },
+            Case {
+                name: "cost more than reserved",
+                reserved: 2 * USD,
+                actual: 5 * USD,
+                expected: ledger(day(0), 6 * USD, USD),
+            },
+            Case {
+                name: "releasing more than is in flight leaves none",
+                reserved: 4 * USD,
+                actual: USD,
+                expected: ledger(day(0), 2 * USD, 0),
+            },
         ];
-        for (reserved, actual, expected) in table {
-            assert_eq!(l.settle(reserved, actual, Period::Month, day(2)), expected);
+        for case in table {
+            assert_eq!(
+                l.settle(case.reserved, case.actual, Period::Month, day(2)),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
         assert_eq!(l.remaining(10 * USD), 6 * USD);
         assert_eq!(l.remaining(USD), 0);

@@ -130,26 +130,119 @@ mod tests {
 
     #[test]
     fn globs_match_model_names() {
+        struct Case {
+            name: &'static str,
+            pattern: &'static str,
+            model: &'static str,
+            matches: bool,
+        }
         let table = [
-            ("claude-*", "claude-3-5-sonnet", true),
-            ("claude-*", "claude-", true),
-            ("claude-*", "gpt-4o", false),
-            ("*", "anything", true),
-            ("gpt-4o", "gpt-4o", true),
-            ("gpt-4o", "gpt-4o-mini", false),
-            ("gpt-4?", "gpt-4o", true),
-            ("gpt-4?", "gpt-4", false),
-            ("*-mini", "gpt-4o-mini", true),
-            ("*-mini", "gpt-4o-mini-2", false),
-            ("a*b*c", "axxbyyc", true),
-            ("a*b*c", "axxbyy", false),
-            ("a**", "a", true),
-            ("meta/*", "meta/llama-3.1", true),
-            ("", "", true),
-            ("", "x", false),
+            Case {
+                name: "a trailing star matches a longer name",
+                pattern: "claude-*",
+                model: "claude-3-5-sonnet",
+                matches: true,
+            },
+            Case {
+                name: "a trailing star matches nothing",
+                pattern: "claude-*",
+                model: "claude-",
+                matches: true,
+            },
+            Case {
+                name: "a trailing star keeps the prefix",
+                pattern: "claude-*",
+                model: "gpt-4o",
+                matches: false,
+            },
+            Case {
+                name: "a lone star matches anything",
+                pattern: "*",
+                model: "anything",
+                matches: true,
+            },
+            Case {
+                name: "a literal matches itself",
+                pattern: "gpt-4o",
+                model: "gpt-4o",
+                matches: true,
+            },
+            Case {
+                name: "a literal is not a prefix",
+                pattern: "gpt-4o",
+                model: "gpt-4o-mini",
+                matches: false,
+            },
+            Case {
+                name: "a question mark matches one character",
+                pattern: "gpt-4?",
+                model: "gpt-4o",
+                matches: true,
+            },
+            Case {
+                name: "a question mark needs a character",
+                pattern: "gpt-4?",
+                model: "gpt-4",
+                matches: false,
+            },
+            Case {
+                name: "a leading star matches a suffix",
+                pattern: "*-mini",
+                model: "gpt-4o-mini",
+                matches: true,
+            },
+            Case {
+                name: "a leading star keeps the suffix",
+                pattern: "*-mini",
+                model: "gpt-4o-mini-2",
+                matches: false,
+            },
+            Case {
+                name: "stars between literals",
+                pattern: "a*b*c",
+                model: "axxbyyc",
+                matches: true,
+            },
+            Case {
+                name: "stars between literals keep the last one",
+                pattern: "a*b*c",
+                model: "axxbyy",
+                matches: false,
+            },
+            Case {
+                name: "a double star matches nothing",
+                pattern: "a**",
+                model: "a",
+                matches: true,
+            },
+            Case {
+                name: "a slash is an ordinary character",
+                pattern: "meta/*",
+                model: "meta/llama-3.1",
+                matches: true,
+            },
+            Case {
+                name: "an empty pattern matches an empty name",
+                pattern: "",
+                model: "",
+                matches: true,
+            },
+            Case {
+                name: "an empty pattern matches nothing else",
+                pattern: "",
+                model: "x",
+                matches: false,
+            },
         ];
-        for (pattern, name, expected) in table {
-            assert_eq!(glob_match(pattern, name), expected, "{pattern} ~ {name}");
+        for case in table {
+            assert_eq!(
+                glob_match(case.pattern, case.model),
+                case.matches,
+                "{}: {} ~ {}",
+                case.name,
+                case.pattern,
+                case.model
+            );
         }
         // Pathological patterns stay fast.
         let long = "a".repeat(2000);
@@ -158,24 +251,95 @@ mod tests {
 
     #[test]
     fn finds_the_presented_key() {
+        struct Case {
+            name: &'static str,
+            authorization: Option<&'static str>,
+            x_api_key: Option<&'static str>,
+            api_key: Option<&'static str>,
+            expected: Presented,
+        }
         let key = |k: &str| Presented::Key(k.into());
         let table = [
-            (Some("Bearer sk-1"), None, None, key("sk-1")),
-            (Some("bearer   sk-1 "), None, None, key("sk-1")),
-            (Some("Bearer sk-1"), Some("sk-2"), None, key("sk-1")),
-            (None, Some("sk-2"), Some("sk-3"), key("sk-2")),
-            (None, None, Some("sk-3"), key("sk-3")),
-            (None, Some(" "), Some("sk-3"), key("sk-3")),
-            (Some("Basic dXNlcjpwYXNz"), None, None, Presented::Malformed),
-            (Some("Bearer"), None, None, Presented::Malformed),
-            (Some(""), None, None, Presented::None),
-            (None, None, None, Presented::None),
+            Case {
+                name: "a bearer token",
+                authorization: Some("Bearer sk-1"),
+                x_api_key: None,
+                api_key: None,
+                expected: key("sk-1"),
+            },
+            Case {
+                name: "the scheme in any case, spaces trimmed",
+                authorization: Some("bearer   sk-1 "),
+                x_api_key: None,
+                api_key: None,
+                expected: key("sk-1"),
+            },
+            Case {
+                name: "authorization before x-api-key",
+                authorization: Some("Bearer sk-1"),
+                x_api_key: Some("sk-2"),
+                api_key: None,
+                expected: key("sk-1"),
+            },
+            Case {
+                name: "x-api-key before api-key",
+                authorization: None,
+                x_api_key: Some("sk-2"),
+                api_key: Some("sk-3"),
+                expected: key("sk-2"),
+            },
+            Case {
+                name: "api-key alone",
+                authorization: None,
+                x_api_key: None,
+                api_key: Some("sk-3"),
+                expected: key("sk-3"),
+            },
+            Case {
+                name: "a blank x-api-key is skipped",
+                authorization: None,
+                x_api_key: Some(" "),
+                api_key: Some("sk-3"),
+                expected: key("sk-3"),
+            },
+            Case {
+                name: "another scheme is malformed",
+                authorization: Some("Basic dXNlcjpwYXNz"),
+                x_api_key: None,
+                api_key: None,
+                expected: Presented::Malformed,
+            },
+            Case {
+                name: "a bearer without a token is malformed",
+                authorization: Some("Bearer"),
+                x_api_key: None,
+                api_key: None,
+                expected: Presented::Malformed,
+            },
+            Case {
+                name: "an empty authorization is none",
+                authorization: Some(""),
+                x_api_key: None,
+                api_key: None,
+                expected: Presented::None,
+            },
+            Case {
+                name: "no header at all",
+                authorization: None,
+                x_api_key: None,
+                api_key: None,
+                expected: Presented::None,
+            },
         ];
-        for (authorization, x_api_key, api_key, expected) in table {
+        for case in table {
             assert_eq!(
-                presented(authorization, x_api_key, api_key),
-                expected,
-                "{authorization:?} {x_api_key:?} {api_key:?}"
+                presented(case.authorization, case.x_api_key, case.api_key),
+                case.expected,
+                "{}: {:?} {:?} {:?}",
+                case.name,
+                case.authorization,
+                case.x_api_key,
+                case.api_key
             );
         }
     }

@@ -757,51 +757,77 @@ keys:
         let required = runtime(&keys).limits;
         let open = runtime(&format!("auth: {{required: false}}\n{keys}")).limits;
         let now = noon();
-        // (presented, required gateway, open gateway); Err carries the message's start.
+        /// Err carries the message's start.
         type Expected = Result<Caller, &'static str>;
-        let table: [(Presented, Expected, Expected); 6] = [
-            (key("sk-live"), Ok(Caller::Key(0)), Ok(Caller::Key(0))),
-            (key("sk-later"), Ok(Caller::Key(2)), Ok(Caller::Key(2))),
-            (
-                key("sk-old"),
-                Err("The API key `old` has expired."),
-                Err("The API key `old` has expired."),
-            ),
-            (
-                key("sk-nope"),
-                Err("Incorrect API key provided."),
-                Ok(Caller::Anonymous),
-            ),
-            (
-                Presented::None,
-                Err("You didn't provide an API key."),
-                Ok(Caller::Anonymous),
-            ),
-            (
-                Presented::Malformed,
-                Err("The Authorization header must be `Bearer <key>`."),
-                Ok(Caller::Anonymous),
-            ),
+        struct Case {
+            name: &'static str,
+            presented: Presented,
+            on_required: Expected,
+            on_open: Expected,
+        }
+        let table = [
+            Case {
+                name: "a live key",
+                presented: key("sk-live"),
+                on_required: Ok(Caller::Key(0)),
+                on_open: Ok(Caller::Key(0)),
+            },
+            Case {
+                name: "a key that expires later, its hash in upper case",
+                presented: key("sk-later"),
+                on_required: Ok(Caller::Key(2)),
+                on_open: Ok(Caller::Key(2)),
+            },
+            Case {
+                name: "an expired key, refused even when auth is open",
+                presented: key("sk-old"),
+                on_required: Err("The API key `old` has expired."),
+                on_open: Err("The API key `old` has expired."),
+            },
+            Case {
+                name: "an unknown key",
+                presented: key("sk-nope"),
+                on_required: Err("Incorrect API key provided."),
+                on_open: Ok(Caller::Anonymous),
+            },
+            Case {
+                name: "no key",
+                presented: Presented::None,
+                on_required: Err("You didn't provide an API key."),
+                on_open: Ok(Caller::Anonymous),
+            },
+            Case {
+                name: "a malformed authorization header",
+                presented: Presented::Malformed,
+                on_required: Err("The Authorization header must be `Bearer <key>`."),
+                on_open: Ok(Caller::Anonymous),
+            },
         ];
-        for (presented, on_required, on_open) in table {
-            for (limits, expected) in [(&required, on_required), (&open, on_open)] {
-                let got = limits.authenticate(&presented, now);
+        for case in table {
+            let (name, presented) = (case.name, &case.presented);
+            for (limits, expected) in [(&required, case.on_required), (&open, case.on_open)] {
+                let got = limits.authenticate(presented, now);
                 match (got, expected) {
-                    (Ok(caller), Ok(want)) => assert_eq!(caller, want, "{presented:?}"),
+                    (Ok(caller), Ok(want)) => assert_eq!(caller, want, "{name}: {presented:?}"),
                     (Err(e), Err(start)) => {
                         assert_eq!(
                             (e.status, e.code.as_deref()),
-                            (401, Some("invalid_api_key"))
+                            (401, Some("invalid_api_key")),
+                            "{name}"
                         );
-                        assert_eq!(e.kind.type_name(), "authentication_error");
-                        assert!(e.message.starts_with(start), "{presented:?}: {}", e.message);
+                        assert_eq!(e.kind.type_name(), "authentication_error", "{name}");
+                        assert!(
+                            e.message.starts_with(start),
+                            "{name}: {presented:?}: {}",
+                            e.message
+                        );
                         assert!(
                             !e.message.contains("sk-"),
-                            "never echo a key: {}",
+                            "{name}: never echo a key: {}",
                             e.message
                         );
                     }
-                    (got, want) => panic!("{presented:?}: got {got:?}, want {want:?}"),
+                    (got, want) => panic!("{name}: {presented:?}: got {got:?}, want {want:?}"),
                 }
             }
         }
@@ -821,17 +847,49 @@ keys:
         let gpt = rt.model("gpt-4o").unwrap();
         let claude = rt.model("claude-haiku").unwrap();
         let l = &rt.limits;
-        for (caller, on_gpt, on_claude) in [
-            (Caller::Anonymous, true, true),
-            (Caller::Key(0), true, true),
-            (Caller::Key(1), false, true),
-            (Caller::Key(2), true, false),
-        ] {
-            assert_eq!(l.allows(caller, gpt.names()), on_gpt, "{caller:?} gpt");
+        struct Case {
+            name: &'static str,
+            caller: Caller,
+            allows_gpt: bool,
+            allows_claude: bool,
+        }
+        let table = [
+            Case {
+                name: "anonymous: every model",
+                caller: Caller::Anonymous,
+                allows_gpt: true,
+                allows_claude: true,
+            },
+            Case {
+                name: "a key without models: every model",
+                caller: Caller::Key(0),
+                allows_gpt: true,
+                allows_claude: true,
+            },
+            Case {
+                name: "a key limited to a glob",
+                caller: Caller::Key(1),
+                allows_gpt: false,
+                allows_claude: true,
+            },
+            Case {
+                name: "a key limited to an alias",
+                caller: Caller::Key(2),
+                allows_gpt: true,
+                allows_claude: false,
+            },
+        ];
+        for case in table {
+            let (name, caller) = (case.name, case.caller);
+            assert_eq!(
+                l.allows(caller, gpt.names()),
+                case.allows_gpt,
+                "{name}: {caller:?} gpt"
+            );
             assert_eq!(
                 l.allows(caller, claude.names()),
-                on_claude,
-                "{caller:?} claude"
+                case.allows_claude,
+                "{name}: {caller:?} claude"
             );
         }
         let e = l.not_allowed(Caller::Key(1), "gpt-4o");
@@ -1163,26 +1221,77 @@ keys:
             ..Usage::default()
         };
         let cost = Some(Cost(picos(0.001)));
+        struct Case {
+            name: &'static str,
+            usage: Option<Usage>,
+            cost: Option<Cost>,
+            status: u16,
+            expected: Outcome,
+        }
         let table = [
-            // (usage, cost, status, outcome)
-            (Some(used), cost, 200, (42, picos(0.001))),
-            // Usage of an unpriced model: tokens count, money does not.
-            (Some(used), None, 200, (42, 0)),
-            // A failed request without usage gives everything back.
-            (None, None, 429, (0, 0)),
-            (None, None, 503, (0, 0)),
-            // An answer that brought no usage (cut stream, client gone): the estimate.
-            (None, None, 200, (500, picos(0.02))),
-            (None, None, 0, (500, picos(0.02))),
-        ];
-        for (usage, cost, status, (tokens, money)) in table {
-            assert_eq!(
-                settlement(&reservation, usage, cost, status),
-                Outcome {
-                    tokens,
-                    cost: money
+            Case {
+                name: "usage of a priced model",
+                usage: Some(used),
+                cost,
+                status: 200,
+                expected: Outcome {
+                    tokens: 42,
+                    cost: picos(0.001),
                 },
-                "{usage:?} {status}"
+            },
+            Case {
+                name: "usage of an unpriced model: tokens count, money does not",
+                usage: Some(used),
+                cost: None,
+                status: 200,
+                expected: Outcome {
+                    tokens: 42,
+                    cost: 0,
+                },
+            },
+            Case {
+                name: "a refusal without usage gives everything back",
+                usage: None,
+                cost: None,
+                status: 429,
+                expected: Outcome { tokens: 0, cost: 0 },
+            },
+            Case {
+                name: "an upstream failure without usage gives everything back",
+                usage: None,
+                cost: None,
+                status: 503,
+                expected: Outcome { tokens: 0, cost: 0 },
+            },
+            Case {
+                name: "an answer without usage (a cut stream): the estimate",
+                usage: None,
+                cost: None,
+                status: 200,
+                expected: Outcome {
+                    tokens: 500,
+                    cost: picos(0.02),
+                },
+            },
+            Case {
+                name: "no answer at all (client gone): the estimate",
+                usage: None,
+                cost: None,
+                status: 0,
+                expected: Outcome {
+                    tokens: 500,
+                    cost: picos(0.02),
+                },
+            },
+        ];
+        for case in table {
+            assert_eq!(
+                settlement(&reservation, case.usage, case.cost, case.status),
+                case.expected,
+                "{}: {:?} {}",
+                case.name,
+                case.usage,
+                case.status
             );
         }
     }

@@ -292,19 +292,46 @@ mod tests {
         let monday = days_from_civil(2026, 3, 16) as u64;
         let march1 = days_from_civil(2026, 3, 1) as u64;
         let april1 = days_from_civil(2026, 4, 1) as u64;
+        struct Case {
+            name: &'static str,
+            period: Period,
+            start: u64,
+            end: Option<u64>,
+        }
         let table = [
-            (Period::Day, at(days, 0), Some(at(days + 1, 0))),
-            (Period::Week, at(monday, 0), Some(at(monday + 7, 0))),
-            (Period::Month, at(march1, 0), Some(at(april1, 0))),
-            (Period::Total, 0, None),
+            Case {
+                name: "the day",
+                period: Period::Day,
+                start: at(days, 0),
+                end: Some(at(days + 1, 0)),
+            },
+            Case {
+                name: "the week from Monday",
+                period: Period::Week,
+                start: at(monday, 0),
+                end: Some(at(monday + 7, 0)),
+            },
+            Case {
+                name: "the month",
+                period: Period::Month,
+                start: at(march1, 0),
+                end: Some(at(april1, 0)),
+            },
+            Case {
+                name: "all time: from the epoch, no end",
+                period: Period::Total,
+                start: 0,
+                end: None,
+            },
         ];
-        for (period, start, end) in table {
-            assert_eq!(period.start(now), start, "{period:?}");
-            assert_eq!(period.end(now), end, "{period:?}");
+        for case in table {
+            let (name, period, start) = (case.name, case.period, case.start);
+            assert_eq!(period.start(now), start, "{name}: {period:?}");
+            assert_eq!(period.end(now), case.end, "{name}: {period:?}");
             // The boundary itself belongs to the new period.
-            if let Some(end) = end {
-                assert_eq!(period.start(end), end, "{period:?}");
-                assert_eq!(period.start(end - 1), start, "{period:?}");
+            if let Some(end) = case.end {
+                assert_eq!(period.start(end), end, "{name}: {period:?}");
+                assert_eq!(period.start(end - 1), start, "{name}: {period:?}");
             }
         }
         // A Monday starts its own week; December rolls into January.

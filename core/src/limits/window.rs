@@ -156,18 +156,59 @@ mod tests {
 
     #[test]
     fn rolls_forward_by_window() {
+        struct Case {
+            name: &'static str,
+            stored: Window,
+            now: u64,
+            expected: Window,
+        }
         let table = [
-            // (stored, now, expected)
-            (w(T0, 3, 5), T0 + 59_999, w(T0, 3, 5)),
-            (w(T0, 3, 5), T0 + MIN, w(T0 + MIN, 5, 0)),
-            (w(T0, 3, 5), T0 + MIN + 59_999, w(T0 + MIN, 5, 0)),
-            (w(T0, 3, 5), T0 + 2 * MIN, w(T0 + 2 * MIN, 0, 0)),
-            // A writer with a later clock moved it on: keep the newer window.
-            (w(T0 + MIN, 3, 5), T0 + 59_000, w(T0 + MIN, 3, 5)),
-            (Window::default(), T0 + 5, w(T0, 0, 0)),
+            Case {
+                name: "within the window: unchanged",
+                stored: w(T0, 3, 5),
+                now: T0 + 59_999,
+                expected: w(T0, 3, 5),
+            },
+            Case {
+                name: "the next window: current becomes previous",
+                stored: w(T0, 3, 5),
+                now: T0 + MIN,
+                expected: w(T0 + MIN, 5, 0),
+            },
+            Case {
+                name: "the end of the next window",
+                stored: w(T0, 3, 5),
+                now: T0 + MIN + 59_999,
+                expected: w(T0 + MIN, 5, 0),
+            },
+            Case {
+                name: "two windows later: both empty",
+                stored: w(T0, 3, 5),
+                now: T0 + 2 * MIN,
+                expected: w(T0 + 2 * MIN, 0, 0),
+            },
+            Case {
+                name: "a writer with a later clock moved it on: keep the newer window",
+                stored: w(T0 + MIN, 3, 5),
+                now: T0 + 59_000,
+                expected: w(T0 + MIN, 3, 5),
+            },
+            Case {
+                name: "a fresh state starts at now's window",
+                stored: Window::default(),
+                now: T0 + 5,
+                expected: w(T0, 0, 0),
+            },
         ];
-        for (stored, now, expected) in table {
-            assert_eq!(stored.at(now, MIN), expected, "{stored:?} at {now}");
+        for case in table {
+            assert_eq!(
+                case.stored.at(case.now, MIN),
+                case.expected,
+                "{}: {:?} at {}",
+                case.name,
+                case.stored,
+                case.now
+            );
         }
     }
 
@@ -244,30 +285,81 @@ mod tests {
 
     #[test]
     fn settles_reservations_in_the_window_they_were_taken() {
+        struct Case {
+            name: &'static str,
+            stored: Window,
+            taken_in: u64,
+            reserved: u64,
+            actual: u64,
+            now: u64,
+            expected: Window,
+        }
         let table = [
-            // (stored, taken_in, reserved, actual, now, expected)
-            (w(T0, 0, 100), T0, 100, 30, T0 + 5, w(T0, 0, 30)),
-            (w(T0, 0, 100), T0, 100, 0, T0 + 5, w(T0, 0, 0)),
-            (w(T0, 0, 100), T0, 100, 250, T0 + 5, w(T0, 0, 250)),
-            // Settled after the window moved on: corrects the previous window.
-            (w(T0, 0, 100), T0, 100, 30, T0 + MIN + 5, w(T0 + MIN, 30, 0)),
-            // Two windows later it no longer counts anywhere.
-            (
-                w(T0, 0, 100),
-                T0,
-                100,
-                30,
-                T0 + 2 * MIN,
-                w(T0 + 2 * MIN, 0, 0),
-            ),
-            // Never below zero.
-            (w(T0, 0, 10), T0, 100, 0, T0, w(T0, 0, 0)),
+            Case {
+                name: "used less than reserved",
+                stored: w(T0, 0, 100),
+                taken_in: T0,
+                reserved: 100,
+                actual: 30,
+                now: T0 + 5,
+                expected: w(T0, 0, 30),
+            },
+            Case {
+                name: "used nothing",
+                stored: w(T0, 0, 100),
+                taken_in: T0,
+                reserved: 100,
+                actual: 0,
+                now: T0 + 5,
+                expected: w(T0, 0, 0),
+            },
+            Case {
+                name: "used more than reserved",
+                stored: w(T0, 0, 100),
+                taken_in: T0,
+                reserved: 100,
+                actual: 250,
+                now: T0 + 5,
+                expected: w(T0, 0, 250),
+            },
+            Case {
+                name: "settled after the window moved on: corrects the previous window",
+                stored: w(T0, 0, 100),
+                taken_in: T0,
+                reserved: 100,
+                actual: 30,
+                now: T0 + MIN + 5,
+                expected: w(T0 + MIN, 30, 0),
+            },
+            Case {
+                name: "two windows later: no longer counts anywhere",
+                stored: w(T0, 0, 100),
+                taken_in: T0,
+                reserved: 100,
+                actual: 30,
+                now: T0 + 2 * MIN,
+                expected: w(T0 + 2 * MIN, 0, 0),
+            },
+            Case {
+                name: "never below zero",
+                stored: w(T0, 0, 10),
+                taken_in: T0,
+                reserved: 100,
+                actual: 0,
+                now: T0,
+                expected: w(T0, 0, 0),
+            },
         ];
-        for (stored, taken_in, reserved, actual, now, expected) in table {
+        for case in table {
             assert_eq!(
-                stored.settle(taken_in, reserved, actual, now, MIN),
-                expected,
-                "{stored:?} reserved {reserved} actual {actual}"
+                case.stored
+                    .settle(case.taken_in, case.reserved, case.actual, case.now, MIN),
+                case.expected,
+                "{}: {:?} reserved {} actual {}",
+                case.name,
+                case.stored,
+                case.reserved,
+                case.actual
             );
         }
     }

@@ -632,32 +632,49 @@ mod tests {
     #[test]
     fn requests_either_publisher_refuses_are_refused_here() {
         let p = provider("kind: vertex\napi_key: t\nproject: p\nlocation: us-east5");
+        struct Case {
+            name: &'static str,
+            model: &'static str,
+            /// The request's members after `model`.
+            fields: &'static str,
+            /// The parameter the 400 names.
+            param: &'static str,
+        }
         let cases = [
-            (
-                "claude-sonnet-4-5",
-                r#""messages":[{"role":"system","content":"S"}]"#,
-                "messages",
-            ),
-            (
-                "claude-sonnet-4-5",
-                r#""messages":[{"role":"user","content":"x"}],"stop":" ""#,
-                "stop",
-            ),
-            (
-                "gemini-2.5-pro",
-                r#""messages":[{"role":"system","content":"S"}]"#,
-                "messages",
-            ),
-            (
-                "gemini-2.5-pro",
-                r#""messages":[{"role":"user","content":"x"}],"stop":["1","2","3","4","5","6"]"#,
-                "stop",
-            ),
+            Case {
+                name: "Claude: only a system message",
+                model: "claude-sonnet-4-5",
+                fields: r#""messages":[{"role":"system","content":"S"}]"#,
+                param: "messages",
+            },
+            Case {
+                name: "Claude: a blank stop sequence",
+                model: "claude-sonnet-4-5",
+                fields: r#""messages":[{"role":"user","content":"x"}],"stop":" ""#,
+                param: "stop",
+            },
+            Case {
+                name: "Gemini: only a system message",
+                model: "gemini-2.5-pro",
+                fields: r#""messages":[{"role":"system","content":"S"}]"#,
+                param: "messages",
+            },
+            Case {
+                name: "Gemini: six stop sequences",
+                model: "gemini-2.5-pro",
+                fields: r#""messages":[{"role":"user","content":"x"}],"stop":["1","2","3","4","5","6"]"#,
+                param: "stop",
+            },
         ];
-        for (model, fields, param) in cases {
-            let json = format!(r#"{{"model":"m",{fields}}}"#);
-            let err = send_chat(p.as_ref(), &json, &attempt(model)).unwrap_err();
-            assert_refused(&err, param, false, &format!("{model} {fields}"));
+        for case in cases {
+            let json = format!(r#"{{"model":"m",{}}}"#, case.fields);
+            let err = send_chat(p.as_ref(), &json, &attempt(case.model)).unwrap_err();
+            assert_refused(
+                &err,
+                case.param,
+                false,
+                &format!("{}: {} {}", case.name, case.model, case.fields),
+            );
         }
     }
 

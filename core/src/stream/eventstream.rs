@@ -261,58 +261,68 @@ mod tests {
         Ok(out)
     }
 
-    /// (name, encoded bytes, headers, payload)
-    type PositiveVector = (&'static str, &'static [u8], Vec<Header>, &'static [u8]);
-
     /// AWS's published event stream test vectors (as shipped with the AWS SDKs, e.g.
     /// aws-sdk-js-v3 `eventstream-marshaller` TestVectors), encoded bytes verbatim.
     #[test]
     fn aws_positive_vectors() {
-        let cases: [PositiveVector; 4] = [
-            (
-                "empty_message",
-                &[0, 0, 0, 16, 0, 0, 0, 0, 5, 194, 72, 235, 125, 152, 200, 255],
-                vec![],
-                b"",
-            ),
-            (
-                "int32_header",
-                &[
+        /// A vector that decodes to one message.
+        struct PositiveVector {
+            name: &'static str,
+            encoded: &'static [u8],
+            headers: Vec<Header>,
+            payload: &'static [u8],
+        }
+        let cases = [
+            PositiveVector {
+                name: "empty_message",
+                encoded: &[0, 0, 0, 16, 0, 0, 0, 0, 5, 194, 72, 235, 125, 152, 200, 255],
+                headers: vec![],
+                payload: b"",
+            },
+            PositiveVector {
+                name: "int32_header",
+                encoded: &[
                     0, 0, 0, 43, 0, 0, 0, 14, 52, 139, 236, 123, 8, 101, 118, 101, 110, 116, 45,
                     105, 100, 4, 0, 0, 160, 12, 123, 39, 102, 111, 111, 39, 58, 39, 98, 97, 114,
                     39, 125, 211, 137, 2, 133,
                 ],
-                vec![Header {
+                headers: vec![Header {
                     name: "event-id".into(),
                     value: HeaderValue::Int(0x0000_a00c),
                 }],
-                FOO_BAR,
-            ),
-            (
-                "payload_no_headers",
-                &[
+                payload: FOO_BAR,
+            },
+            PositiveVector {
+                name: "payload_no_headers",
+                encoded: &[
                     0, 0, 0, 29, 0, 0, 0, 0, 253, 82, 140, 90, 123, 39, 102, 111, 111, 39, 58, 39,
                     98, 97, 114, 39, 125, 195, 101, 57, 54,
                 ],
-                vec![],
-                FOO_BAR,
-            ),
-            (
-                "payload_one_str_header",
-                &[
+                headers: vec![],
+                payload: FOO_BAR,
+            },
+            PositiveVector {
+                name: "payload_one_str_header",
+                encoded: &[
                     0, 0, 0, 61, 0, 0, 0, 32, 7, 253, 131, 150, 12, 99, 111, 110, 116, 101, 110,
                     116, 45, 116, 121, 112, 101, 7, 0, 16, 97, 112, 112, 108, 105, 99, 97, 116,
                     105, 111, 110, 47, 106, 115, 111, 110, 123, 39, 102, 111, 111, 39, 58, 39, 98,
                     97, 114, 39, 125, 141, 156, 8, 177,
                 ],
-                vec![Header {
+                headers: vec![Header {
                     name: "content-type".into(),
                     value: HeaderValue::String("application/json".into()),
                 }],
-                FOO_BAR,
-            ),
+                payload: FOO_BAR,
+            },
         ];
-        for (name, encoded, headers, payload) in cases {
+        for PositiveVector {
+            name,
+            encoded,
+            headers,
+            payload,
+        } in cases
+        {
             let expected = vec![Message {
                 headers,
                 payload: payload.to_vec(),
@@ -329,45 +339,56 @@ mod tests {
 
     #[test]
     fn aws_negative_vectors() {
-        let cases: [(&str, &[u8], DecodeError); 4] = [
-            (
-                "corrupted_headers",
-                &[
+        /// A vector the decoder refuses.
+        struct NegativeVector {
+            name: &'static str,
+            encoded: &'static [u8],
+            expected: DecodeError,
+        }
+        let cases = [
+            NegativeVector {
+                name: "corrupted_headers",
+                encoded: &[
                     0, 0, 0, 61, 0, 0, 0, 32, 7, 253, 131, 150, 12, 99, 111, 110, 116, 101, 110,
                     116, 43, 116, 121, 112, 101, 7, 0, 16, 97, 112, 112, 108, 105, 99, 97, 116,
                     105, 111, 110, 47, 106, 115, 111, 110, 123, 39, 102, 111, 111, 39, 58, 39, 98,
                     97, 114, 39, 125, 141, 156, 8, 177,
                 ],
-                DecodeError::MessageChecksum,
-            ),
-            (
-                "corrupted_header_len",
-                &[
+                expected: DecodeError::MessageChecksum,
+            },
+            NegativeVector {
+                name: "corrupted_header_len",
+                encoded: &[
                     0, 0, 0, 61, 0, 0, 1, 32, 7, 253, 131, 150, 12, 99, 111, 110, 116, 101, 110,
                     116, 45, 116, 121, 112, 101, 7, 0, 16, 97, 112, 112, 108, 105, 99, 97, 116,
                     105, 111, 110, 47, 106, 115, 111, 110, 123, 39, 102, 111, 111, 39, 58, 39, 98,
                     97, 114, 39, 125, 141, 156, 8, 177,
                 ],
-                DecodeError::PreludeChecksum,
-            ),
-            (
-                "corrupted_length",
-                &[
+                expected: DecodeError::PreludeChecksum,
+            },
+            NegativeVector {
+                name: "corrupted_length",
+                encoded: &[
                     1, 0, 0, 29, 0, 0, 0, 0, 253, 82, 140, 90, 123, 39, 102, 111, 111, 39, 58, 39,
                     98, 97, 114, 39, 125, 195, 101, 57, 54,
                 ],
-                DecodeError::PreludeChecksum,
-            ),
-            (
-                "corrupted_payload",
-                &[
+                expected: DecodeError::PreludeChecksum,
+            },
+            NegativeVector {
+                name: "corrupted_payload",
+                encoded: &[
                     0, 0, 0, 29, 0, 0, 0, 0, 253, 82, 140, 90, 123, 39, 102, 111, 111, 39, 58, 39,
                     98, 97, 114, 39, 141, 195, 101, 57, 54,
                 ],
-                DecodeError::MessageChecksum,
-            ),
+                expected: DecodeError::MessageChecksum,
+            },
         ];
-        for (name, encoded, expected) in cases {
+        for NegativeVector {
+            name,
+            encoded,
+            expected,
+        } in cases
+        {
             for split in 0..=encoded.len() {
                 assert_eq!(
                     decode_all(encoded, split),

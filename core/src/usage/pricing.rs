@@ -204,52 +204,89 @@ mod tests {
 
     #[test]
     fn cost_rules() {
-        // (price, usage, expected USD): every row worked out by hand.
+        // Every row worked out by hand.
+        struct Case {
+            name: &'static str,
+            price: &'static str,
+            usage: Usage,
+            usd: &'static str,
+        }
         let anthropic = "{input: 3, output: 15, cache_read: 0.3, cache_write: 3.75}";
-        let cases: [(&str, Usage, &str); 10] = [
-            // 1000 in at $2.50/M + 200 out at $10/M = 0.0025 + 0.002
-            (
-                "{input: 2.5, output: 10}",
-                usage(1000, 200, 0, 0, 0),
-                "0.0045",
-            ),
-            // 400 cached at $1.25/M, 600 uncached at $2.50/M, 200 out at $10/M
-            (
-                "{input: 2.5, output: 10, cache_read: 1.25}",
-                usage(1000, 200, 400, 0, 0),
-                "0.004",
-            ),
-            // 120 in (20 cached): 100*3 + 20*0.3 + 30*15 = 300 + 6 + 450 = 756 µ$ per M → $0.000756
-            (anthropic, usage(120, 30, 20, 0, 0), "0.000756"),
-            // cache writes: 1000 in = 200 read + 500 written + 300 plain; 100 out
-            // 300*3 + 200*0.3 + 500*3.75 + 100*15 = 900 + 60 + 1875 + 1500 = 4335 → $0.004335
-            (anthropic, usage(1000, 100, 200, 500, 0), "0.004335"),
-            // reasoning is part of completion: billed once, at the output rate
-            (
-                "{input: 1.1, output: 4.4}",
-                usage(10, 500, 0, 0, 400),
-                "0.002211",
-            ),
-            // no cache_read rate: cached tokens at the input rate (never free, never twice)
-            ("{input: 2, output: 8}", usage(1000, 0, 900, 0, 0), "0.002"),
-            // subsets larger than the prompt are clamped
-            (
-                "{input: 2, output: 8, cache_read: 1}",
-                usage(10, 0, 50, 0, 0),
-                "0.00001",
-            ),
-            ("{input: 0.15, output: 0.6}", usage(0, 0, 0, 0, 0), "0"),
-            // sub-nano amounts stay exact: 7 tokens at $0.02/M = 1.4e-7
-            (
-                "{input: 0.02, output: 0}",
-                usage(7, 0, 0, 0, 0),
-                "0.00000014",
-            ),
-            ("{input: 1000000, output: 0}", usage(2, 0, 0, 0, 0), "2"),
+        let cases = [
+            Case {
+                // 1000 in at $2.50/M + 200 out at $10/M = 0.0025 + 0.002
+                name: "input and output",
+                price: "{input: 2.5, output: 10}",
+                usage: usage(1000, 200, 0, 0, 0),
+                usd: "0.0045",
+            },
+            Case {
+                // 400 cached at $1.25/M, 600 uncached at $2.50/M, 200 out at $10/M
+                name: "cached input at its rate",
+                price: "{input: 2.5, output: 10, cache_read: 1.25}",
+                usage: usage(1000, 200, 400, 0, 0),
+                usd: "0.004",
+            },
+            Case {
+                // 120 in (20 cached): 100*3 + 20*0.3 + 30*15 = 300 + 6 + 450 = 756 µ$ per M
+                name: "Anthropic's cache read",
+                price: anthropic,
+                usage: usage(120, 30, 20, 0, 0),
+                usd: "0.000756",
+            },
+            Case {
+                // 1000 in = 200 read + 500 written + 300 plain; 100 out
+                // 300*3 + 200*0.3 + 500*3.75 + 100*15 = 900 + 60 + 1875 + 1500 = 4335 → $0.004335
+                name: "cache writes",
+                price: anthropic,
+                usage: usage(1000, 100, 200, 500, 0),
+                usd: "0.004335",
+            },
+            Case {
+                name: "reasoning is part of completion: billed once, at the output rate",
+                price: "{input: 1.1, output: 4.4}",
+                usage: usage(10, 500, 0, 0, 400),
+                usd: "0.002211",
+            },
+            Case {
+                // Never free, never twice.
+                name: "no cache_read rate: cached tokens at the input rate",
+                price: "{input: 2, output: 8}",
+                usage: usage(1000, 0, 900, 0, 0),
+                usd: "0.002",
+            },
+            Case {
+                name: "subsets larger than the prompt are clamped",
+                price: "{input: 2, output: 8, cache_read: 1}",
+                usage: usage(10, 0, 50, 0, 0),
+                usd: "0.00001",
+            },
+            Case {
+                name: "no tokens",
+                price: "{input: 0.15, output: 0.6}",
+                usage: usage(0, 0, 0, 0, 0),
+                usd: "0",
+            },
+            Case {
+                name: "sub-nano amounts stay exact: 7 tokens at $0.02/M = 1.4e-7",
+                price: "{input: 0.02, output: 0}",
+                usage: usage(7, 0, 0, 0, 0),
+                usd: "0.00000014",
+            },
+            Case {
+                name: "a price of a dollar a token",
+                price: "{input: 1000000, output: 0}",
+                usage: usage(2, 0, 0, 0, 0),
+                usd: "2",
+            },
         ];
-        for (spec, u, expected) in cases {
-            let got = price(spec).cost(&u).usd();
-            assert_eq!(got, expected, "{spec} {u:?}");
+        for case in cases {
+            let got = price(case.price).cost(&case.usage).usd();
+            assert_eq!(
+                got, case.usd,
+                "{}: {} {:?}",
+                case.name, case.price, case.usage
+            );
         }
     }
 
@@ -299,23 +336,72 @@ mod tests {
 
     #[test]
     fn money_is_exact_and_rounds_half_up_to_nano_dollars() {
+        struct Case {
+            name: &'static str,
+            picos: u64,
+            usd: &'static str,
+            nano_usd: u64,
+        }
         let cases = [
-            (0, "0", 0),
-            (1, "0.000000000001", 0),
-            (499, "0.000000000499", 0),
-            (500, "0.0000000005", 1),
-            (1_500, "0.0000000015", 2),
-            (756_000_000, "0.000756", 756_000),
-            (12_000_000_000_000, "12", 12_000_000_000),
-            (
-                12_345_678_901_234_567,
-                "12345.678901234567",
-                12_345_678_901_235,
-            ),
+            Case {
+                name: "nothing",
+                picos: 0,
+                usd: "0",
+                nano_usd: 0,
+            },
+            Case {
+                name: "a pico-dollar",
+                picos: 1,
+                usd: "0.000000000001",
+                nano_usd: 0,
+            },
+            Case {
+                name: "just under half a nano-dollar rounds down",
+                picos: 499,
+                usd: "0.000000000499",
+                nano_usd: 0,
+            },
+            Case {
+                name: "half a nano-dollar rounds up",
+                picos: 500,
+                usd: "0.0000000005",
+                nano_usd: 1,
+            },
+            Case {
+                name: "one and a half nano-dollars round up",
+                picos: 1_500,
+                usd: "0.0000000015",
+                nano_usd: 2,
+            },
+            Case {
+                name: "a fraction of a cent",
+                picos: 756_000_000,
+                usd: "0.000756",
+                nano_usd: 756_000,
+            },
+            Case {
+                name: "whole dollars",
+                picos: 12_000_000_000_000,
+                usd: "12",
+                nano_usd: 12_000_000_000,
+            },
+            Case {
+                name: "every digit kept",
+                picos: 12_345_678_901_234_567,
+                usd: "12345.678901234567",
+                nano_usd: 12_345_678_901_235,
+            },
         ];
-        for (pico, usd, nano) in cases {
-            assert_eq!(Cost(pico).usd(), usd);
-            assert_eq!(Cost(pico).nano_usd(), nano, "{pico}");
+        for case in cases {
+            let cost = Cost(case.picos);
+            assert_eq!(cost.usd(), case.usd, "{}", case.name);
+            assert_eq!(
+                cost.nano_usd(),
+                case.nano_usd,
+                "{}: {}",
+                case.name,
+                case.picos
+            );
         }
         // Prices finer than 1e-6 $/M round to the nearest pico-dollar per token.
         assert_eq!(pico_per_token(0.15), Ok(150_000));

@@ -335,11 +335,36 @@ mod tests {
         let frames: Vec<Vec<u8>> = (0..3)
             .map(|i| eventstream::frame(&[], format!("{{\"i\":{i}}}").as_bytes()))
             .collect();
-        for (crc, prelude_ok, message_ok) in [
-            (Crc::Prelude, false, true),
-            (Crc::Message, true, false),
-            (Crc::Both, false, false),
-        ] {
+        struct Case {
+            crc: Crc,
+            /// Whether the prelude's CRC still matches.
+            prelude_ok: bool,
+            /// Whether the message's CRC still matches.
+            message_ok: bool,
+        }
+        let cases = [
+            Case {
+                crc: Crc::Prelude,
+                prelude_ok: false,
+                message_ok: true,
+            },
+            Case {
+                crc: Crc::Message,
+                prelude_ok: true,
+                message_ok: false,
+            },
+            Case {
+                crc: Crc::Both,
+                prelude_ok: false,
+                message_ok: false,
+            },
+        ];
+        for Case {
+            crc,
+            prelude_ok,
+            message_ok,
+        } in cases
+        {
             let reply = Reply::Stream {
                 content_type: EVENTSTREAM,
                 events: frames.clone(),

@@ -174,42 +174,110 @@ fn a_literal_secret_never_shares_a_variable_another_provider_reads() {
 
 #[test]
 fn the_kinds_descriptors_route_litellm_models() {
+    struct Routed {
+        name: &'static str,
+        /// LiteLLM's `model`.
+        model: &'static str,
+        kind: &'static str,
+        /// The provider's model id.
+        id: &'static str,
+    }
     let cases = [
-        ("openai/gpt-4o", "openai", "gpt-4o"),
-        ("gpt-4o-mini", "openai", "gpt-4o-mini"),
-        (
-            "claude-3-opus-20240229",
-            "anthropic",
-            "claude-3-opus-20240229",
-        ),
-        ("azure/my-deployment", "azure", "my-deployment"),
-        (
-            "bedrock/converse/anthropic.claude-3",
-            "bedrock",
-            "anthropic.claude-3",
-        ),
-        ("bedrock/invoke/meta.llama3", "bedrock", "meta.llama3"),
-        (
-            "bedrock/amazon.nova-pro-v1:0",
-            "bedrock",
-            "amazon.nova-pro-v1:0",
-        ),
-        ("cohere_chat/command-r", "cohere", "command-r"),
-        ("cohere/command-r-plus", "cohere", "command-r-plus"),
-        ("vertex_ai/gemini-1.5-pro", "vertex", "gemini-1.5-pro"),
-        ("gemini/gemini-2.5-flash", "gemini", "gemini-2.5-flash"),
-        (
-            "together_ai/meta-llama/Llama-3-8b",
-            "together",
-            "meta-llama/Llama-3-8b",
-        ),
-        ("ollama_chat/llama3", "ollama", "llama3"),
-        ("hosted_vllm/org/model", "vllm", "org/model"),
+        Routed {
+            name: "a provider prefix",
+            model: "openai/gpt-4o",
+            kind: "openai",
+            id: "gpt-4o",
+        },
+        Routed {
+            name: "no prefix: an OpenAI model",
+            model: "gpt-4o-mini",
+            kind: "openai",
+            id: "gpt-4o-mini",
+        },
+        Routed {
+            name: "no prefix: an Anthropic model",
+            model: "claude-3-opus-20240229",
+            kind: "anthropic",
+            id: "claude-3-opus-20240229",
+        },
+        Routed {
+            name: "an Azure deployment",
+            model: "azure/my-deployment",
+            kind: "azure",
+            id: "my-deployment",
+        },
+        Routed {
+            name: "Bedrock's converse route",
+            model: "bedrock/converse/anthropic.claude-3",
+            kind: "bedrock",
+            id: "anthropic.claude-3",
+        },
+        Routed {
+            name: "Bedrock's invoke route",
+            model: "bedrock/invoke/meta.llama3",
+            kind: "bedrock",
+            id: "meta.llama3",
+        },
+        Routed {
+            name: "Bedrock without a route",
+            model: "bedrock/amazon.nova-pro-v1:0",
+            kind: "bedrock",
+            id: "amazon.nova-pro-v1:0",
+        },
+        Routed {
+            name: "Cohere's chat prefix",
+            model: "cohere_chat/command-r",
+            kind: "cohere",
+            id: "command-r",
+        },
+        Routed {
+            name: "Cohere's own prefix",
+            model: "cohere/command-r-plus",
+            kind: "cohere",
+            id: "command-r-plus",
+        },
+        Routed {
+            name: "Vertex AI",
+            model: "vertex_ai/gemini-1.5-pro",
+            kind: "vertex",
+            id: "gemini-1.5-pro",
+        },
+        Routed {
+            name: "Gemini",
+            model: "gemini/gemini-2.5-flash",
+            kind: "gemini",
+            id: "gemini-2.5-flash",
+        },
+        Routed {
+            name: "a model id with a slash",
+            model: "together_ai/meta-llama/Llama-3-8b",
+            kind: "together",
+            id: "meta-llama/Llama-3-8b",
+        },
+        Routed {
+            name: "Ollama's chat prefix",
+            model: "ollama_chat/llama3",
+            kind: "ollama",
+            id: "llama3",
+        },
+        Routed {
+            name: "hosted vLLM, a model id with a slash",
+            model: "hosted_vllm/org/model",
+            kind: "vllm",
+            id: "org/model",
+        },
     ];
-    for (model, kind, id) in cases {
-        match route(model) {
-            Route::Kind(k, _, got) => assert_eq!((k.name, got.as_str()), (kind, id), "{model}"),
-            Route::Unknown(p) => panic!("{model}: unknown provider {p}"),
+    for case in cases {
+        match route(case.model) {
+            Route::Kind(k, _, got) => assert_eq!(
+                (k.name, got.as_str()),
+                (case.kind, case.id),
+                "{}: {}",
+                case.name,
+                case.model
+            ),
+            Route::Unknown(p) => panic!("{}: {}: unknown provider {p}", case.name, case.model),
         }
     }
     match route("huggingface/bigcode/starcoder") {

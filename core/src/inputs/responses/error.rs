@@ -91,30 +91,46 @@ mod tests {
                 .unwrap()
                 .error
         };
+        struct Case {
+            name: &'static str,
+            json: &'static str,
+            code: &'static str,
+            message: &'static str,
+        }
         let cases = [
-            (
-                r#"{"error":{"message":"slow","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#,
-                ("rate_limit_exceeded", "slow"),
-            ),
-            (
-                r#"{"error":{"message":"boom","type":"server_error","code":null}}"#,
-                ("server_error", "boom"),
-            ),
-            (
-                r#"{"error":{"code":500}}"#,
-                ("500", "the provider's stream failed"),
-            ),
-            (
-                r#"{"error":{}}"#,
-                ("server_error", "the provider's stream failed"),
-            ),
+            Case {
+                name: "code and message",
+                json: r#"{"error":{"message":"slow","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#,
+                code: "rate_limit_exceeded",
+                message: "slow",
+            },
+            Case {
+                name: "no code: the type",
+                json: r#"{"error":{"message":"boom","type":"server_error","code":null}}"#,
+                code: "server_error",
+                message: "boom",
+            },
+            Case {
+                name: "a numeric code, no message",
+                json: r#"{"error":{"code":500}}"#,
+                code: "500",
+                message: "the provider's stream failed",
+            },
+            Case {
+                name: "nothing: defaults",
+                json: r#"{"error":{}}"#,
+                code: "server_error",
+                message: "the provider's stream failed",
+            },
         ];
-        for (json, (code, message)) in cases {
-            let e = StreamError::from_chat(detail(json));
+        for case in cases {
+            let e = StreamError::from_chat(detail(case.json));
             assert_eq!(
                 (e.code.as_str(), e.message.as_str()),
-                (code, message),
-                "{json}"
+                (case.code, case.message),
+                "{}: {}",
+                case.name,
+                case.json
             );
         }
     }

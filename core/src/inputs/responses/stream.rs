@@ -1209,51 +1209,67 @@ mod tests {
         let ctx = context(json!({"model": "m", "input": "hi"}));
         let partial = sse(&[delta(json!({"content": "Hel"}))], false);
         let error = r#"data: {"error":{"message":"overloaded","type":"upstream_error","param":null,"code":"overloaded"}}"#;
+        struct Case {
+            name: &'static str,
+            input: String,
+            code: &'static str,
+            /// The start of the error's message.
+            message: &'static str,
+            /// Whether the failed response keeps what was said before the failure.
+            has_message: bool,
+        }
         let cases = [
-            (
-                "an error event",
-                format!("{partial}{error}\n\n"),
-                "overloaded",
-                "overloaded",
-                true,
-            ),
-            (
-                "cut",
-                partial.clone(),
-                "stream_interrupted",
-                "the provider's stream ended before it was complete",
-                true,
-            ),
-            (
-                "error first",
-                format!("{error}\n\n"),
-                "overloaded",
-                "overloaded",
-                false,
-            ),
-            (
-                "nothing at all",
-                String::new(),
-                "stream_interrupted",
-                "the provider's stream ended before it was complete",
-                false,
-            ),
-            (
-                "an invalid chunk",
-                format!("{partial}data: {{not json\n\n"),
-                "upstream_error",
-                "",
-                true,
-            ),
-            (
-                "events after an error are ignored",
-                format!("{error}\n\n{partial}data: [DONE]\n\n"),
-                "overloaded",
-                "overloaded",
-                false,
-            ),
+            Case {
+                name: "an error event",
+                input: format!("{partial}{error}\n\n"),
+                code: "overloaded",
+                message: "overloaded",
+                has_message: true,
+            },
+            Case {
+                name: "cut",
+                input: partial.clone(),
+                code: "stream_interrupted",
+                message: "the provider's stream ended before it was complete",
+                has_message: true,
+            },
+            Case {
+                name: "error first",
+                input: format!("{error}\n\n"),
+                code: "overloaded",
+                message: "overloaded",
+                has_message: false,
+            },
+            Case {
+                name: "nothing at all",
+                input: String::new(),
+                code: "stream_interrupted",
+                message: "the provider's stream ended before it was complete",
+                has_message: false,
+            },
+            Case {
+                name: "an invalid chunk",
+                input: format!("{partial}data: {{not json\n\n"),
+                code: "upstream_error",
+                message: "",
+                has_message: true,
+            },
+            Case {
+                name: "events after an error are ignored",
+                input: format!("{error}\n\n{partial}data: [DONE]\n\n"),
+                code: "overloaded",
+                message: "overloaded",
+                has_message: false,
+            },
         ];
-        for (name, input, code, message, has_message) in cases {
+        for Case {
+            name,
+            input,
+            code,
+            message,
+            has_message,
+        } in cases
+        {
             let (out, complete) = encode_every_split(&ctx, &input);
             assert!(!complete, "{name}");
             let events = events(&out);

@@ -538,16 +538,51 @@ mod tests {
 
     #[test]
     fn minted_ids_are_told_apart_from_openai_ids() {
+        struct Case {
+            name: &'static str,
+            id: String,
+            minted: bool,
+        }
         let cases = [
-            (minted_id("rs", "chatcmpl-1"), true),
-            (minted_id("fc", "msg_01_0"), true),
-            ("rs_67ccd2bed1ec8190b14f964abc05426".to_owned(), false),
-            ("msg_01a235fd-8fbe-7b03-839c-794824325c36".to_owned(), false),
-            ("fc_sb".to_owned(), false),
-            ("sb_x".to_owned(), false),
+            Case {
+                name: "a minted reasoning id",
+                id: minted_id("rs", "chatcmpl-1"),
+                minted: true,
+            },
+            Case {
+                name: "a minted function call id",
+                id: minted_id("fc", "msg_01_0"),
+                minted: true,
+            },
+            Case {
+                name: "OpenAI's reasoning id",
+                id: "rs_67ccd2bed1ec8190b14f964abc05426".to_owned(),
+                minted: false,
+            },
+            Case {
+                name: "OpenAI's message id",
+                id: "msg_01a235fd-8fbe-7b03-839c-794824325c36".to_owned(),
+                minted: false,
+            },
+            Case {
+                name: "the marker alone",
+                id: "fc_sb".to_owned(),
+                minted: false,
+            },
+            Case {
+                name: "the marker without a type",
+                id: "sb_x".to_owned(),
+                minted: false,
+            },
         ];
-        for (id, minted) in cases {
-            assert_eq!(is_minted(&id), minted, "{id}");
+        for case in cases {
+            assert_eq!(
+                is_minted(&case.id),
+                case.minted,
+                "{}: {}",
+                case.name,
+                case.id
+            );
         }
     }
 

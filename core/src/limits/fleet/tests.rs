@@ -121,15 +121,61 @@ fn the_limits_section_is_validated_with_paths() {
 #[test]
 fn money_counts_in_units_of_1e_4_usd_with_remainders_carried() {
     assert_eq!(PICOS_PER_UNIT, picos(0.0001));
-    for (picos_in, up, down) in [
-        (0, 0, 0),
-        (1, 1, 0),
-        (PICOS_PER_UNIT, 1, 1),
-        (PICOS_PER_UNIT + 1, 2, 1),
-        (picos(50_000.0), 500_000_000, 500_000_000),
-    ] {
-        assert_eq!(units_up(picos_in), up, "{picos_in}");
-        assert_eq!(cap_units(picos_in), down, "{picos_in}");
+    struct Case {
+        name: &'static str,
+        picos: u64,
+        /// Units charged for a cost: rounded up.
+        up: u64,
+        /// Units of a cap: rounded down.
+        down: u64,
+    }
+    let table = [
+        Case {
+            name: "nothing",
+            picos: 0,
+            up: 0,
+            down: 0,
+        },
+        Case {
+            name: "a picodollar",
+            picos: 1,
+            up: 1,
+            down: 0,
+        },
+        Case {
+            name: "one unit",
+            picos: PICOS_PER_UNIT,
+            up: 1,
+            down: 1,
+        },
+        Case {
+            name: "just over one unit",
+            picos: PICOS_PER_UNIT + 1,
+            up: 2,
+            down: 1,
+        },
+        Case {
+            name: "$50,000",
+            picos: picos(50_000.0),
+            up: 500_000_000,
+            down: 500_000_000,
+        },
+    ];
+    for case in table {
+        assert_eq!(
+            units_up(case.picos),
+            case.up,
+            "{}: {}",
+            case.name,
+            case.picos
+        );
+        assert_eq!(
+            cap_units(case.picos),
+            case.down,
+            "{}: {}",
+            case.name,
+            case.picos
+        );
     }
     // A $50,000 budget fits envoyproxy/ratelimit's uint32 limits; one charge Envoy's cap.
     assert!(cap_units(picos(50_000.0)) <= u64::from(u32::MAX));
@@ -149,47 +195,70 @@ fn money_counts_in_units_of_1e_4_usd_with_remainders_carried() {
 fn windows_are_calendar_periods_in_utc() {
     // 2026-12-30 (a Wednesday) 13:45:10.5 UTC.
     let now = at("2026-12-30T13:45:10.5Z");
+    struct Case {
+        name: &'static str,
+        unit: Unit,
+        start: &'static str,
+        end: Option<&'static str>,
+    }
     let table = [
-        (
-            Unit::Second,
-            "2026-12-30T13:45:10Z",
-            Some("2026-12-30T13:45:11Z"),
-        ),
-        (
-            Unit::Minute,
-            "2026-12-30T13:45:00Z",
-            Some("2026-12-30T13:46:00Z"),
-        ),
-        (
-            Unit::Hour,
-            "2026-12-30T13:00:00Z",
-            Some("2026-12-30T14:00:00Z"),
-        ),
-        (
-            Unit::Day,
-            "2026-12-30T00:00:00Z",
-            Some("2026-12-31T00:00:00Z"),
-        ),
-        // The week from Monday the 28th runs into the next year whole.
-        (
-            Unit::Week,
-            "2026-12-28T00:00:00Z",
-            Some("2027-01-04T00:00:00Z"),
-        ),
-        (
-            Unit::Month,
-            "2026-12-01T00:00:00Z",
-            Some("2027-01-01T00:00:00Z"),
-        ),
-        (
-            Unit::Year,
-            "2026-01-01T00:00:00Z",
-            Some("2027-01-01T00:00:00Z"),
-        ),
-        (Unit::Total, "1970-01-01T00:00:00Z", None),
+        Case {
+            name: "the second",
+            unit: Unit::Second,
+            start: "2026-12-30T13:45:10Z",
+            end: Some("2026-12-30T13:45:11Z"),
+        },
+        Case {
+            name: "the minute",
+            unit: Unit::Minute,
+            start: "2026-12-30T13:45:00Z",
+            end: Some("2026-12-30T13:46:00Z"),
+        },
+        Case {
+            name: "the hour",
+            unit: Unit::Hour,
+            start: "2026-12-30T13:00:00Z",
+            end: Some("2026-12-30T14:00:00Z"),
+        },
+        Case {
+            name: "the day",
+            unit: Unit::Day,
+            start: "2026-12-30T00:00:00Z",
+            end: Some("2026-12-31T00:00:00Z"),
+        },
+        Case {
+            name: "the week from Monday the 28th runs into the next year whole",
+            unit: Unit::Week,
+            start: "2026-12-28T00:00:00Z",
+            end: Some("2027-01-04T00:00:00Z"),
+        },
+        Case {
+            name: "the month",
+            unit: Unit::Month,
+            start: "2026-12-01T00:00:00Z",
+            end: Some("2027-01-01T00:00:00Z"),
+        },
+        Case {
+            name: "the year",
+            unit: Unit::Year,
+            start: "2026-01-01T00:00:00Z",
+            end: Some("2027-01-01T00:00:00Z"),
+        },
+        Case {
+            name: "all time: from the epoch, no end",
+            unit: Unit::Total,
+            start: "1970-01-01T00:00:00Z",
+            end: None,
+        },
     ];
-    for (unit, start, end) in table {
-        assert_eq!(unit.window(now), (at(start), end.map(at)), "{unit:?}");
+    for case in table {
+        assert_eq!(
+            case.unit.window(now),
+            (at(case.start), case.end.map(at)),
+            "{}: {:?}",
+            case.name,
+            case.unit
+        );
     }
     assert_eq!(month_id(now), "2026-12");
     assert_eq!(month_id(at("2027-01-01T00:00:00Z")), "2027-01");
@@ -281,59 +350,74 @@ fn settlement_charges_the_difference_or_refunds_it() {
         rate: true,
         budget: false,
     };
-    let table: [(End, Counted, &str, &[Stage]); 7] = [
-        // Used less than held: refunds.
-        (
-            End::Finished(outcome(100, 5)),
-            both,
-            "sb_tokens_refund=600 sb_usd_refund=8",
-            &[],
-        ),
-        // Used more: charges of the difference.
-        (
-            End::Finished(outcome(900, 20)),
-            both,
-            "sb_tokens_extra=200 sb_usd_extra=7",
-            &[],
-        ),
-        // Exactly the estimate: nothing to send.
-        (End::Finished(outcome(700, 13)), both, "", &[]),
-        // A failed request (nothing used) gives back tokens and money; its request counts.
-        (
-            End::Finished(Outcome::default()),
-            both,
-            "sb_tokens_refund=700 sb_usd_refund=13",
-            &[],
-        ),
-        // The budget call failed open: its whole spend is charged now, and it is a miss.
-        (
-            End::Finished(outcome(100, 5)),
-            rate_only,
-            "sb_tokens_refund=600 sb_usd_extra=5",
-            &[Stage::Budget],
-        ),
-        // Neither counted: everything after the fact, the request too.
-        (
-            End::Finished(outcome(100, 5)),
-            Counted::default(),
-            "sb_requests_extra=1 sb_tokens_extra=100 sb_usd_extra=5",
-            &[Stage::Rate, Stage::Budget],
-        ),
-        // Refused by the budget filter: the rate filter's request and tokens go back; the
-        // refusing call counted nothing, and nothing is a miss.
-        (
-            End::Refused,
-            rate_only,
-            "sb_requests_refund=1 sb_tokens_refund=700",
-            &[],
-        ),
+    struct Case {
+        name: &'static str,
+        end: End,
+        counted: Counted,
+        /// The descriptors sent, `name=value` separated by spaces.
+        sent: &'static str,
+        missed: &'static [Stage],
+    }
+    let table = [
+        Case {
+            name: "used less than held: refunds",
+            end: End::Finished(outcome(100, 5)),
+            counted: both,
+            sent: "sb_tokens_refund=600 sb_usd_refund=8",
+            missed: &[],
+        },
+        Case {
+            name: "used more: charges of the difference",
+            end: End::Finished(outcome(900, 20)),
+            counted: both,
+            sent: "sb_tokens_extra=200 sb_usd_extra=7",
+            missed: &[],
+        },
+        Case {
+            name: "exactly the estimate: nothing to send",
+            end: End::Finished(outcome(700, 13)),
+            counted: both,
+            sent: "",
+            missed: &[],
+        },
+        Case {
+            name: "a failed request (nothing used) gives back tokens and money; its request counts",
+            end: End::Finished(Outcome::default()),
+            counted: both,
+            sent: "sb_tokens_refund=700 sb_usd_refund=13",
+            missed: &[],
+        },
+        Case {
+            name: "the budget call failed open: its whole spend is charged now, and it is a miss",
+            end: End::Finished(outcome(100, 5)),
+            counted: rate_only,
+            sent: "sb_tokens_refund=600 sb_usd_extra=5",
+            missed: &[Stage::Budget],
+        },
+        Case {
+            name: "neither counted: everything after the fact, the request too",
+            end: End::Finished(outcome(100, 5)),
+            counted: Counted::default(),
+            sent: "sb_requests_extra=1 sb_tokens_extra=100 sb_usd_extra=5",
+            missed: &[Stage::Rate, Stage::Budget],
+        },
+        Case {
+            // The refusing call counted nothing.
+            name: "refused by the budget filter: the rate filter's request and tokens go back, \
+                   nothing is a miss",
+            end: End::Refused,
+            counted: rate_only,
+            sent: "sb_requests_refund=1 sb_tokens_refund=700",
+            missed: &[],
+        },
     ];
-    for (end, counted, want, missed) in table {
+    for case in table {
         let mut carry = Carry::default();
-        let s = settle(&l, &hold, end, counted, &mut carry);
+        let s = settle(&l, &hold, case.end, case.counted, &mut carry);
         let got: Vec<String> = s.state.iter().map(|(n, v)| format!("{n}={v}")).collect();
-        assert_eq!(got.join(" "), want, "{end:?} {counted:?}");
-        assert_eq!(s.missed, missed, "{end:?} {counted:?}");
+        let label = format!("{}: {:?} {:?}", case.name, case.end, case.counted);
+        assert_eq!(got.join(" "), case.sent, "{label}");
+        assert_eq!(s.missed, case.missed, "{label}");
     }
     // Sub-unit costs reach the count as they add up to whole units.
     let mut carry = Carry::default();
@@ -402,45 +486,64 @@ fn local_replies_become_openai_errors() {
     assert_eq!(parse_over(&l, 0, "limit=odd,key=a"), None);
     assert_eq!(parse_over(&l, 2, "limit=rpm,team=t"), None);
 
+    struct Case {
+        name: &'static str,
+        stage: Stage,
+        /// What the service said was over, if it did.
+        over: Option<(Limit, SubjectRef)>,
+        /// The service's retry-after, in seconds.
+        retry: Option<u64>,
+        status: u16,
+        code: &'static str,
+        retry_after: Option<u64>,
+        message: &'static str,
+    }
     let cases = [
-        (
-            Stage::Rate,
-            Some((Limit::Tokens, SubjectRef::Key(0))),
-            Some(30),
-            (429, "rate_limit_exceeded", Some(30)),
-            "Rate limit reached for key `a` on tokens per minute: limit 1000, requested 700. \
-             Try again in 30s.",
-        ),
-        // Without the service's word: the key's own rpm, to the end of the minute.
-        (
-            Stage::Rate,
-            None,
-            None,
-            (429, "rate_limit_exceeded", Some(30)),
-            "Rate limit reached for key `a` on requests per minute: limit 60. Try again in 30s.",
-        ),
-        (
-            Stage::Budget,
-            Some((Limit::Budget, SubjectRef::Team(0))),
-            None,
-            (
-                429,
-                "insufficient_quota",
-                Some(29 * 86_400 + 14 * 3600 - 30),
-            ),
-            "Budget exceeded for team `t`: its $500.00 of this month are spent; it resets at \
-             2027-01-01T00:00:00Z.",
-        ),
+        Case {
+            name: "the service names the key's tokens per minute",
+            stage: Stage::Rate,
+            over: Some((Limit::Tokens, SubjectRef::Key(0))),
+            retry: Some(30),
+            status: 429,
+            code: "rate_limit_exceeded",
+            retry_after: Some(30),
+            message: "Rate limit reached for key `a` on tokens per minute: limit 1000, requested \
+                      700. Try again in 30s.",
+        },
+        Case {
+            name: "without the service's word: the key's own rpm, to the end of the minute",
+            stage: Stage::Rate,
+            over: None,
+            retry: None,
+            status: 429,
+            code: "rate_limit_exceeded",
+            retry_after: Some(30),
+            message: "Rate limit reached for key `a` on requests per minute: limit 60. Try again \
+                      in 30s.",
+        },
+        Case {
+            name: "the team's month budget, to the end of the month",
+            stage: Stage::Budget,
+            over: Some((Limit::Budget, SubjectRef::Team(0))),
+            retry: None,
+            status: 429,
+            code: "insufficient_quota",
+            retry_after: Some(29 * 86_400 + 14 * 3600 - 30),
+            message: "Budget exceeded for team `t`: its $500.00 of this month are spent; \
+                      it resets at 2027-01-01T00:00:00Z.",
+        },
     ];
-    for (stage, over, retry, (status, code, retry_after), message) in cases {
-        let r = refusal(&l, &hold, stage, over, retry, now);
+    for case in cases {
+        let r = refusal(&l, &hold, case.stage, case.over, case.retry, now);
         assert_eq!(
             (r.error.status, r.error.code.as_deref(), r.error.retry_after),
-            (status, Some(code), retry_after),
-            "{stage:?}"
+            (case.status, Some(case.code), case.retry_after),
+            "{}: {:?}",
+            case.name,
+            case.stage
         );
-        assert_eq!(r.error.message, message);
-        assert!(r.subject.is_some() && r.limit.is_some());
+        assert_eq!(r.error.message, case.message, "{}", case.name);
+        assert!(r.subject.is_some() && r.limit.is_some(), "{}", case.name);
     }
     // A key without a budget of its own is refused on its team's; a total budget never resets.
     let team_hold = reserve(&l, 1, Estimate::default(), now).unwrap().0;

@@ -326,33 +326,43 @@ mod tests {
 
     #[test]
     fn the_body_passes_with_model_replaced_and_minted_items_out() {
+        struct Case {
+            name: &'static str,
+            raw: &'static str,
+            expected: &'static str,
+        }
         let cases = [
-            (
-                "bytes kept, model replaced",
-                r#"{ "input" : [ {"type":"message","role":"user","content":"hi","id":"msg_01ab"} ], "model":"p", "x": 1 }"#,
-                r#"{ "input" : [ {"type":"message","role":"user","content":"hi","id":"msg_01ab"} ], "model":"up", "x": 1 }"#,
-            ),
-            (
-                "string input",
-                r#"{"model":"p","input":"hi"}"#,
-                r#"{"model":"up","input":"hi"}"#,
-            ),
-            (
-                "a minted reasoning item dropped, minted ids removed, OpenAI's kept",
-                r#"{"model":"p","input":[{"role":"user","content":"x"},
+            Case {
+                name: "bytes kept, model replaced",
+                raw: r#"{ "input" : [ {"type":"message","role":"user","content":"hi","id":"msg_01ab"} ], "model":"p", "x": 1 }"#,
+                expected: r#"{ "input" : [ {"type":"message","role":"user","content":"hi","id":"msg_01ab"} ], "model":"up", "x": 1 }"#,
+            },
+            Case {
+                name: "string input",
+                raw: r#"{"model":"p","input":"hi"}"#,
+                expected: r#"{"model":"up","input":"hi"}"#,
+            },
+            Case {
+                name: "a minted reasoning item dropped, minted ids removed, OpenAI's kept",
+                raw: r#"{"model":"p","input":[{"role":"user","content":"x"},
                     {"type":"reasoning","id":"rs_sb_c1","summary":[{"type":"summary_text","text":"t"}]},
                     {"type":"function_call","id":"fc_sb_c1_0","call_id":"call_a","name":"f","arguments":"{}"},
                     {"type":"function_call_output","call_id":"call_a","output":"ok"},
                     {"type":"reasoning","id":"rs_67ab","summary":[],"encrypted_content":"gAAA"},
                     {"type":"message","role":"assistant","id":"msg_sb_c2","content":[{"type":"output_text","text":"done"}]}],
                     "stream":true}"#,
-                r#"{"model":"up","input":[{"role":"user","content":"x"},{"arguments":"{}","call_id":"call_a","name":"f","type":"function_call"},{"type":"function_call_output","call_id":"call_a","output":"ok"},{"type":"reasoning","id":"rs_67ab","summary":[],"encrypted_content":"gAAA"},{"content":[{"text":"done","type":"output_text"}],"role":"assistant","type":"message"}],
+                expected: r#"{"model":"up","input":[{"role":"user","content":"x"},{"arguments":"{}","call_id":"call_a","name":"f","type":"function_call"},{"type":"function_call_output","call_id":"call_a","output":"ok"},{"type":"reasoning","id":"rs_67ab","summary":[],"encrypted_content":"gAAA"},{"content":[{"text":"done","type":"output_text"}],"role":"assistant","type":"message"}],
                     "stream":true}"#,
-            ),
+            },
         ];
-        for (name, raw, expected) in cases {
-            let body = native_body(raw.as_bytes(), "up").unwrap();
-            assert_eq!(String::from_utf8(body).unwrap(), expected, "{name}");
+        for case in cases {
+            let body = native_body(case.raw.as_bytes(), "up").unwrap();
+            assert_eq!(
+                String::from_utf8(body).unwrap(),
+                case.expected,
+                "{}",
+                case.name
+            );
         }
         assert_eq!(
             native_body(b"{\"input\":[]}", "up")

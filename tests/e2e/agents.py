@@ -46,6 +46,10 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_HEADERS = {"x-mock-tool-call": "none"}
 # Tools Claude Code may run without asking (in print mode it would otherwise refuse them).
 CLAUDE_ALLOWED_TOOLS = ("Bash",)
+# A command for a tool turn: shell arithmetic, so the answer can only hold 42 if a shell really
+# ran it.
+MARKER_COMMAND = "echo sb-tool-$((6*7))"
+MARKER_OUTPUT = "sb-tool-42"
 
 
 @dataclass

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from harness import Gateway, Mock, free_port, require_artifacts
+from harness import Mock, fill_config, free_port, require_artifacts, serving
 
 
 @pytest.fixture(scope="session")
@@ -25,14 +25,11 @@ def dead_port() -> int:
 
 @pytest.fixture(scope="module")
 def gateway(request, mock, dead_port):
-    """Envoy + Switchboard for the module's `CONFIG` (with ${MOCK} and ${DEAD_PORT} filled in)
-    and its optional `ENV` (host environment for the Wasm VM)."""
-    config = request.module.CONFIG.replace("${MOCK}", mock.url).replace("${DEAD_PORT}", str(dead_port))
-    gw = Gateway(config, name=request.module.__name__, env=getattr(request.module, "ENV", None))
-    yield gw
-    alive = gw.alive()
-    gw.stop()
-    assert alive, f"envoy died during the tests:\n{gw.log_tail()}"
+    """Envoy + Switchboard for the module's `CONFIG` (its placeholders filled, see
+    `harness.fill_config`) and its optional `ENV` (host environment for the Wasm VM)."""
+    config = fill_config(request.module.CONFIG, mock, dead_port)
+    with serving(config, name=request.module.__name__, env=getattr(request.module, "ENV", None)) as gw:
+        yield gw
 
 
 @pytest.fixture

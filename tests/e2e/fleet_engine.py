@@ -14,21 +14,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harness import CLI, LOGS, ROOT, WASM, free_port
+from harness import CLI, LOGS, ROOT, WASM, free_port, stop_process
 
 RLS = ROOT / "target/release/switchboard-rls"
 REFERENCE_RLS = ROOT / ".tools/bin/ratelimit"
-
-
-def _stop(proc: subprocess.Popen | None, sig=signal.SIGTERM) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _wait(check, proc: subprocess.Popen, what: str, log: Path, seconds: float = 20) -> None:
@@ -65,7 +54,7 @@ class Redis:
 
     def stop(self) -> None:
         """A clean shutdown (the append-only file is flushed)."""
-        _stop(self.proc)
+        stop_process(self.proc)
 
     def cli(self, *args: str) -> str:
         r = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True,
@@ -109,11 +98,11 @@ class Rls:
             stdout=subprocess.PIPE, stderr=log)
         line = self.proc.stdout.readline().decode()
         if not re.search(r"listening on 127\.0\.0\.1:\d+", line):
-            _stop(self.proc)
+            stop_process(self.proc)
             raise RuntimeError(f"switchboard-rls did not start: {line!r}; see {self.log_path}")
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
 
     def pause(self) -> None:
         """Freezes the process: calls to it hang (Envoy's timeout must end them)."""
@@ -156,5 +145,5 @@ class ReferenceRls:
         _wait(healthy, self.proc, "envoyproxy/ratelimit", self.log_path)
 
     def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
         self._log.close()

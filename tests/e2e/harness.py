@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -25,6 +26,10 @@ ENVOY = ROOT / ".venv/bin/envoy"
 LOGS = ROOT / ".run/e2e"
 # How often each worker hands its gathered counters to Envoy (the filter's METRICS_FLUSH).
 METRICS_FLUSH_S = 1.0
+# The credentials the mock checks Bedrock's SigV4 signatures against unless told otherwise
+# (AWS's documentation example keys).
+MOCK_AWS_KEY_ID = "AKIDEXAMPLE"
+MOCK_AWS_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
 
 def free_port() -> int:
@@ -39,6 +44,30 @@ def require_artifacts() -> None:
         raise RuntimeError(
             "missing build artifacts (run scripts/test.sh, which builds them): " + ", ".join(missing)
         )
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 10) -> None:
+    """Asks a process we started to stop; kills it if it has not within `timeout` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def fill_config(config: str, mock: "Mock", dead_port: int | None = None, **more: str) -> str:
+    """A filter config with its placeholders filled: `${MOCK}` (the mock's URL), `${DEAD_PORT}`
+    (a port nothing listens on), `${MOCK_AWS_KEY_ID}` and `${MOCK_AWS_SECRET}` (the credentials
+    the mock checks), and `${NAME}` for each NAME in `more`."""
+    values = {"MOCK": mock.url, "MOCK_AWS_KEY_ID": MOCK_AWS_KEY_ID, "MOCK_AWS_SECRET": MOCK_AWS_SECRET, **more}
+    if dead_port is not None:
+        values["DEAD_PORT"] = str(dead_port)
+    for name, value in values.items():
+        config = config.replace("${" + name + "}", value)
+    return config
 
 
 def http_json(method: str, url: str, body: bytes | None = None, headers: dict | None = None):
@@ -74,12 +103,7 @@ class Mock:
         return http_json("GET", f"{self.url}/_mock/requests?test_id={test_id}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc, timeout=5)
         self._log.close()
 
 
@@ -184,10 +208,17 @@ class Gateway:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         self._log.close()
+
+
+@contextmanager
+def serving(config: str, name: str, env: dict | None = None):
+    """A Gateway for the `with` block, stopped at its end; Envoy must not have died meanwhile."""
+    gw = Gateway(config, name=name, env=env)
+    try:
+        yield gw
+        alive = gw.alive()
+    finally:
+        gw.stop()
+    assert alive, f"envoy died during the tests:\n{gw.log_tail()}"

@@ -8,12 +8,9 @@ import json
 
 import pytest
 
-from agents import run_claude, run_codex
+from agents import MARKER_COMMAND, MARKER_OUTPUT, run_claude, run_codex
 from harness import MOCK, Mock
 
-# Shell arithmetic, so the answer can only hold 42 if a shell really ran the command.
-MARKER_COMMAND = "echo sb-tool-$((6*7))"
-MARKER_OUTPUT = "sb-tool-42"
 USAGE = "prompt:100;completion:7;cached:40"
 
 

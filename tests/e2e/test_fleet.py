@@ -10,7 +10,6 @@ show the filter speaks Envoy's standard protocol.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -18,10 +17,10 @@ import time
 import httpx
 import pytest
 
+from common import HELLO, sha256_hex
 from fleet_engine import Redis, ReferenceRls, Rls, render_service_config
 from harness import Gateway
 
-HELLO = [{"role": "user", "content": "hello there"}]
 PRICE_IN, PRICE_OUT = 2.0, 8.0
 # What the mock reports for most requests here: 100 + 100 tokens, $0.001 (10 budget units).
 USAGE = {"x-mock-usage": "prompt:100;completion:100"}
@@ -29,10 +28,6 @@ UNIT_USD = 0.0001
 
 KEYS = {name: f"sk-fleet-{name}" for name in
         ("rpm", "tpm", "budget", "streams", "restart", "down", "open")}
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def filter_yaml(mock_url: str, rls_port: int, failure_mode: str = "closed", timeout: str = "200ms") -> str:
@@ -48,13 +43,13 @@ limits: {{backend: fleet, service: {{address: 127.0.0.1, port: {rls_port}}}, tim
 teams:
   - {{name: crowd, rpm: 1000}}
 keys:
-  - {{name: rpm, sha256: {sha(KEYS["rpm"])}, rpm: 6}}
-  - {{name: tpm, sha256: {sha(KEYS["tpm"])}, tpm: 1000}}
-  - {{name: budget, sha256: {sha(KEYS["budget"])}, budget: {{usd: 0.01, period: day}}}}
-  - {{name: streams, sha256: {sha(KEYS["streams"])}, team: crowd, budget: {{usd: 0.005, period: total}}}}
-  - {{name: restart, sha256: {sha(KEYS["restart"])}, budget: {{usd: 0.01, period: month}}}}
-  - {{name: down, sha256: {sha(KEYS["down"])}, rpm: 1000}}
-  - {{name: open, sha256: {sha(KEYS["open"])}, rpm: 1000, budget: {{usd: 1, period: day}}}}
+  - {{name: rpm, sha256: {sha256_hex(KEYS["rpm"])}, rpm: 6}}
+  - {{name: tpm, sha256: {sha256_hex(KEYS["tpm"])}, tpm: 1000}}
+  - {{name: budget, sha256: {sha256_hex(KEYS["budget"])}, budget: {{usd: 0.01, period: day}}}}
+  - {{name: streams, sha256: {sha256_hex(KEYS["streams"])}, team: crowd, budget: {{usd: 0.005, period: total}}}}
+  - {{name: restart, sha256: {sha256_hex(KEYS["restart"])}, budget: {{usd: 0.01, period: month}}}}
+  - {{name: down, sha256: {sha256_hex(KEYS["down"])}, rpm: 1000}}
+  - {{name: open, sha256: {sha256_hex(KEYS["open"])}, rpm: 1000, budget: {{usd: 1, period: day}}}}
 """
 
 
@@ -265,30 +260,30 @@ def test_spend_and_limits_carry_on_across_envoy_and_redis_restarts(fleet, pair):
     assert counter(fleet, "budget_month", "restart") == 100
 
 
+def refused_while(gw: Gateway, fail, repair) -> float:
+    """Seconds a request took to be refused (fail-closed) while `fail()` is in effect; `repair()`
+    undoes it."""
+    fail()
+    try:
+        began = time.monotonic()
+        r = post(gw, KEYS["down"])
+        took = time.monotonic() - began
+    finally:
+        repair()
+    assert r.status_code == 503 and error_code(r) == "rate_limit_service_unavailable"
+    assert r.headers["retry-after"] == "1"
+    return took
+
+
 def test_a_failed_service_fails_closed_within_the_timeout(fleet, pair):
     gw = pair[1]
     assert post(gw, KEYS["down"]).status_code == 200
     # The service hangs: Envoy's 200ms timeout ends the call.
-    fleet.rls.pause()
-    try:
-        began = time.monotonic()
-        r = post(gw, KEYS["down"])
-        hung = time.monotonic() - began
-    finally:
-        fleet.rls.resume()
-    assert r.status_code == 503 and error_code(r) == "rate_limit_service_unavailable"
-    assert r.headers["retry-after"] == "1"
+    hung = refused_while(gw, fleet.rls.pause, fleet.rls.resume)
     assert 0.2 <= hung < 1.0, hung
     assert post(gw, KEYS["down"]).status_code == 200
     # The service is gone: refused at once.
-    fleet.rls.stop()
-    try:
-        began = time.monotonic()
-        r = post(gw, KEYS["down"])
-        gone = time.monotonic() - began
-    finally:
-        fleet.rls.start()
-    assert r.status_code == 503 and error_code(r) == "rate_limit_service_unavailable"
+    gone = refused_while(gw, fleet.rls.stop, fleet.rls.start)
     assert gone < 0.2, gone
     print(f"\nfail-closed: 503 after {hung * 1000:.0f} ms with the service hung (timeout 200 ms), "
           f"{gone * 1000:.0f} ms with it gone")
@@ -325,7 +320,7 @@ models:
   - {{name: priced, deployments: [{{provider: openai, model: gpt-4o-mini-2024-07-18}}]}}
 limits: {{backend: fleet, service: {{address: 127.0.0.1, port: PORT}}, timeout: 500ms}}
 keys:
-  - {{name: rpm, sha256: {sha(KEYS["rpm"])}, rpm: 4}}
+  - {{name: rpm, sha256: {sha256_hex(KEYS["rpm"])}, rpm: 4}}
 """
     reference = ReferenceRls(render_service_config(only_rpm.replace("PORT", "1"), "reference"), redis)
     gateways = []

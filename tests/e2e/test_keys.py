@@ -5,9 +5,7 @@ so limits must hold whichever worker serves each connection. Every request below
 own connection, so the kernel spreads them over both workers (the test checks it did).
 """
 
-import hashlib
 import json
-import re
 import threading
 import time
 import uuid
@@ -17,12 +15,8 @@ import httpx
 import openai
 import pytest
 
-from harness import LOGS, Gateway
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
+from common import HELLO, assert_openai_error, scrape, sha256_hex
+from harness import LOGS, fill_config, serving
 
 KEYS = {
     "full": "sk-sb-full-access",
@@ -60,23 +54,20 @@ teams:
   - {{name: shared, rpm: 4}}
   - {{name: metered-team, budget: {{usd: 1, period: day}}}}
 keys:
-  - {{name: full, sha256: {sha(KEYS["full"])}}}
-  - {{name: claude, sha256: {sha(KEYS["claude"])}, models: ["claude-*"]}}
-  - {{name: expired, sha256: {sha(KEYS["expired"])}, expires: "2020-01-01T00:00:00Z"}}
-  - {{name: rpm, sha256: {sha(KEYS["rpm"])}, rpm: 5}}
-  - {{name: tpm, sha256: {sha(KEYS["tpm"])}, tpm: 500}}
-  - {{name: parallel, sha256: {sha(KEYS["parallel"])}, max_parallel: 2}}
-  - {{name: team-a, sha256: {sha(KEYS["team-a"])}, team: shared}}
-  - {{name: team-b, sha256: {sha(KEYS["team-b"])}, team: shared}}
-  - {{name: headers, sha256: {sha(KEYS["headers"])}}}
-  - {{name: budget, sha256: {sha(KEYS["budget"])}, budget: {{usd: {BUDGET_USD}, period: total}}}}
-  - {{name: tpm-real, sha256: {sha(KEYS["tpm-real"])}, tpm: 1000}}
-  - {{name: metered, sha256: {sha(KEYS["metered"])}, team: metered-team, rpm: 2,
+  - {{name: full, sha256: {sha256_hex(KEYS["full"])}}}
+  - {{name: claude, sha256: {sha256_hex(KEYS["claude"])}, models: ["claude-*"]}}
+  - {{name: expired, sha256: {sha256_hex(KEYS["expired"])}, expires: "2020-01-01T00:00:00Z"}}
+  - {{name: rpm, sha256: {sha256_hex(KEYS["rpm"])}, rpm: 5}}
+  - {{name: tpm, sha256: {sha256_hex(KEYS["tpm"])}, tpm: 500}}
+  - {{name: parallel, sha256: {sha256_hex(KEYS["parallel"])}, max_parallel: 2}}
+  - {{name: team-a, sha256: {sha256_hex(KEYS["team-a"])}, team: shared}}
+  - {{name: team-b, sha256: {sha256_hex(KEYS["team-b"])}, team: shared}}
+  - {{name: headers, sha256: {sha256_hex(KEYS["headers"])}}}
+  - {{name: budget, sha256: {sha256_hex(KEYS["budget"])}, budget: {{usd: {BUDGET_USD}, period: total}}}}
+  - {{name: tpm-real, sha256: {sha256_hex(KEYS["tpm-real"])}, tpm: 1000}}
+  - {{name: metered, sha256: {sha256_hex(KEYS["metered"])}, team: metered-team, rpm: 2,
       budget: {{usd: 1, period: day}}}}
 """
-
-HELLO = [{"role": "user", "content": "hello there"}]
-
 
 def chat(gateway, key=None, headers=None, model="gpt-4o-mini", **body):
     """One request on a fresh connection; returns the httpx response."""
@@ -90,8 +81,7 @@ def chat(gateway, key=None, headers=None, model="gpt-4o-mini", **body):
 def error_of(r, status, code, type_=None):
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == "application/json"
-    err = r.json()["error"]
-    assert set(err) == {"message", "type", "param", "code"} and err["message"], err
+    err = assert_openai_error(r.json()["error"])
     assert err["code"] == code, err
     if type_:
         assert err["type"] == type_, err
@@ -323,16 +313,6 @@ def assert_settled(gateway, expected: dict) -> None:
         assert metrics.get(series) == value, (series, metrics.get(series))
 
 
-def scrape(gateway) -> dict:
-    """Our series in `/stats/prometheus` as {(name, frozenset(labels)): value}."""
-    out = {}
-    for line in gateway.prometheus().splitlines():
-        m = re.match(r"^(switchboard_\w+)\{(.*)\} (\S+)$", line)
-        if m:
-            out[(m.group(1), frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2))))] = float(m.group(3))
-    return out
-
-
 def metric(name, model, operation="chat", api="openai_chat", **labels):
     return (name, frozenset({"gen_ai_operation_name": operation, "switchboard_api": api,
                              "gen_ai_request_model": model, **labels}.items()))
@@ -384,13 +364,9 @@ def test_spend_and_limits_per_key_and_team_in_metrics_and_access_log(gateway):
 # --- an open gateway ------------------------------------------------------------------------
 
 def test_open_gateway_serves_callers_without_keys(mock):
-    config = CONFIG.replace("${MOCK}", mock.url) + "auth: {required: false}\n"
-    gw = Gateway(config, name="open-gateway")
-    try:
+    with serving(fill_config(CONFIG, mock) + "auth: {required: false}\n", name="open-gateway") as gw:
         assert chat(gw).status_code == 200
         assert chat(gw, key="sk-placeholder").status_code == 200
         # Known keys keep their limits and model access.
         error_of(chat(gw, key=KEYS["claude"]), 403, "model_not_allowed")
         error_of(chat(gw, key=KEYS["expired"]), 401, "invalid_api_key")
-    finally:
-        gw.stop()

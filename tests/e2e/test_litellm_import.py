@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from harness import CLI, LOGS, Gateway
+from common import HELLO
+from harness import CLI, LOGS, MOCK_AWS_KEY_ID, MOCK_AWS_SECRET, serving
 
 LITELLM_CONFIG = """
 model_list:
@@ -83,16 +84,14 @@ ENV = {
     "SB_TEST_OPENAI_KEY": "sk-openai-from-env",
     "SB_TEST_AZURE_KEY": "azure-key-from-env",
     # The session mock's AWS credentials (it checks SigV4).
-    "SB_TEST_AWS_KEY_ID": "AKIDEXAMPLE",
-    "SB_TEST_AWS_SECRET": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    "SB_TEST_AWS_KEY_ID": MOCK_AWS_KEY_ID,
+    "SB_TEST_AWS_SECRET": MOCK_AWS_SECRET,
     "SB_TEST_GEMINI_KEY": "gemini-key-from-env",
     "SB_TEST_GCP_PROJECT": "proj-from-env",
     "VERTEX_ACCESS_TOKEN": "ya29.vertex-token-from-env",
     "SB_TEST_COHERE_KEY": "co-key-from-env",
     "SB_TEST_GROQ_KEY": "gsk-from-env",
 }
-
-HELLO = [{"role": "user", "content": "hello there"}]
 
 # (model, upstream path, auth header, its value)
 MODELS = [
@@ -130,11 +129,8 @@ def literal_key_env(imported):
 @pytest.fixture(scope="module")
 def served(imported, literal_key_env):
     config, _, _ = imported
-    gw = Gateway(config, name="litellm-import", env={**ENV, literal_key_env: "sk-ant-from-envoy-env"})
-    yield gw
-    alive = gw.alive()
-    gw.stop()
-    assert alive, f"envoy died during the tests:\n{gw.log_tail()}"
+    with serving(config, name="litellm-import", env={**ENV, literal_key_env: "sk-ant-from-envoy-env"}) as gw:
+        yield gw
 
 
 def test_the_report_lists_what_was_left_out_and_the_exit_status_says_so(imported):
@@ -175,7 +171,7 @@ def test_every_imported_model_answers(served, mock, test_id, model, path, auth_h
     (sent,) = mock.requests(test_id)
     assert sent["path"] == path
     if auth_value is None:  # SigV4, checked by the mock against its credentials
-        assert sent["headers"][auth_header].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+        assert sent["headers"][auth_header].startswith(f"AWS4-HMAC-SHA256 Credential={MOCK_AWS_KEY_ID}/")
     else:
         assert sent["headers"][auth_header] == auth_value
 

@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from common import HELLO, concurrently
+from common import HELLO, assert_openai_error, concurrently, streamed_text
 from harness import CLI, ROOT
 
 # One provider per way of failing; `good` and `claude` are the fallbacks.
@@ -69,11 +69,7 @@ def answered_by(client, model: str, stream: bool) -> tuple[str, str]:
     raw = client.chat.completions.with_raw_response.create(model=model, messages=HELLO, stream=stream)
     summary = raw.headers.get("x-switchboard", "")
     parsed = raw.parse()
-    if stream:
-        text = "".join(c.choices[0].delta.content or "" for c in parsed if c.choices)
-    else:
-        text = parsed.choices[0].message.content
-    return summary, text
+    return summary, streamed_text(parsed) if stream else parsed.choices[0].message.content
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -123,7 +119,7 @@ def test_every_failure_is_an_openai_error_under_load(gateway, model, status, mes
         assert not isinstance(result, Exception), result
         got, error, content_type = result
         assert content_type == "application/json"
-        assert set(error) == {"message", "type", "param", "code"}
+        assert_openai_error(error)
         if stream and model == "empty":
             # A stream that fails before its first event is an error answer (the router could
             # fall back from it), not a 200 stream.
@@ -187,9 +183,7 @@ def test_envoys_own_refusals_are_openai_json(gateway, request_bytes, status):
     got, head, body = raw_request(gateway, request_bytes)
     assert got == status
     assert b"content-type: application/json" in head
-    error = json.loads(body)["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["type"] == "invalid_request_error" and error["message"]
+    assert assert_openai_error(json.loads(body)["error"])["type"] == "invalid_request_error"
 
 
 @pytest.mark.parametrize("path,body,param", [

@@ -6,9 +6,7 @@ SDK's exception classes, virtual keys in both auth headers, metrics, and fallbac
 formats, JSON and streams, under concurrency.
 """
 
-import hashlib
 import json
-import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,17 +14,14 @@ import anthropic
 import httpx
 import pytest
 
-from agents import run_claude
+from agents import MARKER_COMMAND, MARKER_OUTPUT, run_claude
+from common import ANTHROPIC_WEATHER_TOOL, HELLO, only, scrape, sha256_hex
 
 # The mocks' signatures: Anthropic's thinking blocks, Bedrock's reasoning.
 ANTHROPIC_SIGNATURE = "c2lnbmF0dXJlLW1vY2s="
 BEDROCK_SIGNATURE = "bW9jay1iZWRyb2NrLXJlYXNvbmluZw=="
 
 KEYS = {"full": "sk-sb-messages-full", "claude-only": "sk-sb-messages-claude"}
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 CONFIG = f"""
@@ -36,8 +31,8 @@ providers:
   anthropic-529: {{kind: anthropic, base_url: "${{MOCK}}/mock/status=529", api_key: sk-ant-529}}
   openai: {{kind: openai, base_url: "${{MOCK}}/v1", api_key: sk-openai}}
   openai-503: {{kind: openai, base_url: "${{MOCK}}/mock/status=503/v1", api_key: sk-openai-503}}
-  bedrock: {{kind: bedrock, region: us-east-1, base_url: "${{MOCK}}", access_key_id: AKIDEXAMPLE,
-            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}}
+  bedrock: {{kind: bedrock, region: us-east-1, base_url: "${{MOCK}}", access_key_id: "${{MOCK_AWS_KEY_ID}}",
+            secret_access_key: "${{MOCK_AWS_SECRET}}"}}
   gemini: {{kind: gemini, base_url: "${{MOCK}}", api_key: gemini-key}}
 models:
   - {{name: claude, deployments: [{{provider: anthropic, model: claude-sonnet-4-5}}]}}
@@ -52,8 +47,8 @@ models:
   - {{name: gpt-503-then-claude, deployments: [{{provider: openai-503, model: gpt-p0}}], fallbacks: [claude]}}
   - {{name: claude-then-gpt, deployments: [{{provider: anthropic, model: claude-sonnet-4-5}}], fallbacks: [gpt]}}
 keys:
-  - {{name: full, sha256: {sha(KEYS["full"])}}}
-  - {{name: claude-only, sha256: {sha(KEYS["claude-only"])}, models: ["claude*"]}}
+  - {{name: full, sha256: {sha256_hex(KEYS["full"])}}}
+  - {{name: claude-only, sha256: {sha256_hex(KEYS["claude-only"])}, models: ["claude*"]}}
 """
 
 BACKENDS = ["claude", "gpt", "bedrock-claude", "gemini"]
@@ -70,12 +65,6 @@ STREAM_PATH = {
     "bedrock-claude": "/model/anthropic.claude-sonnet-4-5-v1%3A0/converse-stream",
     "gemini": "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
 }
-WEATHER = {
-    "name": "get_weather",
-    "description": "Weather for a city",
-    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-}
-HELLO = [{"role": "user", "content": "hello there"}]
 # The mock calls the first tool offered unless told otherwise.
 NO_TOOL = {"x-mock-tool-call": "none"}
 
@@ -87,12 +76,6 @@ def client(gateway, key=KEYS["full"], bearer=False, **kwargs) -> anthropic.Anthr
 
 def headers(test_id, **more):
     return {"x-test-id": test_id, **more}
-
-
-def sent(mock, test_id):
-    requests = mock.requests(test_id)
-    assert len(requests) == 1, requests
-    return requests[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,7 +99,7 @@ def test_create_text(gateway, mock, test_id, model):
     # Anthropic's meaning: input_tokens leaves out the cache reads and writes.
     assert (m.usage.input_tokens, m.usage.cache_read_input_tokens, m.usage.cache_creation_input_tokens,
             m.usage.output_tokens) == (50 - 20 - written, 20, written, 4)
-    request = sent(mock, test_id)
+    request = only(mock.requests(test_id))
     assert request["path"] == UPSTREAM_PATH[model]
     assert "sk-sb-" not in json.dumps(request["headers"]), "the virtual key must not reach the provider"
     if model == "claude":
@@ -142,7 +125,7 @@ def test_the_clients_betas_and_fields_reach_anthropic(gateway, mock, test_id):
         extra_headers=headers(test_id, **{"anthropic-beta": betas}),
     )
     assert m.content[0].text == "echo: hello there"
-    request = sent(mock, test_id)
+    request = only(mock.requests(test_id))
     assert request["headers"]["anthropic-beta"] == betas
     assert request["body"]["context_management"] == {"edits": [{"type": "clear_tool_uses_20250919"}]}
     # Hints Anthropic alone uses are dropped on the way to another provider.
@@ -152,7 +135,7 @@ def test_the_clients_betas_and_fields_reach_anthropic(gateway, mock, test_id):
         extra_body={"context_management": {"edits": []}, "service_tier": "auto"},
         extra_headers=headers(other, **{"anthropic-beta": betas}),
     )
-    assert set(sent(mock, other)["body"]) == {"model", "messages", "max_completion_tokens"}
+    assert set(only(mock.requests(other))["body"]) == {"model", "messages", "max_completion_tokens"}
 
 
 def test_a_request_without_version_gets_the_default(gateway, mock, test_id):
@@ -160,7 +143,7 @@ def test_a_request_without_version_gets_the_default(gateway, mock, test_id):
         "model": "claude", "max_tokens": 20, "messages": HELLO,
     }, headers={"x-api-key": KEYS["full"], "x-test-id": test_id})
     assert r.status_code == 200, r.text
-    assert sent(mock, test_id)["headers"]["anthropic-version"] == "2023-06-01"
+    assert only(mock.requests(test_id))["headers"]["anthropic-version"] == "2023-06-01"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +168,7 @@ def test_stream_text(gateway, mock, test_id, model):
     assert "".join(e.delta.text for e in events if e.type == "content_block_delta") == "echo: hello there"
     assert final.content[0].text == "echo: hello there" and final.stop_reason == "end_turn"
     assert (final.usage.input_tokens, final.usage.output_tokens) == (12, 3)
-    assert sent(mock, test_id)["path"] == STREAM_PATH[model]
+    assert only(mock.requests(test_id))["path"] == STREAM_PATH[model]
 
 
 @pytest.mark.parametrize("model", BACKENDS)
@@ -197,7 +180,7 @@ def test_stream_thinking(gateway, mock, test_id, model):
         final = stream.get_final_message()
     assert final.content[-1].text == "echo: hello there"
     thinking = [b for b in final.content if b.type == "thinking"]
-    body = sent(mock, test_id)["body"]
+    body = only(mock.requests(test_id))["body"]
     if model == "claude":
         assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
         assert [(b.thinking, b.signature) for b in thinking] == [("The user wrote: hello there", ANTHROPIC_SIGNATURE)]
@@ -220,7 +203,8 @@ def test_tool_round_trip_with_thinking(gateway, mock, test_id, model, stream):
     """The model calls a tool; the client sends the call (with its signed thinking) and the
     result back; the model answers from the result. Every provider checks what it gets back."""
     c = client(gateway)
-    ask = dict(model=model, max_tokens=4096, tools=[WEATHER], thinking={"type": "enabled", "budget_tokens": 2048},
+    ask = dict(model=model, max_tokens=4096, tools=[ANTHROPIC_WEATHER_TOOL],
+               thinking={"type": "enabled", "budget_tokens": 2048},
                messages=[{"role": "user", "content": "weather in Paris?"}])
     call = {"x-mock-tool-call": 'get_weather {"city": "Paris"}'}
     if stream:
@@ -251,7 +235,7 @@ def test_tool_round_trip_with_thinking(gateway, mock, test_id, model, stream):
 
 def test_server_tools_are_refused_or_dropped_where_translated(gateway, mock, test_id):
     web_search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
-    ask = dict(max_tokens=50, messages=HELLO, tools=[web_search, WEATHER], extra_headers=headers(test_id, **NO_TOOL))
+    ask = dict(max_tokens=50, messages=HELLO, tools=[web_search, ANTHROPIC_WEATHER_TOOL], extra_headers=headers(test_id, **NO_TOOL))
     with pytest.raises(anthropic.BadRequestError) as e:
         client(gateway).messages.create(model="gpt", **ask)
     assert e.value.status_code == 400
@@ -260,7 +244,7 @@ def test_server_tools_are_refused_or_dropped_where_translated(gateway, mock, tes
     assert mock.requests(test_id) == []
     m = client(gateway).messages.create(model="gpt-lenient", **ask)
     assert m.content[0].text == "echo: hello there"
-    assert [t["function"]["name"] for t in sent(mock, test_id)["body"]["tools"]] == ["get_weather"]
+    assert [t["function"]["name"] for t in only(mock.requests(test_id))["body"]["tools"]] == ["get_weather"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,10 +252,10 @@ def test_server_tools_are_refused_or_dropped_where_translated(gateway, mock, tes
 
 def test_count_tokens_native_on_anthropic_estimated_elsewhere(gateway, mock, test_id):
     c = client(gateway)
-    counted = c.messages.count_tokens(model="claude", messages=HELLO, tools=[WEATHER],
+    counted = c.messages.count_tokens(model="claude", messages=HELLO, tools=[ANTHROPIC_WEATHER_TOOL],
                                       extra_headers=headers(test_id, **{"x-mock-usage": "prompt:321"}))
     assert counted.input_tokens == 321
-    request = sent(mock, test_id)
+    request = only(mock.requests(test_id))
     assert request["path"] == "/v1/messages/count_tokens"
     assert request["body"]["model"] == "claude-sonnet-4-5"
     other = uuid.uuid4().hex
@@ -344,15 +328,6 @@ def test_virtual_keys_in_either_header(gateway, test_id):
         client(gateway, key="sk-sb-unknown", bearer=True).messages.create(model="claude", max_tokens=20, messages=HELLO)
 
 
-def scrape(gateway) -> dict:
-    out = {}
-    for line in gateway.prometheus().splitlines():
-        m = re.match(r"^(switchboard_\w+)\{(.*)\} (\S+)$", line)
-        if m:
-            out[(m.group(1), frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2))))] = float(m.group(3))
-    return out
-
-
 def test_metrics_carry_the_messages_api(gateway):
     series = ("switchboard_requests", frozenset({
         "gen_ai_operation_name": "chat", "switchboard_api": "anthropic_messages", "gen_ai_request_model": "gemini",
@@ -418,10 +393,6 @@ def test_concurrent_fallbacks_json_and_streams(gateway):
 
 # ---------------------------------------------------------------------------------------------
 # Claude Code
-
-MARKER_COMMAND = "echo sb-tool-$((6*7))"
-MARKER_OUTPUT = "sb-tool-42"
-
 
 @pytest.mark.parametrize("model", ["claude", "gpt"])
 def test_claude_code_text_turn(gateway, mock, test_id, model):

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-# The mock checks Bedrock signatures against AWS's documentation keys unless told otherwise.
-AWS_KEY_ID = "AKIDEXAMPLE"
-AWS_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+from common import HELLO, WEATHER_TOOL, assert_openai_error
+from harness import MOCK_AWS_KEY_ID, MOCK_AWS_SECRET
+
 KEYS = {
     "openai": "sk-faults-openai-0123456789abcdef",
     "azure": "azurefaults0123456789abcdef0123",
@@ -40,8 +40,8 @@ providers:
     kind: bedrock
     region: us-east-1
     base_url: "${{MOCK}}"
-    access_key_id: {AWS_KEY_ID}
-    secret_access_key: {AWS_SECRET}
+    access_key_id: {MOCK_AWS_KEY_ID}
+    secret_access_key: {MOCK_AWS_SECRET}
   cohere: {{kind: cohere, base_url: "${{MOCK}}", api_key: {KEYS["cohere"]}}}
 models:
   - {{name: openai, deployments: [{{provider: openai, model: gpt-4o-mini}}]}}
@@ -63,7 +63,7 @@ SECRETS = {
     "gemini": [KEYS["gemini"]],
     "vertex-gemini": [KEYS["vertex"]],
     "vertex-claude": [KEYS["vertex"]],
-    "bedrock": [AWS_KEY_ID, AWS_SECRET],
+    "bedrock": [MOCK_AWS_KEY_ID, MOCK_AWS_SECRET],
     "cohere": [KEYS["cohere"]],
 }
 # Providers whose API allows an empty answer: Anthropic documents empty `end_turn` turns
@@ -80,10 +80,6 @@ IN_FLIGHT = 20
 HUGE = 300_000
 # One event over the gateway's 4 MiB limit: Gemini sends a function call whole.
 OVERSIZED = 4_500_000
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
-}
 
 
 @dataclass(frozen=True)
@@ -141,9 +137,8 @@ def directives(fault: str) -> dict[str, str]:
 def check_error(body: dict, expect: Expected, where: str) -> None:
     error = body.get("error")
     assert isinstance(error, dict), f"{where}: not an OpenAI error: {body}"
-    assert isinstance(error.get("message"), str) and error["message"], where
-    assert isinstance(error.get("type"), str) and error["type"], where
-    assert set(error) == {"message", "type", "param", "code"}, f"{where}: {error}"
+    assert_openai_error(error, where)
+    assert isinstance(error["type"], str) and error["type"], where
     if expect.code is not ...:
         assert error["code"] == expect.code, f"{where}: {error}"
 
@@ -205,7 +200,7 @@ def check_stream(status: int, text: str, expect: Expected, where: str) -> None:
 
 
 async def one(client: httpx.AsyncClient, url: str, kind: str, mode: str, fault: str) -> tuple[int, str]:
-    body = {"model": kind, "messages": [{"role": "user", "content": "hello there"}], "stream": mode == "stream"}
+    body = {"model": kind, "messages": HELLO, "stream": mode == "stream"}
     if fault == "oversized":
         body["tools"] = [WEATHER_TOOL]
     response = await client.post(url, json=body, headers={"authorization": "Bearer sk-client", **directives(fault)})

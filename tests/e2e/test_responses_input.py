@@ -8,17 +8,16 @@ a text turn and a tool turn on an OpenAI-backed and an Anthropic-backed model.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
 
-from agents import run_codex
-from harness import Gateway
+from agents import MARKER_COMMAND, MARKER_OUTPUT, run_codex
+from common import only, scrape, sha256_hex
+from harness import fill_config, serving
 
 CONFIG = """
 providers:
@@ -27,8 +26,8 @@ providers:
   anthropic: {kind: anthropic, base_url: "${MOCK}", api_key: sk-ant}
   anthropic-503: {kind: anthropic, base_url: "${MOCK}/mock/status=503", api_key: sk-ant-503}
   # The session mock's default AWS credentials (it checks SigV4).
-  bedrock: {kind: bedrock, region: us-east-1, base_url: "${MOCK}", access_key_id: AKIDEXAMPLE,
-            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
+  bedrock: {kind: bedrock, region: us-east-1, base_url: "${MOCK}", access_key_id: "${MOCK_AWS_KEY_ID}",
+            secret_access_key: "${MOCK_AWS_SECRET}"}
   gemini: {kind: gemini, base_url: "${MOCK}", api_key: gemini-key}
 models:
   - {name: gpt, deployments: [{provider: openai, model: gpt-4o-mini}]}
@@ -68,14 +67,6 @@ WEATHER = {
 PERSON = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
           "required": ["name", "age"], "additionalProperties": False}
 USAGE = {"x-mock-usage": "prompt:50;completion:4;cached:20"}
-# Shell arithmetic, so the answer can only hold 42 if a shell really ran the command.
-MARKER_COMMAND = "echo sb-tool-$((6*7))"
-MARKER_OUTPUT = "sb-tool-42"
-
-
-def only(requests):
-    assert len(requests) == 1, requests
-    return requests[0]
 
 
 def posts(mock, test_id):
@@ -419,17 +410,13 @@ KEY_CLAUDE = "sk-sb-responses-claude"
 
 @pytest.fixture(scope="module")
 def keyed(mock):
-    sha = lambda key: hashlib.sha256(key.encode()).hexdigest()  # noqa: E731
-    config = CONFIG.replace("${MOCK}", mock.url) + f"""
+    config = fill_config(CONFIG, mock) + f"""
 keys:
-  - {{name: full, sha256: {sha(KEY_FULL)}}}
-  - {{name: claude-only, sha256: {sha(KEY_CLAUDE)}, models: ["claude*"]}}
+  - {{name: full, sha256: {sha256_hex(KEY_FULL)}}}
+  - {{name: claude-only, sha256: {sha256_hex(KEY_CLAUDE)}, models: ["claude*"]}}
 """
-    gw = Gateway(config, name="responses-keys")
-    yield gw
-    alive = gw.alive()
-    gw.stop()
-    assert alive, f"envoy died during the tests:\n{gw.log_tail()}"
+    with serving(config, name="responses-keys") as gw:
+        yield gw
 
 
 def test_virtual_keys(keyed, mock, test_id):
@@ -447,16 +434,6 @@ def test_virtual_keys(keyed, mock, test_id):
     with pytest.raises(openai.PermissionDeniedError):
         with restricted.responses.stream(model="gpt", input="hi") as stream:
             list(stream)
-
-
-def scrape(gateway) -> dict:
-    """Our series in `/stats/prometheus` as {(name, frozenset(labels)): value}."""
-    out = {}
-    for line in gateway.prometheus().splitlines():
-        m = re.match(r"^(switchboard_\w+)\{(.*)\} (\S+)$", line)
-        if m:
-            out[(m.group(1), frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2))))] = float(m.group(3))
-    return out
 
 
 def series(name, model, provider, **labels):

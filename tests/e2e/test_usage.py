@@ -16,7 +16,8 @@ import httpx
 import openai
 import pytest
 
-from harness import LOGS, Gateway
+from common import HELLO, scrape
+from harness import LOGS, Gateway, fill_config, serving
 
 CONFIG = """
 options:
@@ -62,8 +63,6 @@ models:
     max_tokens: 1024
     deployments: [{provider: anthropic, model: claude-sonnet-4-5}]
 """
-
-HELLO = [{"role": "user", "content": "hello"}]
 
 # Labels of a series: (requested model, provider, deployment) as Prometheus shows them.
 GPT = ("gpt-4o", "openai", "gpt-4o_0")
@@ -157,14 +156,9 @@ class Mix:
 def gw(mock, dead_port):
     LOGS.mkdir(parents=True, exist_ok=True)
     access_log = LOGS / f"usage-access-{uuid.uuid4().hex[:8]}.jsonl"
-    config = (CONFIG.replace("${MOCK}", mock.url).replace("${DEAD_PORT}", str(dead_port))
-              .replace("${ACCESS_LOG}", str(access_log)))
-    gateway = Gateway(config, name="usage")
-    gateway.access_log = access_log
-    yield gateway
-    alive = gateway.alive()
-    gateway.stop()
-    assert alive, f"envoy died during the tests:\n{gateway.log_tail()}"
+    with serving(fill_config(CONFIG, mock, dead_port, ACCESS_LOG=str(access_log)), name="usage") as gateway:
+        gateway.access_log = access_log
+        yield gateway
 
 
 @pytest.fixture(scope="module")
@@ -172,17 +166,6 @@ def mix(gw):
     m = Mix(gw)
     m.run()
     return m
-
-
-def scrape(gw) -> dict:
-    """`/stats/prometheus` as {(metric, frozenset(labels)): value} for our metrics."""
-    out = {}
-    for line in gw.prometheus().splitlines():
-        m = re.match(r"^(switchboard_\w+)\{(.*)\} (\S+)$", line)
-        if m:
-            labels = frozenset(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
-            out[(m.group(1), labels)] = float(m.group(3))
-    return out
 
 
 # The API clients of each operation speak in these tests (the `switchboard_api` label).

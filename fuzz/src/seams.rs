@@ -17,8 +17,7 @@ use switchboard_core::usage::Usage;
 
 /// A client body as the gateway parses it (chat and embeddings), then translated for every
 /// provider of the family, model and model settings. A translation may refuse; one it makes
-/// must be a request that can be sent: a path and headers without spaces or line breaks,
-/// and a JSON body.
+/// must be sendable.
 pub fn request(family: Family, data: &[u8]) {
     let chat = parse_body::<ChatRequest>(data).ok();
     let embeddings = parse_body::<EmbeddingsRequest>(data).ok();
@@ -44,7 +43,9 @@ pub fn request(family: Family, data: &[u8]) {
     }
 }
 
-fn assert_sendable(up: &UpstreamRequest, provider: &dyn Provider) {
+/// Asserts a provider request can be sent: a path and headers without spaces or line breaks,
+/// and a JSON body.
+pub fn assert_sendable(up: &UpstreamRequest, provider: &dyn Provider) {
     let kind = provider.kind();
     assert!(
         up.path.starts_with('/') && up.path.bytes().all(|b| b.is_ascii_graphic()),
@@ -71,9 +72,8 @@ fn assert_sendable(up: &UpstreamRequest, provider: &dyn Provider) {
 /// answer, and an error answer with the status the first two bytes choose (400 to 599).
 /// Translated answers are OpenAI's shapes; errors keep an error status.
 pub fn answer(family: Family, data: &[u8]) {
-    let (status, body) = match data {
-        [a, b, body @ ..] => (400 + u16::from_le_bytes([*a, *b]) % 200, body),
-        _ => return,
+    let Some((status, body)) = status_and_body(data) else {
+        return;
     };
     let providers = providers::of(family);
     let provider = providers.first().expect("every family has a provider");
@@ -105,10 +105,18 @@ pub fn answer(family: Family, data: &[u8]) {
     assert!(is_error_body(&json(&error.to_json(), "error answer")));
 }
 
+/// An answer input: the error status its first two bytes choose (400 to 599), and the body.
+pub fn status_and_body(data: &[u8]) -> Option<(u16, &[u8])> {
+    match data {
+        [a, b, body @ ..] => Some((400 + u16::from_le_bytes([*a, *b]) % 200, body)),
+        _ => None,
+    }
+}
+
 /// Largest client stream for an upstream one of `n` bytes: a chunk per few input bytes, plus
 /// the opening role chunk and the closing usage chunk or error. Beyond it, output grows faster
 /// than input (a translator repeating what it has seen).
-fn output_bound(n: usize) -> usize {
+pub fn output_bound(n: usize) -> usize {
     64 * n + 4096
 }
 

@@ -283,7 +283,10 @@ impl StreamEncoder {
                 None => (None, None),
             };
             let index = match self.tools.iter().find(|(openai, _)| *openai == call.index) {
-                Some(&(_, index)) => index,
+                Some(&(_, index)) if self.open == Some((Kind::Tool, index)) => index,
+                // Its block was closed when other output began, and blocks do not reopen: a
+                // late delta is dropped, as the Responses encoder drops one.
+                Some(_) => continue,
                 None => {
                     self.close(out);
                     let index = self.next();
@@ -613,6 +616,32 @@ mod tests {
                         stop(2),
                     ],
                     end("max_tokens", json!({"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0})),
+                ]
+                .concat(),
+                complete: true,
+            },
+            Case {
+                name: "a delta of a call whose block was closed is dropped",
+                omit_thinking: false,
+                input: [
+                    chunk(json!({"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"weather","arguments":"{\"city\": "}}]}), None),
+                    chunk(json!({"tool_calls":[{"index":1,"id":"c2","type":"function","function":{"name":"clock","arguments":"{}"}}]}), None),
+                    chunk(json!({"tool_calls":[{"index":0,"function":{"arguments":"\"Paris\"}"}}]}), None),
+                    chunk(json!({}), Some("tool_calls")),
+                    DONE.to_owned(),
+                ]
+                .concat(),
+                expected: [
+                    start(),
+                    vec![
+                        block_start(0, json!({"type":"tool_use","id":"c1","name":"weather","input":{}})),
+                        delta(0, json!({"type":"input_json_delta","partial_json":"{\"city\": "})),
+                        stop(0),
+                        block_start(1, json!({"type":"tool_use","id":"c2","name":"clock","input":{}})),
+                        delta(1, json!({"type":"input_json_delta","partial_json":"{}"})),
+                        stop(1),
+                    ],
+                    end("tool_use", json!({"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0})),
                 ]
                 .concat(),
                 complete: true,

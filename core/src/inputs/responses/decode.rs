@@ -554,7 +554,7 @@ fn echo(req: &Request, reasoning: &ReasoningConfig) -> String {
         serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
     }
     fn raw_or(raw: Option<&RawValue>, default: &str) -> String {
-        raw.map_or_else(|| default.to_owned(), |r| r.get().to_owned())
+        raw.map_or_else(|| default.to_owned(), |r| compact(r.get()))
     }
     let reasoning = ReasoningConfig {
         effort: reasoning.effort.clone(),
@@ -608,6 +608,29 @@ fn echo(req: &Request, reasoning: &ReasoningConfig) -> String {
         out.push_str(key);
         out.push_str("\":");
         out.push_str(&value);
+    }
+    out
+}
+
+/// Valid JSON without the whitespace between its tokens. The echo goes into stream events,
+/// whose data must be one line: a client's pretty-printed member would end it early.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            continue;
+        }
+        out.push(c);
     }
     out
 }
@@ -1107,6 +1130,29 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn the_echo_of_a_pretty_printed_request_is_one_line() {
+        // Line breaks of every kind and tabs between tokens; spaces and escapes in strings.
+        let body = r#"{"model": "m", "input": "x",
+          "metadata": {
+            "k": "a \" \\\" b"
+          },
+          "text": {"format": {"type": "json_schema", "name": "n a",
+            "schema": {"type": "object"}}}}"#
+            .replace('\n', "\r\n\t");
+        let d = decode(body.as_bytes()).unwrap();
+        let crate::inputs::Context::Responses(ctx) = d.context else {
+            panic!("a Responses context expected")
+        };
+        assert!(!ctx.echo.contains(['\n', '\r']), "{}", ctx.echo);
+        let echo: Value = serde_json::from_str(&format!("{{{}}}", ctx.echo)).unwrap();
+        assert_eq!(echo["metadata"], json!({"k": "a \" \\\" b"}));
+        assert_eq!(
+            echo["text"],
+            json!({"format": {"type": "json_schema", "name": "n a", "schema": {"type": "object"}}})
+        );
     }
 
     #[test]

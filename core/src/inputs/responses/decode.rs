@@ -612,27 +612,15 @@ fn echo(req: &Request, reasoning: &ReasoningConfig) -> String {
     out
 }
 
-/// Valid JSON without the whitespace between its tokens. The echo goes into stream events,
-/// whose data must be one line: a client's pretty-printed member would end it early.
+/// A raw member on one line: the echo goes into stream events, whose data must be one line,
+/// and a client's pretty-printed member would end it early (re-written by serde_json then).
 fn compact(json: &str) -> String {
-    let mut out = String::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in json.chars() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-        } else if c == '"' {
-            in_string = true;
-        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
-            continue;
-        }
-        out.push(c);
+    if !json.contains(['\n', '\r']) {
+        return json.to_owned();
     }
-    out
+    serde_json::from_str::<serde_json::Value>(json)
+        .and_then(|value| serde_json::to_string(&value))
+        .unwrap_or_else(|_| "null".to_owned())
 }
 
 // ---------------------------------------------------------------------------------------------

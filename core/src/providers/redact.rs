@@ -214,10 +214,10 @@ impl RedactedStream {
 
     fn redact_last_event(&self, out: &mut Vec<u8>, start: usize) {
         let written = out.get(start..).unwrap_or_default();
-        let Some(at) = find_last(written, b"data: ") else {
+        let Some(at) = last_data_line(written) else {
             return;
         };
-        let data_start = start + at + b"data: ".len();
+        let data_start = start + at + DATA.len();
         let data = out.get(data_start..).unwrap_or_default();
         let data = data.strip_suffix(b"\n\n").unwrap_or(data);
         let text = String::from_utf8_lossy(data);
@@ -255,8 +255,15 @@ struct ErrorBody {
     code: Option<String>,
 }
 
-fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
+const DATA: &[u8] = b"data: ";
+
+/// Where the last `data: ` line of `written` starts: the error event's, as its JSON holds no
+/// line break (a `data: ` quoted in its message is inside a line).
+fn last_data_line(written: &[u8]) -> Option<usize> {
+    let line_start = |at: usize| at == 0 || written.get(at - 1) == Some(&b'\n');
+    (0..written.len())
+        .rev()
+        .find(|&at| line_start(at) && written.get(at..).is_some_and(|w| w.starts_with(DATA)))
 }
 
 impl StreamTranslator for RedactedStream {
@@ -439,6 +446,26 @@ mod tests {
         model: &'static str,
         key: &'static str,
         input: Vec<u8>,
+    }
+
+    #[test]
+    fn an_error_event_quoting_a_data_line_stays_json() {
+        // The invalid event's text, quoted in the message, holds `data: ` and a token taken
+        // for a key.
+        let token = "0123456789abcdefghij0123456789abcdef";
+        let input = format!("event: message_start\ndata: \"x data: {token}\"\n\n");
+        let p = provider("kind: anthropic\napi_key: sk-ant-api03-abcdefghijklmnop");
+        let mut t = p.chat_stream(&ctx(false));
+        let mut out = Vec::new();
+        t.feed(input.as_bytes(), &mut out);
+        t.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        let last = text.trim_end().rsplit("\n\n").next().unwrap();
+        let event: serde_json::Value =
+            serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+        let message = event["error"]["message"].as_str().unwrap();
+        assert!(message.contains("x data: [REDACTED]"), "{message}");
+        assert!(!message.contains(token), "{message}");
     }
 
     #[test]

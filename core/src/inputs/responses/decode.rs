@@ -242,9 +242,15 @@ impl Decoder {
         Ok(tools)
     }
 
+    /// Notes a tool type not offered. The types are listed in a response header: what is
+    /// not visible ASCII in a client's type (a line break would end the header) shows as `?`.
     fn drop_tool(&mut self, kind: &str) {
-        if !self.dropped_tools.iter().any(|k| k == kind) {
-            self.dropped_tools.push(kind.to_owned());
+        let shown: String = kind
+            .chars()
+            .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+            .collect();
+        if !self.dropped_tools.contains(&shown) {
+            self.dropped_tools.push(shown);
         }
     }
 
@@ -988,6 +994,16 @@ mod tests {
             &json!({"model": "m", "input": "x", "reasoning": {"generate_summary": "concise"}}),
         );
         assert!(ctx.summary);
+    }
+
+    #[test]
+    fn dropped_tool_types_are_header_safe() {
+        let (_, ctx) = decoded(&json!({"model": "m", "input": "x", "tools": [
+            {"type": "web\r\nx-injected: 1"}, {"type": "caf\u{e9} tool"}, {"type": "web_search"}]}));
+        assert_eq!(
+            ctx.dropped_tools().as_deref(),
+            Some("web??x-injected:?1, caf??tool, web_search")
+        );
     }
 
     #[test]

@@ -506,18 +506,18 @@ fn assistant_blocks(m: &Message, path: MessageAt) -> Result<Vec<Block>, ApiError
         .thinking_blocks
         .iter()
         .flatten()
-        .filter_map(|b| match b {
+        .filter(|b| b.is_signed())
+        .map(|b| match b {
             ThinkingBlock::Thinking {
                 thinking,
-                signature: Some(signature),
-            } if !signature.is_empty() => Some(Block::Thinking {
+                signature,
+            } => Block::Thinking {
                 thinking: thinking.clone(),
-                signature: signature.clone(),
-            }),
+                signature: signature.clone().unwrap_or_default(),
+            },
             ThinkingBlock::RedactedThinking { data } => {
-                Some(Block::RedactedThinking { data: data.clone() })
+                Block::RedactedThinking { data: data.clone() }
             }
-            ThinkingBlock::Thinking { .. } => None,
         })
         .collect();
     blocks.extend(content_blocks(m.content.as_ref(), path, Allowed::TextOnly)?);

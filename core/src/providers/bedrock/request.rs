@@ -405,18 +405,18 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<ContentBlock>, ApiError
         .thinking_blocks
         .iter()
         .flatten()
-        .filter_map(|b| match b {
+        .filter(|b| b.is_signed())
+        .map(|b| match b {
             ThinkingBlock::Thinking {
                 thinking,
-                signature: Some(signature),
-            } if !signature.is_empty() => Some(ReasoningContent::ReasoningText {
+                signature,
+            } => ReasoningContent::ReasoningText {
                 text: thinking.clone(),
-                signature: signature.clone(),
-            }),
+                signature: signature.clone().unwrap_or_default(),
+            },
             ThinkingBlock::RedactedThinking { data } => {
-                Some(ReasoningContent::RedactedContent(data.clone()))
+                ReasoningContent::RedactedContent(data.clone())
             }
-            ThinkingBlock::Thinking { .. } => None,
         })
         .map(ContentBlock::ReasoningContent)
         .collect();

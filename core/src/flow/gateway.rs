@@ -269,18 +269,19 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         ));
     }
     // JSON is UTF-8, and serde skips unknown members without checking theirs: a body that
-    // passes through to a provider must be JSON there too.
-    if std::str::from_utf8(body).is_err() {
+    // passes through to a provider must be JSON there too. Checked once, here: serde reads
+    // the `str` without checking it again.
+    let Ok(text) = std::str::from_utf8(body) else {
         return Err(ApiError::invalid(
             "The request body is not valid UTF-8; send JSON encoded in UTF-8.",
         ));
-    }
+    };
     // Parsed once without tracking where it is; a body that fails is parsed again to name
     // the field (the bookkeeping would otherwise slow every request).
-    if let Ok(parsed) = serde_json::from_slice(body) {
+    if let Ok(parsed) = serde_json::from_str(text) {
         return Ok(parsed);
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
+    let de = &mut serde_json::Deserializer::from_str(text);
     let result: Result<T, _> = serde_path_to_error::deserialize(de);
     result.map_err(|e| {
         let path = e.path().to_string();

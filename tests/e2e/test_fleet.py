@@ -176,7 +176,9 @@ def test_concurrent_streams_overshoot_within_their_estimates(fleet, pair):
     (14 units). The service admits while reservations fit, so at most 10 run; the overshoot is
     what the admitted streams' estimates missed."""
     n, budget_units = 20, 50
-    headers = {"x-mock-usage": "prompt:100;completion:150", "x-mock-chunk-delay": "60"}
+    # Each stream lasts seconds (its chunks 400 ms apart), so every reservation is still held
+    # when the counter is read, however loaded the machine.
+    headers = {"x-mock-usage": "prompt:100;completion:150", "x-mock-chunk-delay": "400"}
     statuses: list[int | None] = [None] * n
     costs: list[int] = []
     lock = threading.Lock()
